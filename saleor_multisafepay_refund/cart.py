@@ -1,0 +1,438 @@
+"""Pure cart logic: which items of an order remain, and the refund body that returns them.
+
+No HTTP, no Saleor: an `Order` (see `order.py`) and a `RefundRequest` in, a `RefundPlan` out,
+or a `RefundRefused` error that says why nothing may be sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from .errors import (
+    AmbiguousItem,
+    AmountExceedsRemaining,
+    AmountNotAllowed,
+    CurrencyMismatch,
+    EmptyRefund,
+    InvalidAmount,
+    InvalidQuantity,
+    ItemsNotSupported,
+    QuantityExceedsRemaining,
+    UnknownItem,
+)
+from .money import from_minor_units, parse_decimal, round_money, to_minor_units
+from .order import CartItem, Order
+
+# Payment methods that MultiSafepay refunds by shopping cart, not by amount (PHP SDK's list).
+CART_GATEWAYS = frozenset(
+    {
+        "AFTERPAY", "BILLINK", "BNPL_INST", "BNPL_INSTM", "BNPL_MF", "BNPL_OB", "EINVOICE",
+        "IN3", "IN3B2B", "KLARNA", "PAYAFTER", "SANTANDER", "ZINIA", "ZINIA_IN3",
+    }
+)  # fmt: skip
+
+SHIPPING_ITEM_ID = "msp-shipping"
+
+
+class SignConvention(str, Enum):
+    """How a refund copy of a cart item says "this comes back"."""
+
+    NEGATIVE_QUANTITY = "negative_quantity"
+    NEGATIVE_UNIT_PRICE = "negative_unit_price"
+
+
+def is_cart_gateway(gateway: str) -> bool:
+    return gateway.upper() in CART_GATEWAYS
+
+
+def sign_convention(
+    gateway: str, overrides: Optional[Mapping[str, SignConvention]] = None
+) -> SignConvention:
+    """The sign convention of a gateway's refund copies.
+
+    MultiSafepay's sources disagree (docs/msp-api.md); the default is the seed page's rule:
+
+    ==========================  =======================  ===================
+    gateway                     copy's unit_price        copy's quantity
+    ==========================  =======================  ===================
+    KLARNA                      negated                  refunded, positive
+    every other cart gateway    original                 refunded, negated
+    ==========================  =======================  ===================
+
+    `overrides` (gateway code -> convention, from the plugin's configuration) wins.
+    """
+    code = gateway.upper()
+    if overrides:
+        for key, convention in overrides.items():
+            if key.upper() == code:
+                return SignConvention(convention)
+    if code == "KLARNA":
+        return SignConvention.NEGATIVE_UNIT_PRICE
+    return SignConvention.NEGATIVE_QUANTITY
+
+
+@dataclass(frozen=True)
+class ItemBalance:
+    """Per merchant_item_id: what was bought, what came back already, what remains.
+
+    `template` is the original line a refund copy repeats. `problem` is set when the cart
+    cannot say safely what this id is (two different lines under one id, a refund line
+    without its original): such an id is never refunded.
+    """
+
+    merchant_item_id: str
+    template: CartItem
+    bought: int
+    refunded: int
+    problem: Optional[str] = None
+
+    @property
+    def remaining(self) -> int:
+        return self.bought - self.refunded
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    """What to refund: items by merchant_item_id, the shipping line, everything, or an amount.
+
+    `amount` is in major units (Decimal("12.50")). `currency`, when given, must be the order's.
+    """
+
+    items: Mapping[str, int] = field(default_factory=dict)
+    shipping: bool = False
+    full: bool = False
+    amount: Optional[Decimal] = None
+    currency: Optional[str] = None
+    description: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class RefundLine:
+    """One refunded item: what comes back and what MultiSafepay will refund for it."""
+
+    merchant_item_id: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+    tax_rate: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class RefundPlan:
+    """The refund to send: `body` is the exact JSON object, `amount` what it refunds."""
+
+    order_id: str
+    gateway: str
+    currency: str
+    amount: Decimal
+    lines: Tuple[RefundLine, ...]
+    body: Mapping[str, Any]
+    convention: Optional[SignConvention]
+
+    @property
+    def amount_minor(self) -> int:
+        return to_minor_units(self.amount, self.currency)
+
+
+def item_balances(order: Order) -> Dict[str, ItemBalance]:
+    """Bought, refunded and remaining quantity per merchant_item_id, in cart order.
+
+    A refund copy already in the cart is recognised in either sign convention, whatever the
+    gateway's current setting: a line with a negative quantity, or a line whose unit_price is
+    the exact negation of its original's (positive quantity) and otherwise identical. A line
+    with the original's data and price is more of the same item (a split line).
+    """
+    balances: Dict[str, ItemBalance] = {}
+    for item in order.items:
+        key = item.merchant_item_id
+        balance = balances.get(key)
+        if balance is None:
+            if item.quantity < 0:
+                problem = "the cart shows a refund of it but not the original line"
+                balances[key] = ItemBalance(key, item, 0, -item.quantity, problem)
+            else:
+                balances[key] = ItemBalance(key, item, item.quantity, 0)
+            continue
+        template = balance.template
+        if not _same_item_data(template, item):
+            balances[key] = replace(
+                balance, problem="two cart lines share this id but differ in name, tax or data"
+            )
+        elif item.quantity < 0 and item.unit_price == template.unit_price:
+            balances[key] = replace(balance, refunded=balance.refunded - item.quantity)
+        elif item.quantity >= 0 and item.unit_price == template.unit_price:
+            balances[key] = replace(balance, bought=balance.bought + item.quantity)
+        elif item.quantity >= 0 and item.unit_price == -template.unit_price:
+            balances[key] = replace(balance, refunded=balance.refunded + item.quantity)
+        else:
+            balances[key] = replace(
+                balance, problem="two cart lines share this id but have different prices"
+            )
+    return balances
+
+
+def build_refund(
+    order: Order,
+    request: RefundRequest,
+    conventions: Optional[Mapping[str, SignConvention]] = None,
+) -> RefundPlan:
+    """The refund body for `request`, or a `RefundRefused` that says why nothing may be sent."""
+    if request.currency and request.currency.upper() != order.currency:
+        raise CurrencyMismatch(
+            f"The refund is in {request.currency.upper()} but order {order.order_id} "
+            f"was paid in {order.currency}."
+        )
+    if is_cart_gateway(order.gateway):
+        return _cart_refund(order, request, sign_convention(order.gateway, conventions))
+    return _amount_refund(order, request)
+
+
+def _amount_refund(order: Order, request: RefundRequest) -> RefundPlan:
+    if request.items or request.shipping:
+        raise ItemsNotSupported(
+            f"Order {order.order_id} was paid with {order.gateway}, which MultiSafepay refunds "
+            "by amount only: refund an amount instead of items."
+        )
+    if request.full:
+        if request.amount is not None:
+            raise AmountNotAllowed("Give either a full refund or an amount, not both.")
+        if order.remaining <= 0:
+            raise EmptyRefund(f"Order {order.order_id} has been refunded in full already.")
+        amount = order.remaining_amount
+    elif request.amount is None:
+        raise EmptyRefund("Nothing to refund: give an amount.")
+    else:
+        amount = request.amount
+    minor = _positive_minor_units(amount, order)
+    if minor > order.remaining:
+        raise AmountExceedsRemaining(
+            f"Cannot refund {_show(amount, order.currency)}: only "
+            f"{_show(order.remaining_amount, order.currency)} of order {order.order_id} "
+            "is left to refund."
+        )
+    body: Dict[str, Any] = {"currency": order.currency, "amount": minor}
+    if request.description:
+        body["description"] = request.description
+    return RefundPlan(
+        order_id=order.order_id,
+        gateway=order.gateway,
+        currency=order.currency,
+        amount=from_minor_units(minor, order.currency),
+        lines=(),
+        body=body,
+        convention=None,
+    )
+
+
+def _positive_minor_units(amount: Decimal, order: Order) -> int:
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
+        # MultiSafepay treats a zero or missing amount as "refund everything".
+        raise InvalidAmount(f"The refund amount must be more than zero, not {amount}.")
+    try:
+        return to_minor_units(amount, order.currency)
+    except ValueError:
+        raise InvalidAmount(f"{amount} has more decimals than {order.currency} allows.") from None
+
+
+def _cart_refund(order: Order, request: RefundRequest, convention: SignConvention) -> RefundPlan:
+    balances = item_balances(order)
+    quantities = _requested_quantities(order, request, balances)
+    lines = tuple(_refund_line(order, balances[key], qty) for key, qty in quantities.items())
+    total = sum((line.total for line in lines), Decimal(0))
+    if total > order.remaining_amount:
+        raise AmountExceedsRemaining(
+            f"These items come to {_show(total, order.currency)}, but only "
+            f"{_show(order.remaining_amount, order.currency)} of order {order.order_id} is "
+            "left to refund: MultiSafepay's cart does not show every earlier refund."
+        )
+    if request.amount is not None and total != request.amount:
+        raise AmountNotAllowed(
+            f"Refunding everything that remains of order {order.order_id} comes to "
+            f"{_show(total, order.currency)} by its cart, not "
+            f"{_show(request.amount, order.currency)}: "
+            "refund items instead."
+        )
+    body: Dict[str, Any] = {
+        "checkout_data": {"items": _cart_with_copies(order, balances, quantities, convention)}
+    }
+    if request.description:
+        body["description"] = request.description
+    return RefundPlan(
+        order_id=order.order_id,
+        gateway=order.gateway,
+        currency=order.currency,
+        amount=total,
+        lines=lines,
+        body=body,
+        convention=convention,
+    )
+
+
+def _requested_quantities(
+    order: Order, request: RefundRequest, balances: Mapping[str, ItemBalance]
+) -> Dict[str, int]:
+    """merchant_item_id -> quantity to refund, in cart order, every check passed."""
+    if request.amount is not None:
+        if request.items or request.shipping:
+            raise AmountNotAllowed("Give either items or an amount, not both.")
+        _positive_minor_units(request.amount, order)
+        if request.amount != order.remaining_amount:
+            raise AmountNotAllowed(
+                f"Order {order.order_id} was paid with {order.gateway}, which MultiSafepay "
+                f"refunds by item: an amount ({_show(request.amount, order.currency)}) can only "
+                "refund everything that remains "
+                f"({_show(order.remaining_amount, order.currency)}). "
+                "Refund products instead."
+            )
+    if request.full or request.amount is not None:
+        wanted = {key: b.remaining for key, b in balances.items() if b.remaining > 0}
+        if not wanted:
+            raise EmptyRefund(f"Every item of order {order.order_id} has been refunded already.")
+    else:
+        wanted = {}
+        for key, quantity in request.items.items():
+            wanted[str(key)] = _check_quantity(str(key), quantity)
+        if request.shipping and SHIPPING_ITEM_ID not in wanted:
+            shipping = balances.get(SHIPPING_ITEM_ID)
+            wanted[SHIPPING_ITEM_ID] = shipping.remaining if shipping and shipping.remaining else 1
+        if not wanted:
+            raise EmptyRefund("Nothing to refund: give at least one item or the shipping.")
+    for key, quantity in wanted.items():
+        balance = balances.get(key)
+        if balance is None:
+            what = "shipping line" if key == SHIPPING_ITEM_ID else "item"
+            raise UnknownItem(
+                f"Order {order.order_id} has no {what} with merchant_item_id {key!r} in "
+                "MultiSafepay's cart."
+            )
+        if balance.problem:
+            raise AmbiguousItem(
+                f"Cannot refund {key!r} of order {order.order_id}: {balance.problem}."
+            )
+        if not key:
+            raise AmbiguousItem(
+                f"Order {order.order_id} has a cart line without merchant_item_id: "
+                "MultiSafepay cannot refund it by item."
+            )
+        if quantity > balance.remaining:
+            raise QuantityExceedsRemaining(
+                f"Cannot refund {quantity} x {balance.template.name or key} ({key}) of order "
+                f"{order.order_id}: {balance.bought} bought, {balance.refunded} already "
+                f"refunded, {max(balance.remaining, 0)} left."
+            )
+    # Cart order, so the body and the lines read like the order does.
+    return {key: wanted[key] for key in balances if key in wanted}
+
+
+def _check_quantity(key: str, quantity: Any) -> int:
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+        raise InvalidQuantity(
+            f"The quantity to refund of {key!r} must be a whole number above zero, "
+            f"not {quantity!r}."
+        )
+    return quantity
+
+
+def _refund_line(order: Order, balance: ItemBalance, quantity: int) -> RefundLine:
+    item = balance.template
+    rate = order.tax_rates.rate_for(item.tax_table_selector)
+    # MultiSafepay adds the tax table's rate on top of the (tax-exclusive) unit price and
+    # rounds each line to the currency.
+    total = round_money(item.unit_price * quantity * (1 + rate), order.currency)
+    return RefundLine(
+        merchant_item_id=balance.merchant_item_id,
+        name=item.name,
+        quantity=quantity,
+        unit_price=item.unit_price,
+        tax_rate=rate,
+        total=total,
+    )
+
+
+def _cart_with_copies(
+    order: Order,
+    balances: Mapping[str, ItemBalance],
+    quantities: Mapping[str, int],
+    convention: SignConvention,
+) -> List[Any]:
+    """The current cart verbatim, each refund copy right after the last line of its item.
+
+    That is where the seed page puts it, and it keeps an item and its refunds together.
+    """
+    last_index = {item.merchant_item_id: index for index, item in enumerate(order.items)}
+    copies_after = {
+        last_index[key]: refund_copy(balances[key].template.raw, quantity, convention)
+        for key, quantity in quantities.items()
+    }
+    items: List[Any] = []
+    for index, item in enumerate(order.items):
+        items.append(item.raw)
+        if index in copies_after:
+            items.append(copies_after[index])
+    return items
+
+
+def refund_copy(
+    original: Mapping[str, Any], quantity: int, convention: SignConvention
+) -> Dict[str, Any]:
+    """A copy of `original` that refunds `quantity` of it, every other field repeated as is.
+
+    Values keep the JSON type MultiSafepay used (string "90" stays a string), because the copy
+    must be identical to the original except for the sign.
+    """
+    copy = dict(original)
+    if convention is SignConvention.NEGATIVE_UNIT_PRICE:
+        copy["quantity"] = _like(original.get("quantity"), quantity)
+        copy["unit_price"] = _negated(original.get("unit_price"))
+    else:
+        copy["quantity"] = _like(original.get("quantity"), -quantity)
+    return copy
+
+
+# The fields that make two cart lines "the same item"; quantity and unit_price carry the sign.
+_IDENTITY_FIELDS = ("name", "description", "tax_table_selector", "weight")
+
+
+def _same_item_data(first: CartItem, second: CartItem) -> bool:
+    return all(
+        _comparable(first.raw.get(name)) == _comparable(second.raw.get(name))
+        for name in _IDENTITY_FIELDS
+    )
+
+
+def _comparable(value: Any) -> Any:
+    """Compare as MultiSafepay would: 12 == "12" == "12.0", None == ""."""
+    if value is None:
+        return ""
+    if isinstance(value, Mapping):
+        return {key: _comparable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_comparable(item) for item in value]
+    if isinstance(value, bool):
+        return value
+    try:
+        return parse_decimal(value).normalize()
+    except ValueError:
+        return str(value)
+
+
+def _like(original: Any, value: int) -> Any:
+    return str(value) if isinstance(original, str) else value
+
+
+def _negated(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        # Text flips its sign character, so "19.1200000000" keeps every decimal it had.
+        return text[1:] if text.startswith("-") else "-" + text.lstrip("+")
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return -value
+    raise ValueError(f"cannot negate unit_price {value!r}")
+
+
+def _show(amount: Decimal, currency: str) -> str:
+    return f"{currency} {round_money(amount, currency)}"

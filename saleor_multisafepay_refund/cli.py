@@ -1,0 +1,247 @@
+"""The command line: `python -m saleor_multisafepay_refund refund|show|demo`.
+
+Other tools script against it, so the contract is fixed: exit 0 refunded (or dry run), 2
+refused before anything was sent, 1 MultiSafepay refused or could not be reached and nothing
+was refunded, 3 outcome unknown; with --json, one JSON object as the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from decimal import Decimal, InvalidOperation
+from typing import Any, Dict, List, Optional, Sequence
+
+from . import wire
+from .cart import RefundRequest, SignConvention, is_cart_gateway, item_balances, sign_convention
+from .client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient
+from .errors import InvalidOrderData, MultiSafepayRefundError
+from .money import from_minor_units
+from .order import parse_order
+from .refunds import RefundOutcome, RefundStatus, refund_order
+
+EXIT_CODES = {
+    RefundStatus.REFUNDED: 0,
+    RefundStatus.DRY_RUN: 0,
+    RefundStatus.FAILED: 1,
+    RefundStatus.REFUSED: 2,
+    RefundStatus.UNKNOWN: 3,
+}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "demo":
+        from .demo import run_demo  # the emulator is only loaded for the demo
+
+        return 0 if run_demo() else 1
+    try:
+        client = _client(args)
+    except MultiSafepayRefundError as exc:
+        return _finish(args, RefundOutcome(RefundStatus.REFUSED, args.order_id, error=str(exc)))
+    if args.command == "show":
+        return _show(args, client)
+    try:
+        request = _refund_request(args)
+    except ValueError as exc:
+        return _finish(args, RefundOutcome(RefundStatus.REFUSED, args.order_id, error=str(exc)))
+    return _finish(args, refund_order(client, args.order_id, request, dry_run=args.dry_run))
+
+
+def _parser() -> argparse.ArgumentParser:
+    connection = argparse.ArgumentParser(add_help=False)
+    group = connection.add_argument_group("connection")
+    group.add_argument(
+        "--api-url",
+        default=os.environ.get("MSP_API_URL"),
+        help=f"API base URL (env MSP_API_URL; default {TEST_API_URL})",
+    )
+    group.add_argument("--live", action="store_true", help=f"use the live API ({LIVE_API_URL})")
+    group.add_argument(
+        "--api-key",
+        default=os.environ.get("MSP_API_KEY"),
+        help="the site's API key (env MSP_API_KEY; prefer the variable: arguments show in ps)",
+    )
+    group.add_argument("--json", action="store_true", help="one JSON object as stdout's last line")
+
+    parser = argparse.ArgumentParser(
+        prog="python -m saleor_multisafepay_refund",
+        description="Refund MultiSafepay orders by item (shopping cart) or by amount.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    refund = commands.add_parser(
+        "refund", parents=[connection], help="refund items, the shipping, everything or an amount"
+    )
+    refund.add_argument("order_id", metavar="ORDER_ID")
+    refund.add_argument(
+        "--item",
+        action="append",
+        default=[],
+        metavar="MERCHANT_ITEM_ID=QTY",
+        help="refund QTY of this item (repeatable)",
+    )
+    refund.add_argument("--shipping", action="store_true", help="refund the shipping line")
+    refund.add_argument("--full", action="store_true", help="refund everything that remains")
+    refund.add_argument("--amount", metavar="DECIMAL", help="refund this amount (major units)")
+    refund.add_argument("--description", metavar="TEXT", help="refund description")
+    refund.add_argument("--dry-run", action="store_true", help="build and check, send nothing")
+    show = commands.add_parser("show", parents=[connection], help="items and amounts of an order")
+    show.add_argument("order_id", metavar="ORDER_ID")
+    commands.add_parser("demo", help="the seed page's refund against the embedded emulator")
+    return parser
+
+
+def _client(args: argparse.Namespace) -> MultiSafepayClient:
+    if not args.api_key:
+        raise MultiSafepayRefundError("No API key: set MSP_API_KEY or pass --api-key.")
+    url = args.api_url or (LIVE_API_URL if args.live else TEST_API_URL)
+    if args.live and args.api_url:
+        raise MultiSafepayRefundError("Give either --live or --api-url, not both.")
+    return MultiSafepayClient(args.api_key, base_url=url)
+
+
+def _refund_request(args: argparse.Namespace) -> RefundRequest:
+    items: Dict[str, Any] = {}
+    for text in args.item:
+        key, sep, quantity = text.rpartition("=")
+        if not sep or not key:
+            raise ValueError(f"--item needs MERCHANT_ITEM_ID=QTY, not {text!r}.")
+        # Digits become a number; anything else goes on as text so the refusal names it.
+        value: Any = int(quantity) if quantity.isdigit() else quantity
+        if key in items and isinstance(items[key], int) and isinstance(value, int):
+            value += items[key]
+        items[key] = value
+    amount = None
+    if args.amount is not None:
+        try:
+            amount = Decimal(args.amount)
+        except InvalidOperation:
+            raise ValueError(f"--amount needs a decimal number, not {args.amount!r}.") from None
+    return RefundRequest(
+        items=items,
+        shipping=args.shipping,
+        full=args.full,
+        amount=amount,
+        description=args.description,
+    )
+
+
+def _finish(args: argparse.Namespace, outcome: RefundOutcome) -> int:
+    if args.json:
+        print(
+            wire.dumps(
+                {
+                    "status": outcome.status.value,
+                    "refund_id": outcome.refund_id,
+                    "amount": None if outcome.amount is None else str(outcome.amount),
+                    "currency": outcome.currency,
+                    "request": outcome.request,
+                    "error": outcome.error,
+                }
+            )
+        )
+    else:
+        _print_outcome(outcome)
+    return EXIT_CODES[outcome.status]
+
+
+def _print_outcome(outcome: RefundOutcome) -> None:
+    money = f"{outcome.currency} {outcome.amount}" if outcome.amount is not None else ""
+    headline = {
+        RefundStatus.REFUNDED: f"Refunded {money} of order {outcome.order_id}"
+        + (f" (refund id {outcome.refund_id})." if outcome.refund_id else "."),
+        RefundStatus.DRY_RUN: f"Dry run: would refund {money} of order {outcome.order_id}.",
+        RefundStatus.REFUSED: f"Refused, nothing was sent: {outcome.error}",
+        RefundStatus.FAILED: f"Not refunded: {outcome.error}",
+        RefundStatus.UNKNOWN: f"Outcome unknown: {outcome.error}",
+    }[outcome.status]
+    stream = sys.stdout if outcome.succeeded else sys.stderr
+    print(headline, file=stream)
+    plan = outcome.plan
+    if plan is not None and outcome.status is not RefundStatus.REFUSED:
+        for line in plan.lines:
+            print(
+                f"  {line.quantity} x {line.name} ({line.merchant_item_id})  "
+                f"{plan.currency} {line.total}",
+                file=stream,
+            )
+        if outcome.status is RefundStatus.DRY_RUN:
+            print("Request body:", file=stream)
+            print(wire.dumps(plan.body), file=stream)
+
+
+def _show(args: argparse.Namespace, client: MultiSafepayClient) -> int:
+    try:
+        order = parse_order(client.get_order(args.order_id))
+    except MultiSafepayRefundError as exc:
+        code = 2 if isinstance(exc, InvalidOrderData) else 1
+        if args.json:
+            print(wire.dumps({"order_id": args.order_id, "error": str(exc)}))
+        else:
+            print(f"Could not read order {args.order_id}: {exc}", file=sys.stderr)
+        return code
+    cart_based = is_cart_gateway(order.gateway)
+    convention: Optional[SignConvention] = sign_convention(order.gateway) if cart_based else None
+    items: List[Dict[str, Any]] = [
+        {
+            "merchant_item_id": b.merchant_item_id,
+            "name": b.template.name,
+            "unit_price": str(b.template.unit_price),
+            "tax_rate": str(order.tax_rates.rate_for(b.template.tax_table_selector)),
+            "bought": b.bought,
+            "refunded": b.refunded,
+            "remaining": max(b.remaining, 0),
+            "problem": b.problem,
+        }
+        for b in item_balances(order).values()
+    ]
+    summary = {
+        "order_id": order.order_id,
+        "status": order.status,
+        "gateway": order.gateway,
+        "cart_based": cart_based,
+        "sign_convention": convention.value if convention else None,
+        "currency": order.currency,
+        "amount": _major(order.amount, order.currency),
+        "amount_refunded": _major(order.amount_refunded, order.currency),
+        "remaining": _major(order.remaining, order.currency),
+        "items": items,
+        "refunds": [
+            {
+                "refund_id": r.refund_id,
+                "status": r.status,
+                "amount": None if r.amount is None else _major(r.amount, order.currency),
+            }
+            for r in order.refunds
+        ],
+    }
+    if args.json:
+        print(wire.dumps(summary))
+        return 0
+    print(f"Order {order.order_id}: {order.gateway}, status {order.status or '?'}")
+    print(
+        f"Amount {order.currency} {_major(order.amount, order.currency)}, refunded "
+        f"{_major(order.amount_refunded, order.currency)}, remaining "
+        f"{_major(order.remaining, order.currency)}"
+    )
+    if cart_based and convention:
+        print(f"Refunds by shopping cart, sign convention: {convention.value}")
+    elif not cart_based:
+        print("Refunds by amount (not a shopping-cart payment method)")
+    if items:
+        print(
+            f"{'merchant_item_id':<20} {'name':<30} {'price':>10} {'bought':>7} "
+            f"{'refunded':>9} {'remaining':>10}"
+        )
+        for item in items:
+            print(
+                f"{item['merchant_item_id']:<20} {item['name'][:30]:<30} "
+                f"{item['unit_price']:>10} {item['bought']:>7} {item['refunded']:>9} "
+                f"{item['remaining']:>10}" + (f"  ({item['problem']})" if item["problem"] else "")
+            )
+    return 0
+
+
+def _major(minor: int, currency: str) -> str:
+    return str(from_minor_units(minor, currency))

@@ -1,0 +1,204 @@
+"""The only module that speaks HTTP: MultiSafepay's order and refund API over `requests`.
+
+Every call has connect and read timeouts and follows no redirect. A GET may be retried when
+the connection could not be made or broke; a refund POST is never retried here, because
+MultiSafepay has no idempotency key and a second POST refunds twice (see `refunds.py` for how
+an unknown outcome is settled by reading the order back). The API key travels in the
+`api_key` header only and is never part of a message, a log line or `repr`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Mapping, Optional, Tuple
+from urllib.parse import quote, urlsplit
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from . import __version__, wire
+from .errors import (
+    ApiError,
+    ConnectionDropped,
+    ConnectionFailed,
+    InvalidResponse,
+    MultiSafepayRefundError,
+    RequestTimeout,
+    TransportError,
+)
+
+TEST_API_URL = "https://testapi.multisafepay.com/v1/json/"
+LIVE_API_URL = "https://api.multisafepay.com/v1/json/"
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+logger = logging.getLogger(__name__)
+
+
+class InvalidApiUrl(MultiSafepayRefundError, ValueError):
+    """A base URL that must not be used: plain http to a remote host, credentials in it..."""
+
+
+def check_api_url(url: str) -> str:
+    """The base URL with one trailing slash, or `InvalidApiUrl` saying what is wrong with it.
+
+    https is required except for this machine (a local emulator or proxy), because the API
+    key travels in a header.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidApiUrl(f"Not an http(s) URL: {url!r}.")
+    if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
+        raise InvalidApiUrl("The API URL must use https (http only for 127.0.0.1 or localhost).")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        # A key or password here would end up in logs; the key goes in the api_key setting.
+        raise InvalidApiUrl("The API URL must not contain credentials, a query or a fragment.")
+    return url.strip().rstrip("/") + "/"
+
+
+class MultiSafepayClient:
+    """MultiSafepay's JSON API, version 1, over an injected `requests.Session`."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = TEST_API_URL,
+        session: Optional[requests.Session] = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        get_attempts: int = 3,
+        retry_pause: float = 0.25,
+    ) -> None:
+        if not api_key or not api_key.strip():
+            raise InvalidApiUrl("No MultiSafepay API key given.")
+        self._api_key = api_key.strip()
+        self.base_url = check_api_url(base_url)
+        self.session = session if session is not None else requests.Session()
+        self.timeout: Tuple[float, float] = (connect_timeout, read_timeout)
+        self.get_attempts = max(1, get_attempts)
+        self.retry_pause = retry_pause
+
+    def __repr__(self) -> str:
+        return f"MultiSafepayClient(base_url={self.base_url!r})"
+
+    def get_order(self, order_id: str) -> Mapping[str, Any]:
+        """The `data` object of GET /orders/{order_id}."""
+        path = f"orders/{_quote_id(order_id)}"
+        for attempt in range(1, self.get_attempts + 1):
+            try:
+                return self._call("GET", path)
+            except (ConnectionFailed, ConnectionDropped):
+                # Reading is harmless to repeat; only the connection is retried, not an answer.
+                if attempt == self.get_attempts:
+                    raise
+                time.sleep(self.retry_pause * attempt)
+        raise AssertionError("unreachable")
+
+    def refund(self, order_id: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """POST /orders/{order_id}/refunds, once. Returns `data` ({transaction_id, refund_id})."""
+        return self._call("POST", f"orders/{_quote_id(order_id)}/refunds", body)
+
+    def _call(
+        self, method: str, path: str, body: Optional[Mapping[str, Any]] = None
+    ) -> Mapping[str, Any]:
+        headers = {
+            "api_key": self._api_key,
+            "Accept": "application/json",
+            "User-Agent": f"saleor-multisafepay-refund/{__version__}",
+        }
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = wire.dumps(body).encode("utf-8")
+        started = time.perf_counter()
+        try:
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                headers=headers,
+                data=data,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise _transport_error(exc, method, path) from None
+        logger.debug(
+            "MultiSafepay %s %s -> HTTP %s in %.0f ms",
+            method,
+            path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        try:
+            return _envelope_data(response, method, path)
+        except ApiError as exc:
+            if self._api_key not in exc.error_info:
+                raise
+            # An echo of the key in MultiSafepay's own error text must not reach a log either.
+            info = exc.error_info.replace(self._api_key, "***")
+            raise ApiError(exc.error_code, info, exc.http_status) from None
+
+
+def _quote_id(order_id: str) -> str:
+    text = str(order_id).strip()
+    if not text:
+        raise InvalidApiUrl("No MultiSafepay order id given.")
+    return quote(text, safe="")
+
+
+def _transport_error(exc: requests.RequestException, method: str, path: str) -> TransportError:
+    # Messages are ours: a requests exception's text could carry anything the request had.
+    where = f"MultiSafepay ({method} {path})"
+    if isinstance(exc, requests.ConnectTimeout) or _never_connected(exc):
+        return ConnectionFailed(f"Could not connect to {where}: nothing was sent.")
+    if isinstance(exc, requests.Timeout):
+        return RequestTimeout(f"{where} did not answer in time.")
+    if isinstance(exc, requests.ConnectionError):
+        return ConnectionDropped(f"The connection to {where} broke before an answer came.")
+    return TransportError(f"The request to {where} failed ({type(exc).__name__}).")
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """True when the TCP connection itself failed, so MultiSafepay cannot have seen anything."""
+    seen: Optional[BaseException] = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, (NewConnectionError, ConnectTimeoutError)):
+            return True
+        reason = getattr(seen, "reason", None)
+        if isinstance(reason, (NewConnectionError, ConnectTimeoutError)):
+            return True
+        nested = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        seen = nested or seen.__cause__ or seen.__context__
+    return False
+
+
+def _envelope_data(response: requests.Response, method: str, path: str) -> Mapping[str, Any]:
+    """`data` of a success envelope; ApiError for an error envelope, whatever the HTTP status."""
+    status = response.status_code
+    where = f"MultiSafepay ({method} {path})"
+    if 300 <= status < 400:
+        raise InvalidResponse(f"{where} answered with a redirect (HTTP {status}).", status)
+    try:
+        envelope = wire.loads(response.content)
+    except ValueError:
+        raise InvalidResponse(
+            f"{where} answered HTTP {status} without valid JSON.", status
+        ) from None
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("success"), bool):
+        raise InvalidResponse(f"{where} answered HTTP {status} without its JSON envelope.", status)
+    if not envelope["success"]:
+        code = envelope.get("error_code")
+        try:
+            error_code: Optional[int] = None if code in (None, "") else int(code)
+        except (TypeError, ValueError):
+            error_code = None
+        info = envelope.get("error_info")
+        raise ApiError(error_code, "" if info is None else str(info), status)
+    if status >= 300:
+        raise InvalidResponse(f"{where} answered HTTP {status} with a success envelope.", status)
+    data = envelope.get("data")
+    if not isinstance(data, dict):
+        raise InvalidResponse(f"{where} answered without data.", status)
+    return data

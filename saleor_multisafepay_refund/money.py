@@ -1,0 +1,73 @@
+"""Money: Decimal quanta per currency, explicit rounding, minor units.
+
+Every amount that crosses a boundary is rounded here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+# ISO 4217 currencies whose minor unit is not the cent. MultiSafepay's `amount` fields are
+# integers in minor units, so 1000 JPY is sent as 1000, not 100000.
+_EXPONENTS = {
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
+    "PYG": 0, "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0,
+    "XPF": 0,
+    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+}  # fmt: skip
+_DEFAULT_EXPONENT = 2
+_LARGEST_DIGITS = 15
+_FINEST = -12
+
+
+def exponent(currency: str) -> int:
+    """Number of decimals of the currency's minor unit (2 for EUR, 0 for JPY)."""
+    return _EXPONENTS.get(currency.upper(), _DEFAULT_EXPONENT)
+
+
+def quantum(currency: str) -> Decimal:
+    """The smallest amount of the currency, as a Decimal: 0.01 for EUR, 1 for JPY."""
+    return Decimal(1).scaleb(-exponent(currency))
+
+
+def round_money(amount: Decimal, currency: str) -> Decimal:
+    """Round to the currency's minor unit, half up (how invoices round a line)."""
+    return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+
+
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """Amount in major units -> integer in minor units; refuses a fraction of a minor unit."""
+    rounded = round_money(amount, currency)
+    if rounded != amount:
+        raise ValueError(f"{amount} {currency} has more decimals than the currency allows")
+    return int(rounded.scaleb(exponent(currency)))
+
+
+def from_minor_units(amount: int, currency: str) -> Decimal:
+    """Integer in minor units -> Decimal in major units, at the currency's quantum."""
+    return (Decimal(amount).scaleb(-exponent(currency))).quantize(quantum(currency))
+
+
+def parse_decimal(value: object) -> Decimal:
+    """A finite Decimal from an int, a Decimal or a numeric string; ValueError otherwise.
+
+    Floats are refused: they are already inexact by the time they get here.
+    """
+    if isinstance(value, (bool, float)):
+        raise ValueError(f"not an exact number: {value!r}")
+    if isinstance(value, (int, Decimal)):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"not a number: {value!r}") from None
+    else:
+        raise ValueError(f"not a number: {value!r}")
+    if not result.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    # Bounds keep every later multiplication and rounding exact within Decimal's precision.
+    exponent = result.as_tuple().exponent
+    if result and (result.adjusted() >= _LARGEST_DIGITS or int(exponent) < _FINEST):
+        raise ValueError(f"number out of range: {value!r}")
+    return result

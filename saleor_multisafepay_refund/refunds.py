@@ -1,0 +1,144 @@
+"""The refund flow: read the order, build the refund, send it once, settle an unknown outcome.
+
+Shared by the command line and the Saleor plugin. It never raises for an expected failure:
+the `RefundOutcome` says what happened in words a shop owner can act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Mapping, Optional
+
+from .cart import RefundPlan, RefundRequest, SignConvention, build_refund
+from .client import MultiSafepayClient
+from .errors import (
+    ApiError,
+    InvalidOrderData,
+    MultiSafepayRefundError,
+    RefundRefused,
+    RequestTimeout,
+    TransportError,
+)
+from .order import Order, parse_order
+
+
+class RefundStatus(str, Enum):
+    REFUNDED = "refunded"  # MultiSafepay accepted the refund
+    DRY_RUN = "dry-run"  # built and checked, deliberately not sent
+    REFUSED = "refused"  # refused here, nothing sent
+    FAILED = "failed"  # MultiSafepay refused or was unreachable; nothing refunded
+    UNKNOWN = "unknown"  # sent, and whether it landed cannot be told yet
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    status: RefundStatus
+    order_id: str
+    refund_id: Optional[str] = None
+    amount: Optional[Decimal] = None
+    currency: Optional[str] = None
+    request: Optional[Mapping[str, Any]] = None
+    error: Optional[str] = None
+    plan: Optional[RefundPlan] = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in (RefundStatus.REFUNDED, RefundStatus.DRY_RUN)
+
+
+def refund_order(
+    client: MultiSafepayClient,
+    order_id: str,
+    request: RefundRequest,
+    conventions: Optional[Mapping[str, SignConvention]] = None,
+    dry_run: bool = False,
+) -> RefundOutcome:
+    """Refund `request` of MultiSafepay order `order_id`; the POST is sent at most once."""
+    try:
+        before = parse_order(client.get_order(order_id))
+    except InvalidOrderData as exc:
+        return RefundOutcome(RefundStatus.REFUSED, order_id, error=str(exc))
+    except MultiSafepayRefundError as exc:
+        return RefundOutcome(
+            RefundStatus.FAILED, order_id, error=f"Could not read the order: {exc}"
+        )
+    try:
+        plan = build_refund(before, request, conventions)
+    except RefundRefused as exc:
+        return RefundOutcome(
+            RefundStatus.REFUSED, order_id, currency=before.currency, error=str(exc)
+        )
+    outcome = RefundOutcome(
+        RefundStatus.DRY_RUN,
+        order_id,
+        amount=plan.amount,
+        currency=plan.currency,
+        request=plan.body,
+        plan=plan,
+    )
+    if dry_run:
+        return outcome
+    try:
+        answer = client.refund(order_id, plan.body)
+    except ApiError as exc:
+        return _with(outcome, RefundStatus.FAILED, error=str(exc))
+    except TransportError as exc:
+        if not exc.may_have_arrived:
+            return _with(outcome, RefundStatus.FAILED, error=str(exc))
+        return settle_unknown(client, before, outcome, exc)
+    refund_id = answer.get("refund_id")
+    if refund_id in (None, ""):
+        return settle_unknown(client, before, outcome, None)
+    return _with(outcome, RefundStatus.REFUNDED, refund_id=str(refund_id))
+
+
+def settle_unknown(
+    client: MultiSafepayClient,
+    before: Order,
+    outcome: RefundOutcome,
+    cause: Optional[TransportError],
+) -> RefundOutcome:
+    """Read the order back once and tell whether the refund in `outcome` landed.
+
+    Landed: exactly one new refund in related_transactions and amount_refunded grown by this
+    refund's amount. Not landed: nothing changed, and MultiSafepay had finished with the
+    request (it answered, or closed the connection), so a retry is safe. After a timeout an
+    unchanged order proves nothing (MultiSafepay may still be working on it): unknown.
+    """
+    what = str(cause) if cause else "MultiSafepay answered without a refund id."
+    assert outcome.plan is not None
+    expected = outcome.plan.amount_minor
+    try:
+        after = parse_order(client.get_order(before.order_id))
+    except MultiSafepayRefundError as exc:
+        return _with(
+            outcome, RefundStatus.UNKNOWN, error=f"{what} Reading the order back failed too: {exc}"
+        )
+    known = {refund.refund_id for refund in before.refunds}
+    new = [refund for refund in after.refunds if refund.refund_id not in known]
+    grown = after.amount_refunded - before.amount_refunded
+    if grown == expected and len(new) == 1 and new[0].amount in (None, expected):
+        return _with(outcome, RefundStatus.REFUNDED, refund_id=new[0].refund_id)
+    if grown == expected and not new and not after.refunds:
+        # Some answers list no related_transactions at all; the amount alone shows it landed.
+        return _with(outcome, RefundStatus.REFUNDED)
+    finished = cause is not None and not isinstance(cause, RequestTimeout)
+    if grown == 0 and not new and finished:
+        return _with(
+            outcome,
+            RefundStatus.FAILED,
+            error=f"{what} The order shows no new refund: nothing was refunded, "
+            "it is safe to try again.",
+        )
+    return _with(
+        outcome,
+        RefundStatus.UNKNOWN,
+        error=f"{what} Whether the refund went through cannot be told yet: check order "
+        f"{before.order_id} in MultiSafepay's dashboard before refunding again.",
+    )
+
+
+def _with(outcome: RefundOutcome, status: RefundStatus, **changes: Any) -> RefundOutcome:
+    return replace(outcome, status=status, **changes)

@@ -1,0 +1,50 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+version = {}
+exec((HERE / "saleor_multisafepay_refund" / "__init__.py").read_text(), version)
+
+setup(
+    name="saleor-multisafepay-refund",
+    version=version["__version__"],
+    description=(
+        "Saleor payment plugin for MultiSafepay: refunds with a shopping cart for "
+        "Pay After Delivery, Klarna, in3, Riverty and other buy-now-pay-later methods."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    packages=find_packages(include=["saleor_multisafepay_refund", "saleor_multisafepay_refund.*"]),
+    package_data={"saleor_multisafepay_refund": ["py.typed"]},
+    python_requires=">=3.9",
+    # Saleor is never a requirement: the package is installed into a Saleor deployment.
+    install_requires=["requests>=2.25"],
+    extras_require={
+        "test": [
+            "pytest>=7",
+            "hypothesis>=6",
+            "ruff>=0.6",
+            "mypy>=1.8",
+            "types-requests",
+        ],
+    },
+    entry_points={
+        # Saleor adds the entry point's NAME to INSTALLED_APPS: it must be the package name.
+        "saleor.plugins": [
+            "saleor_multisafepay_refund = saleor_multisafepay_refund.plugin:MultiSafepayPlugin",
+        ],
+    },
+    classifiers=[
+        "Framework :: Django",
+        "License :: OSI Approved :: BSD License",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.9",
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Typing :: Typed",
+    ],
+    zip_safe=False,
+)

@@ -1,0 +1,341 @@
+"""The refund engine: given an order's cart and a request, the exact body, or a refusal."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Dict, Type
+
+import pytest
+
+from saleor_multisafepay_refund import wire
+from saleor_multisafepay_refund.cart import (
+    RefundRequest,
+    SignConvention,
+    build_refund,
+    item_balances,
+    sign_convention,
+)
+from saleor_multisafepay_refund.errors import (
+    AmbiguousItem,
+    AmountExceedsRemaining,
+    AmountNotAllowed,
+    CurrencyMismatch,
+    EmptyRefund,
+    InvalidAmount,
+    InvalidQuantity,
+    ItemsNotSupported,
+    QuantityExceedsRemaining,
+    RefundRefused,
+    UnknownItem,
+)
+from saleor_multisafepay_refund.order import parse_order
+
+from .factories import item, order_data, seed_order
+
+SEED_BODY = (Path(__file__).parent / "data" / "seed-refund-body.json").read_text()
+
+
+def plan_for(data: Dict[str, Any], **request: Any) -> Any:
+    return build_refund(parse_order(data), RefundRequest(**request))
+
+
+def items_of(plan: Any) -> Any:
+    return plan.body["checkout_data"]["items"]
+
+
+# --- the seed page ----------------------------------------------------------------------------
+
+
+def test_given_the_seed_order_when_two_candle_holders_are_refunded_then_body_is_the_seed_example():
+    plan = plan_for(seed_order("PAYAFTER"), items={"111111": 2})
+
+    assert wire.dumps(plan.body) == wire.dumps(wire.loads(SEED_BODY))
+    assert plan.amount == Decimal("180.00")
+    assert plan.amount_minor == 18000
+    assert plan.convention is SignConvention.NEGATIVE_QUANTITY
+
+
+def test_given_the_seed_order_on_klarna_then_the_copy_has_negative_unit_price():
+    plan = plan_for(seed_order("KLARNA"), items={"111111": 2})
+
+    expected = wire.loads(SEED_BODY)
+    expected["checkout_data"]["items"][1].update(unit_price="-90", quantity="2")
+    assert wire.dumps(plan.body) == wire.dumps(expected)
+    assert plan.amount == Decimal("180.00")
+
+
+# --- sign conventions -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("gateway", "overrides", "expected"),
+    [
+        ("KLARNA", None, SignConvention.NEGATIVE_UNIT_PRICE),
+        ("klarna", None, SignConvention.NEGATIVE_UNIT_PRICE),
+        ("PAYAFTER", None, SignConvention.NEGATIVE_QUANTITY),
+        ("AFTERPAY", None, SignConvention.NEGATIVE_QUANTITY),
+        ("IN3", None, SignConvention.NEGATIVE_QUANTITY),
+        ("BILLINK", None, SignConvention.NEGATIVE_QUANTITY),
+        ("EINVOICE", None, SignConvention.NEGATIVE_QUANTITY),
+        ("KLARNA", {"KLARNA": SignConvention.NEGATIVE_QUANTITY}, SignConvention.NEGATIVE_QUANTITY),
+        ("KLARNA", {"klarna": "negative_quantity"}, SignConvention.NEGATIVE_QUANTITY),
+        ("AFTERPAY", {"AFTERPAY": "negative_unit_price"}, SignConvention.NEGATIVE_UNIT_PRICE),
+        ("AFTERPAY", {"KLARNA": "negative_quantity"}, SignConvention.NEGATIVE_QUANTITY),
+    ],
+)
+def test_sign_convention_table(gateway, overrides, expected):
+    assert sign_convention(gateway, overrides) is expected
+
+
+def test_given_an_override_when_building_then_the_copy_follows_it():
+    order = parse_order(seed_order("KLARNA"))
+    plan = build_refund(
+        order, RefundRequest(items={"666666": 1}), {"KLARNA": SignConvention.NEGATIVE_QUANTITY}
+    )
+
+    copy = items_of(plan)[2]
+    assert (copy["merchant_item_id"], copy["unit_price"], copy["quantity"]) == (
+        "666666",
+        "35",
+        "-1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("gateway", "unit_price", "quantity", "copy_price", "copy_quantity"),
+    [
+        ("PAYAFTER", "19.1200000000", 3, "19.1200000000", -2),
+        ("PAYAFTER", Decimal("19.12"), "3", Decimal("19.12"), "-2"),
+        ("KLARNA", "19.1200000000", 3, "-19.1200000000", 2),
+        ("KLARNA", Decimal("19.12"), "3", Decimal("-19.12"), "2"),
+        ("KLARNA", 20, 3, -20, 2),
+    ],
+)
+def test_given_mixed_json_types_then_the_copy_keeps_each_fields_type(
+    gateway, unit_price, quantity, copy_price, copy_quantity
+):
+    data = order_data([item("A", unit_price, quantity)], gateway=gateway, amount=10000)
+
+    copy = items_of(plan_for(data, items={"A": 2}))[1]
+
+    assert copy["unit_price"] == copy_price and type(copy["unit_price"]) is type(copy_price)
+    assert copy["quantity"] == copy_quantity and type(copy["quantity"]) is type(copy_quantity)
+    assert {k: v for k, v in copy.items() if k not in ("unit_price", "quantity")} == {
+        k: v
+        for k, v in data["shopping_cart"]["items"][0].items()
+        if k not in ("unit_price", "quantity")
+    }
+
+
+def test_given_extra_item_fields_then_the_copy_repeats_them_all():
+    line = item("A", "5", 2, cashback="", image="", options=[], product_url="", currency="EUR")
+    line["description"] = 1234
+    line["weight"] = {"unit": None, "value": 12}
+    copy = items_of(plan_for(order_data([line], amount=1000), items={"A": 1}))[1]
+
+    assert copy == dict(line, quantity=-1)
+
+
+# --- quantities already refunded --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cart", "bought", "refunded", "problem"),
+    [
+        ([item("A", "10", "3")], 3, 0, None),
+        ([item("A", "10", "2"), item("A", "10", "1")], 3, 0, None),
+        ([item("A", "10", "3"), item("A", "10", "-1")], 3, 1, None),
+        ([item("A", "10", "3"), item("A", "-10", "2")], 3, 2, None),
+        ([item("A", "10", 3), item("A", "10", -1), item("A", "-10", 1)], 3, 2, None),
+        ([item("A", "10.00", "3"), item("A", "10", "-1")], 3, 1, None),
+        ([item("D", "-5", "1"), item("D", "5", "1")], 1, 1, None),
+        ([item("A", "10", "3"), item("A", "12", "1")], 3, 0, "different prices"),
+        ([item("A", "10", "3"), item("A", "10", "1", name="Other")], 3, 0, "differ"),
+        ([item("A", "10", "-1")], 0, 1, "not the original"),
+    ],
+)
+def test_item_balances(cart, bought, refunded, problem):
+    balance = item_balances(parse_order(order_data(cart, amount=100000)))[
+        "A" if cart[0]["merchant_item_id"] == "A" else "D"
+    ]
+
+    assert (balance.bought, balance.refunded) == (bought, refunded)
+    if problem is None:
+        assert balance.problem is None
+    else:
+        assert problem in balance.problem
+
+
+def test_given_earlier_refund_lines_in_the_cart_then_they_are_repeated_and_the_copy_follows_them():
+    cart = [item("A", "10", "3"), item("B", "5", "1"), item("A", "10", "-1")]
+    plan = plan_for(order_data(cart, amount=3500, amount_refunded=1000), items={"A": 2})
+
+    assert items_of(plan) == [*cart, dict(cart[0], quantity="-2")]
+    assert plan.amount == Decimal("20.00")
+
+
+def test_given_earlier_refunds_when_full_refund_then_only_what_remains_is_refunded():
+    cart = [item("A", "10", "3"), item("A", "10", "-1"), item("msp-shipping", "4.95", "1")]
+    plan = plan_for(order_data(cart, amount=3495, amount_refunded=1000), full=True)
+
+    assert [(line.merchant_item_id, line.quantity) for line in plan.lines] == [
+        ("A", 2),
+        ("msp-shipping", 1),
+    ]
+    assert plan.amount == Decimal("24.95")
+
+
+def test_given_shipping_flag_then_the_shipping_line_is_copied():
+    plan = plan_for(seed_order(), items={"666666": 1}, shipping=True)
+
+    assert items_of(plan)[-1] == dict(items_of(plan)[-2], quantity="-1")
+    assert items_of(plan)[-2]["merchant_item_id"] == "msp-shipping"
+    assert plan.amount == Decimal("45.00")
+
+
+def test_given_a_discount_line_when_full_refund_then_the_discount_is_reversed_too():
+    cart = [item("A", "50", "2"), item("discount", "-10", "1")]
+    plan = plan_for(order_data(cart, amount=9000), full=True)
+
+    assert items_of(plan)[3] == dict(cart[1], quantity="-1")
+    assert plan.amount == Decimal("90.00")
+
+
+# --- money ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("unit_price", "quantity", "rate", "total"),
+    [
+        ("19.12", 3, "0.21", Decimal("69.41")),  # 69.4056
+        ("0.125", 1, "0.00", Decimal("0.13")),  # half up
+        ("8.2644628099", 1, "0.21", Decimal("10.00")),  # a 10.00 gross price stored net
+        ("100", 2, "0.06", Decimal("212.00")),
+        ("33.33", 3, "0.09", Decimal("108.99")),  # 108.9891
+    ],
+)
+def test_refund_total_adds_the_items_tax_and_rounds_the_line(unit_price, quantity, rate, total):
+    data = order_data(
+        [item("A", unit_price, 5, tax_table_selector="T")], amount=100000, tax_rates={"T": rate}
+    )
+
+    plan = plan_for(data, items={"A": quantity})
+
+    assert plan.lines[0].total == total
+    assert plan.amount == total
+
+
+def test_totals_are_rounded_per_line_then_summed():
+    cart = [item("A", "0.125", 1), item("B", "0.125", 1)]
+    plan = plan_for(order_data(cart, amount=100), items={"A": 1, "B": 1})
+
+    assert [line.total for line in plan.lines] == [Decimal("0.13"), Decimal("0.13")]
+    assert plan.amount == Decimal("0.26")
+
+
+@pytest.mark.parametrize(
+    ("currency", "amount", "minor"),
+    [("EUR", "12.34", 1234), ("EUR", "12.3", 1230), ("JPY", "1000", 1000), ("KWD", "1.234", 1234)],
+)
+def test_amount_refund_is_sent_in_minor_units(currency, amount, minor):
+    data = order_data([], gateway="VISA", amount=10**6, currency=currency)
+
+    plan = plan_for(data, amount=Decimal(amount), description="Damaged")
+
+    assert plan.body == {"currency": currency, "amount": minor, "description": "Damaged"}
+    assert plan.lines == ()
+
+
+def test_full_refund_on_an_amount_gateway_refunds_what_remains():
+    data = order_data([], gateway="IDEAL", amount=5000, amount_refunded=1250)
+
+    assert plan_for(data, full=True).body == {"currency": "EUR", "amount": 3750}
+
+
+def test_an_amount_equal_to_everything_left_on_a_cart_gateway_is_a_full_refund():
+    plan = plan_for(seed_order(), amount=Decimal("315.00"))
+
+    assert [(line.merchant_item_id, line.quantity) for line in plan.lines] == [
+        ("111111", 3),
+        ("666666", 1),
+        ("msp-shipping", 1),
+    ]
+
+
+# --- refusals ---------------------------------------------------------------------------------
+
+CARD = order_data([], gateway="VISA", amount=5000, amount_refunded=1000)
+AMBIGUOUS = order_data([item("A", "10", "1"), item("A", "11", "1")], amount=2100)
+REFUNDED_SEED = order_data(
+    [
+        *seed_order()["shopping_cart"]["items"],
+        item("666666", "35", "-1", name="Nice apple", weight={"unit": "KG", "value": "20"}),
+    ],
+    amount=31500,
+    amount_refunded=3500,
+)
+CART_NOT_SHOWING_REFUNDS = seed_order(amount_refunded=30000)
+
+
+@pytest.mark.parametrize(
+    ("data", "request_", "error", "words"),
+    [
+        (seed_order(), {"items": {"999": 1}}, UnknownItem, "no item with merchant_item_id '999'"),
+        (order_data([item("A")], amount=1000), {"shipping": True}, UnknownItem, "shipping"),
+        (AMBIGUOUS, {"items": {"A": 1}}, AmbiguousItem, "different prices"),
+        (AMBIGUOUS, {"full": True}, AmbiguousItem, "different prices"),
+        (seed_order(), {"items": {"111111": 0}}, InvalidQuantity, "whole number above zero"),
+        (seed_order(), {"items": {"111111": -1}}, InvalidQuantity, "not -1"),
+        (seed_order(), {"items": {"111111": 1.5}}, InvalidQuantity, "not 1.5"),
+        (seed_order(), {"items": {"111111": "2"}}, InvalidQuantity, "not '2'"),
+        (seed_order(), {"items": {"111111": True}}, InvalidQuantity, "not True"),
+        (seed_order(), {"items": {"111111": 4}}, QuantityExceedsRemaining, "3 bought, 0 already"),
+        (
+            REFUNDED_SEED,
+            {"items": {"666666": 1}},
+            QuantityExceedsRemaining,
+            "1 already refunded, 0 left",
+        ),
+        (seed_order(), {}, EmptyRefund, "Nothing to refund"),
+        (
+            seed_order(amount_refunded=31500, related_transactions=None),
+            {"full": True},
+            AmountExceedsRemaining,
+            "only EUR 0.00",
+        ),
+        (CARD, {}, EmptyRefund, "give an amount"),
+        (CARD, {"amount": Decimal("0")}, InvalidAmount, "more than zero"),
+        (CARD, {"amount": Decimal("-5")}, InvalidAmount, "more than zero"),
+        (CARD, {"amount": Decimal("1.005")}, InvalidAmount, "more decimals than EUR"),
+        (CARD, {"amount": Decimal("40.01")}, AmountExceedsRemaining, "only EUR 40.00"),
+        (CARD, {"items": {"A": 1}}, ItemsNotSupported, "by amount only"),
+        (CARD, {"shipping": True}, ItemsNotSupported, "by amount only"),
+        (CARD, {"amount": Decimal("5"), "currency": "USD"}, CurrencyMismatch, "paid in EUR"),
+        (seed_order(), {"amount": Decimal("180")}, AmountNotAllowed, "Refund products instead"),
+        (
+            seed_order(),
+            {"amount": Decimal("315"), "items": {"111111": 1}},
+            AmountNotAllowed,
+            "not both",
+        ),
+        (seed_order(), {"amount": Decimal("0")}, InvalidAmount, "more than zero"),
+        (
+            CART_NOT_SHOWING_REFUNDS,
+            {"items": {"111111": 1}},
+            AmountExceedsRemaining,
+            "does not show",
+        ),
+        (
+            CART_NOT_SHOWING_REFUNDS,
+            {"amount": Decimal("15")},
+            AmountExceedsRemaining,
+            "only EUR 15.00",
+        ),
+    ],
+)
+def test_refusals_say_why_and_send_nothing(data, request_, error: Type[RefundRefused], words):
+    with pytest.raises(error) as raised:
+        plan_for(data, **request_)
+
+    assert words in str(raised.value)

@@ -1,0 +1,62 @@
+"""Exact JSON and money: what comes in as a number goes out as the same number."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from saleor_multisafepay_refund import money, wire
+
+
+def test_decimals_survive_a_round_trip_digit_for_digit():
+    text = '{"a":19.1200000000,"b":"19.1200000000","c":3,"d":[0.21,null,true],"e":"€ ü"}'
+
+    value = wire.loads(text)
+
+    assert value["a"] == Decimal("19.1200000000") and isinstance(value["a"], Decimal)
+    assert wire.dumps(value) == text
+
+
+@pytest.mark.parametrize("bad", [0.1, Decimal("NaN"), Decimal("Infinity")])
+def test_inexact_or_infinite_numbers_are_never_written(bad):
+    with pytest.raises((TypeError, ValueError)):
+        wire.dumps({"amount": bad})
+
+
+@pytest.mark.parametrize(
+    ("currency", "amount", "minor"),
+    [
+        ("EUR", Decimal("10.00"), 1000),
+        ("eur", Decimal("0.01"), 1),
+        ("JPY", Decimal("1500"), 1500),
+        ("ISK", Decimal("99"), 99),
+        ("KWD", Decimal("1.005"), 1005),
+        ("GBP", Decimal("123456789012.34"), 12345678901234),
+    ],
+)
+def test_minor_units_follow_the_currency(currency, amount, minor):
+    assert money.to_minor_units(amount, currency) == minor
+    assert money.from_minor_units(minor, currency) == amount
+
+
+@pytest.mark.parametrize(("currency", "amount"), [("EUR", "0.001"), ("JPY", "0.5")])
+def test_a_fraction_of_a_minor_unit_is_refused(currency, amount):
+    with pytest.raises(ValueError):
+        money.to_minor_units(Decimal(amount), currency)
+
+
+@pytest.mark.parametrize(
+    ("amount", "rounded"),
+    [("0.005", "0.01"), ("-0.005", "-0.01"), ("2.675", "2.68"), ("1.004999", "1.00")],
+)
+def test_rounding_is_half_up_away_from_zero(amount, rounded):
+    assert money.round_money(Decimal(amount), "EUR") == Decimal(rounded)
+
+
+@pytest.mark.parametrize(
+    "value", [1.5, True, None, "abc", "NaN", [], "1e999999999999", "1e-30", 10**16]
+)
+def test_parse_decimal_refuses_what_is_not_an_exact_finite_number(value):
+    with pytest.raises(ValueError):
+        money.parse_decimal(value)
