@@ -21,6 +21,9 @@ from .money import from_minor_units
 from .order import parse_order
 from .refunds import RefundOutcome, RefundStatus, refund_order
 
+# A refund can take MultiSafepay a while; after this the outcome is settled by reading back.
+READ_TIMEOUT = 30.0
+
 EXIT_CODES = {
     RefundStatus.REFUNDED: 0,
     RefundStatus.DRY_RUN: 0,
@@ -98,7 +101,7 @@ def _client(args: argparse.Namespace) -> MultiSafepayClient:
     url = args.api_url or (LIVE_API_URL if args.live else TEST_API_URL)
     if args.live and args.api_url:
         raise MultiSafepayRefundError("Give either --live or --api-url, not both.")
-    return MultiSafepayClient(args.api_key, base_url=url)
+    return MultiSafepayClient(args.api_key, base_url=url, read_timeout=READ_TIMEOUT)
 
 
 def _refund_request(args: argparse.Namespace) -> RefundRequest:

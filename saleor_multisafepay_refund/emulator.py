@@ -1,0 +1,1123 @@
+"""A stateful emulator of MultiSafepay's order and refund API, serving real HTTP.
+
+It checks refund requests as strictly as MultiSafepay's documentation allows
+(docs/msp-api.md, the seed page), independently of this package's own refund-building code,
+so the test suite catches the package's mistakes. It also ships for demos: stdlib only.
+
+Routes, under `/v1/json/`; the API key goes in the `api_key` header or the `api_key` query
+parameter and is checked first:
+
+    GET  orders/{order_id}           -> {"success": true, "data": <order>}
+    POST orders/{order_id}/refunds   -> {"success": true, "data": {transaction_id, refund_id}}
+
+Refusals answer `{"success": false, "data": {}, "error_code": ..., "error_info": ...}`:
+
+    =====  ======  =================================================================
+    code   HTTP    when
+    =====  ======  =================================================================
+    1032   401     API key missing or wrong
+    1006   404     unknown order
+    9999   404     unknown route or method
+    1016   400     body not a JSON object; amount and checkout_data mixed; amount on
+                   a cart method; checkout_data on an amount method; checkout_data
+                   items missing or not objects; no refund copy at all
+    1001   400     amount missing, 0, negative or not an integer (MultiSafepay would
+                   refund the whole order); refund copies that add up to nothing
+    1002   400     currency missing (amount refund) or not the order's
+    1027   400     current cart not repeated unchanged and in order; a copy of an item
+                   not in the cart, placed before its original, with a changed field
+                   or a quantity that is not a whole number of the expected sign
+    1029   400     a copy's tax_table_selector differs from its original's
+    1031   400     a copy's unit_price is not what the gateway's sign convention wants
+    1034   400     more than the remaining amount; more of an item than was bought;
+                   the same amount refunded within the duplicate window
+    9999   500     the emulator failed (a bug, or order data it cannot read)
+    =====  ======  =================================================================
+
+Faults (`Fault`, one-shot, queued with `Emulator.inject`) imitate an unreliable network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hmac
+import itertools
+import re
+import socket
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, cast
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from saleor_multisafepay_refund import wire
+from saleor_multisafepay_refund.cart import SignConvention, is_cart_gateway, sign_convention
+from saleor_multisafepay_refund.money import parse_decimal, round_money, to_minor_units
+
+__all__ = ["Emulator", "Fault", "FaultKind", "RecordedRequest", "build_order"]
+
+API_PREFIX = "/v1/json/"
+
+# Error codes MultiSafepay documents (docs/msp-api.md, "Errors worth mapping").
+INVALID_AMOUNT = 1001
+INVALID_CURRENCY = 1002
+UNKNOWN_ORDER = 1006
+MISSING_DATA = 1016
+CART_MISMATCH = 1027
+WRONG_ITEM_TAX = 1029
+WRONG_ITEM_PRICE = 1031
+INVALID_API_KEY = 1032
+CANNOT_REFUND = 1034
+UNKNOWN_ERROR = 9999
+
+_HTTP_STATUS = {INVALID_API_KEY: 401, UNKNOWN_ORDER: 404}
+
+_SERVER_ERROR_PAGE = (
+    b"<html><head><title>500 Internal Server Error</title></head>"
+    b"<body><h1>Internal Server Error</h1></body></html>"
+)
+# What a MALFORMED_JSON fault answers when the request was not processed.
+_UNPROCESSED_TRUNCATED = b'{"success": true, "data": {"transaction_id": '
+
+_MISSING = object()  # a field absent from an item, distinct from null
+
+
+class FaultKind(str, Enum):
+    """How the emulator misbehaves for one request."""
+
+    SERVER_ERROR = "server_error"  # HTTP 500 with an HTML body
+    SLOW = "slow"  # the answer comes `delay` seconds late
+    MALFORMED_JSON = "malformed_json"  # HTTP 200 with truncated JSON
+    DROP_BEFORE = "drop_before"  # connection closed, request not processed
+    DROP_AFTER = "drop_after"  # request processed, connection closed without an answer
+
+
+_APPLIED_BY_DEFAULT = frozenset({FaultKind.SLOW, FaultKind.DROP_AFTER})
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A one-shot fault for the next request with this method (and order id, if given).
+
+    `apply`: whether the request is processed (and a refund applied) despite the fault;
+    None means True for SLOW and DROP_AFTER, False for the others. SLOW with apply=True
+    applies the request first, then waits `delay` seconds before answering, so a client
+    that timed out and reads the order back finds the refund; with apply=False it waits,
+    then closes the connection without processing anything.
+    """
+
+    kind: FaultKind
+    method: str = "POST"
+    order_id: Optional[str] = None
+    delay: float = 0.0
+    apply: Optional[bool] = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", FaultKind(self.kind))
+        object.__setattr__(self, "method", self.method.upper())
+        if self.order_id is not None:
+            object.__setattr__(self, "order_id", str(self.order_id))
+        if self.apply is None:
+            object.__setattr__(self, "apply", self.kind in _APPLIED_BY_DEFAULT)
+        if self.delay < 0:
+            raise ValueError("a fault's delay cannot be negative")
+
+    def matches(self, method: str, order_id: Optional[str]) -> bool:
+        return self.method == method and (self.order_id is None or self.order_id == order_id)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the emulator received it (headers with lower-cased names)."""
+
+    method: str
+    path: str
+    query: Dict[str, str]
+    headers: Dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        """The body parsed with exact decimals, or None when empty or not JSON."""
+        if not self.body:
+            return None
+        try:
+            return wire.loads(self.body)
+        except ValueError:
+            return None
+
+
+class _Refusal(Exception):
+    """A refusal MultiSafepay would answer with an error envelope."""
+
+    def __init__(self, code: int, info: str) -> None:
+        super().__init__(info)
+        self.code = code
+        self.info = info
+
+
+@dataclass(frozen=True)
+class _Route:
+    kind: str  # "order" or "refunds"
+    order_id: str
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+@dataclass
+class _Copy:
+    """A refund copy accepted in a request: where it is, which original, how many."""
+
+    index: int
+    item: Dict[str, Any]
+    original: Dict[str, Any]
+    quantity: int
+
+
+class _OrderState:
+    """An order as GET shows it, plus what the emulator tracks beside it."""
+
+    def __init__(self, data: Dict[str, Any], convention: Optional[SignConvention]) -> None:
+        self.data = data
+        # Indexes (into the cart) of the items bought; the other cart items are refund copies.
+        self.original_indexes: List[int] = []
+        # merchant_item_id (as JSON) -> quantity refunded so far, whatever the cart shows.
+        self.refunded: Dict[str, int] = {}
+        # (monotonic time, amount in minor units) of each accepted refund.
+        self.accepted: List[Tuple[float, int]] = []
+        cart = _cart(data)
+        for index, item in enumerate(cart):
+            found = None
+            if convention is not None and isinstance(item, dict):
+                found = _earlier_copy_of(item, [cart[i] for i in self.original_indexes], convention)
+            if found is None:
+                self.original_indexes.append(index)
+            else:
+                self.add_refunded(found)
+
+    def originals(self) -> List[Tuple[int, Dict[str, Any]]]:
+        cart = _cart(self.data)
+        return [(i, cart[i]) for i in self.original_indexes]
+
+    def add_refunded(self, copy_: _Copy) -> None:
+        key = _id_key(copy_.item.get("merchant_item_id"))
+        self.refunded[key] = self.refunded.get(key, 0) + copy_.quantity
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that time out or hang up make writes fail; a test server stays silent.
+        pass
+
+
+class Emulator:
+    """MultiSafepay's order and refund API on 127.0.0.1, with state, checks and faults."""
+
+    def __init__(
+        self,
+        api_key: str = "test-key",
+        *,
+        cart_shows_refunds: bool = True,
+        duplicate_window_seconds: float = 300.0,
+        sign_conventions: Optional[Mapping[str, SignConvention]] = None,
+        refund_status: str = "completed",
+    ) -> None:
+        if not api_key:
+            raise ValueError("the emulator needs an API key")
+        if duplicate_window_seconds < 0:
+            raise ValueError("duplicate_window_seconds cannot be negative")
+        self._api_key = api_key
+        self.cart_shows_refunds = cart_shows_refunds
+        self.duplicate_window_seconds = duplicate_window_seconds
+        self.sign_conventions: Dict[str, SignConvention] = dict(sign_conventions or {})
+        self.refund_status = refund_status
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._orders: Dict[str, _OrderState] = {}
+        self._faults: List[Fault] = []
+        self._requests: List[Tuple[RecordedRequest, Optional[_Route]]] = []
+        self._refund_ids = itertools.count(80_000_001)
+        self._server: Optional[_Server] = None
+        self._thread: Optional[threading.Thread] = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        if self._server is not None:
+            raise RuntimeError("the emulator is already running")
+        self._stopping.clear()
+        self._server = _Server(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="multisafepay-emulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping.set()  # wakes SLOW faults
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running: call start()")
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}{API_PREFIX}"
+
+    # -- state ----------------------------------------------------------------------------
+
+    def add_order(self, data: Mapping[str, Any]) -> None:
+        """Add (or replace) an order, given as the `data` of MultiSafepay's GET answer."""
+        order = copy.deepcopy(dict(data))
+        wire.dumps(order)  # fails now, not in a request, on a float or a non-JSON value
+        if "order_id" not in order:
+            raise ValueError("an order needs an order_id")
+        if order.get("amount_refunded") is None:
+            order["amount_refunded"] = 0
+        if order.get("related_transactions") is None:
+            order["related_transactions"] = []
+        _minor_units(order.get("amount"), "amount")
+        _minor_units(order["amount_refunded"], "amount_refunded")
+        gateway = _gateway(order)
+        convention = self._convention(gateway) if is_cart_gateway(gateway) else None
+        with self._lock:
+            self._orders[str(order["order_id"])] = _OrderState(order, convention)
+
+    def order(self, order_id: Union[str, int]) -> Dict[str, Any]:
+        """The order as GET would return it now (a copy)."""
+        with self._lock:
+            state = self._orders.get(str(order_id))
+            if state is None:
+                raise KeyError(f"no order {order_id!r} in the emulator")
+            return copy.deepcopy(state.data)
+
+    @property
+    def requests(self) -> List[RecordedRequest]:
+        with self._lock:
+            return [request for request, _ in self._requests]
+
+    def refund_posts(self, order_id: Union[str, int, None] = None) -> List[RecordedRequest]:
+        """The POST .../refunds requests received, of one order or of all."""
+        with self._lock:
+            return [
+                request
+                for request, route in self._requests
+                if request.method == "POST"
+                and route is not None
+                and route.kind == "refunds"
+                and (order_id is None or route.order_id == str(order_id))
+            ]
+
+    def inject(self, fault: Fault) -> None:
+        """Queue a one-shot fault for the next matching request."""
+        with self._lock:
+            self._faults.append(fault)
+
+    # -- serving (called from the handler threads) ----------------------------------------
+
+    def _arrive(self, request: RecordedRequest, route: Optional[_Route]) -> Optional[Fault]:
+        """Record a request and take the first queued fault it matches."""
+        with self._lock:
+            self._requests.append((request, route))
+            order_id = route.order_id if route is not None else None
+            for index, fault in enumerate(self._faults):
+                if fault.matches(request.method, order_id):
+                    return self._faults.pop(index)
+        return None
+
+    def _wait(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
+
+    def _answer(self, request: RecordedRequest, route: Optional[_Route]) -> _Answer:
+        try:
+            with self._lock:
+                return _success(self._process(request, route))
+        except _Refusal as refusal:
+            return _failure(refusal.code, refusal.info)
+        except Exception as error:  # any bug becomes MultiSafepay's 9999
+            return _failure(UNKNOWN_ERROR, f"emulator error: {type(error).__name__}: {error}", 500)
+
+    def _process(self, request: RecordedRequest, route: Optional[_Route]) -> Any:
+        self._authenticate(request)
+        if route is None or (request.method, route.kind) not in {
+            ("GET", "order"),
+            ("POST", "refunds"),
+        }:
+            raise _Refusal(UNKNOWN_ERROR, f"no such endpoint: {request.method} {request.path}")
+        state = self._orders.get(route.order_id)
+        if state is None:
+            raise _Refusal(UNKNOWN_ORDER, f"order {route.order_id!r} does not exist")
+        if route.kind == "order":
+            return state.data
+        return self._refund(state, request.body)
+
+    def _authenticate(self, request: RecordedRequest) -> None:
+        # The header wins when both are sent; the key given is never repeated in an answer.
+        given = request.headers.get("api_key")
+        if given is None:
+            given = request.query.get("api_key")
+        if not given:
+            raise _Refusal(INVALID_API_KEY, "missing API key: send it in the api_key header")
+        if not hmac.compare_digest(given.encode(), self._api_key.encode()):
+            raise _Refusal(INVALID_API_KEY, "invalid API key")
+
+    def _convention(self, gateway: str) -> SignConvention:
+        return sign_convention(gateway, self.sign_conventions)
+
+    # -- refunds --------------------------------------------------------------------------
+
+    def _refund(self, state: _OrderState, raw_body: bytes) -> Dict[str, Any]:
+        body = _parse_body(raw_body)
+        if "amount" in body and "checkout_data" in body:
+            raise _Refusal(
+                MISSING_DATA,
+                "amount and checkout_data in one request: a refund is either an amount "
+                "or a shopping cart, never both",
+            )
+        order = state.data
+        currency = order.get("currency")
+        gateway = _gateway(order)
+        copies: List[_Copy] = []
+        if is_cart_gateway(gateway):
+            copies = self._check_cart_refund(state, body, gateway)
+            total = _copies_total(order, copies)
+            _check_currency(body, currency, required=False)
+        else:
+            total = _check_amount_refund(body, gateway, currency)
+        amount = _minor_units(order.get("amount"), "amount")
+        refunded = _minor_units(order.get("amount_refunded"), "amount_refunded")
+        if total > amount - refunded:
+            raise _Refusal(
+                CANNOT_REFUND,
+                f"cannot refund {total}: only {amount - refunded} of the order's {amount} "
+                f"remains ({refunded} already refunded)",
+            )
+        now = time.monotonic()
+        for accepted_at, accepted_amount in state.accepted:
+            ago = now - accepted_at
+            if accepted_amount == total and ago < self.duplicate_window_seconds:
+                raise _Refusal(
+                    CANNOT_REFUND,
+                    f"the same amount ({total}) was refunded on this order {ago:.1f} s ago: "
+                    f"a refund of the same amount is refused for "
+                    f"{self.duplicate_window_seconds:g} s",
+                )
+        return self._apply(state, body, total, copies, now)
+
+    def _check_cart_refund(
+        self, state: _OrderState, body: Dict[str, Any], gateway: str
+    ) -> List[_Copy]:
+        if "amount" in body:
+            raise _Refusal(
+                MISSING_DATA,
+                f"this payment method ({gateway}) refunds by shopping cart: send "
+                "checkout_data.items (the current cart plus refund copies), not an amount",
+            )
+        checkout_data = body.get("checkout_data")
+        items = checkout_data.get("items") if isinstance(checkout_data, dict) else None
+        if not isinstance(items, list):
+            raise _Refusal(
+                MISSING_DATA,
+                f"checkout_data.items (a list) is missing: this payment method ({gateway}) "
+                "refunds by shopping cart",
+            )
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise _Refusal(MISSING_DATA, f"checkout_data.items[{index}] is not an object")
+        cart = _cart(state.data)
+        positions = _match_cart(cart, items)
+        matched = set(positions)
+        convention = self._convention(gateway)
+        originals = state.originals()
+        copies = []
+        for index, item in enumerate(items):
+            if index in matched:
+                continue
+            copy_ = _check_copy(index, item, originals, convention, gateway)
+            original_index = next(i for i, o in originals if o is copy_.original)
+            if positions[original_index] > index:
+                raise _Refusal(
+                    CART_MISMATCH,
+                    f"checkout_data.items[{index}] is a refund copy of "
+                    f"checkout_data.items[{positions[original_index]}] but comes before it: "
+                    "a refund copy follows the item it refunds",
+                )
+            copies.append(copy_)
+        if not copies:
+            raise _Refusal(
+                MISSING_DATA,
+                "nothing to refund: checkout_data.items holds the order's cart but no refund "
+                "copy of an item",
+            )
+        _check_bought(state, copies)
+        return copies
+
+    def _apply(
+        self,
+        state: _OrderState,
+        body: Dict[str, Any],
+        total: int,
+        copies: List[_Copy],
+        now: float,
+    ) -> Dict[str, Any]:
+        order = state.data
+        refund_id = next(self._refund_ids)
+        order["amount_refunded"] = _minor_units(order.get("amount_refunded"), "") + total
+        order["related_transactions"].append(
+            {
+                "amount": total,
+                "currency": order.get("currency"),
+                "description": body.get("description", ""),
+                "status": self.refund_status,
+                "transaction_id": refund_id,
+                "type": "refund",
+                "created": datetime.now().replace(microsecond=0).isoformat(),
+            }
+        )
+        for copy_ in copies:
+            state.add_refunded(copy_)
+        if self.cart_shows_refunds and copies:
+            # MultiSafepay's plugins read earlier refund lines from the GET cart (UNCONFIRMED):
+            # the next refund must then repeat them as part of the current cart.
+            _cart(order).extend(copy.deepcopy(c.item) for c in copies)
+        fully = order["amount_refunded"] == _minor_units(order.get("amount"), "amount")
+        order["status"] = "refunded" if fully else "partial_refunded"
+        state.accepted.append((now, total))
+        return {"transaction_id": order.get("transaction_id"), "refund_id": refund_id}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"  # one request per connection: a dropped one ends cleanly
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # silent: nothing per request on stderr
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        emulator = cast(_Server, self.server).emulator
+        body = self._read_body()
+        split = urlsplit(self.path)
+        request = RecordedRequest(
+            method=self.command,
+            path=unquote(split.path),
+            query=dict(parse_qsl(split.query, keep_blank_values=True)),
+            headers={name.lower(): value for name, value in self.headers.items()},
+            body=body,
+        )
+        route = _route(split.path)
+        fault = emulator._arrive(request, route)
+        if fault is None:
+            self._send(emulator._answer(request, route))
+            return
+        if fault.kind is FaultKind.DROP_BEFORE:
+            self._drop()
+            return
+        answer = emulator._answer(request, route) if fault.apply else None
+        if fault.kind is FaultKind.SLOW:
+            emulator._wait(fault.delay)
+            if answer is None:
+                self._drop()
+            else:
+                self._send(answer)
+        elif fault.kind is FaultKind.DROP_AFTER:
+            self._drop()
+        elif fault.kind is FaultKind.SERVER_ERROR:
+            self._send(_Answer(500, _SERVER_ERROR_PAGE, "text/html; charset=utf-8"))
+        else:  # MALFORMED_JSON
+            full = answer.body if answer is not None else _UNPROCESSED_TRUNCATED
+            self._send(_Answer(200, full[: max(1, len(full) // 2)]))
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            return b"".join(self._read_chunks())
+        try:
+            length = int(self.headers.get("content-length") or 0)
+        except ValueError:
+            length = 0
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunks(self) -> Iterator[bytes]:
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline().strip():  # trailers
+                    pass
+                return
+            yield self.rfile.read(size)
+            self.rfile.readline()
+
+    def _send(self, answer: _Answer) -> None:
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    def _drop(self) -> None:
+        # Nothing written: the client reads end-of-stream where the status line should be.
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
+# -- building orders -----------------------------------------------------------------------
+
+
+def build_order(
+    order_id: Union[str, int],
+    gateway: str,
+    items: Sequence[Mapping[str, Any]],
+    *,
+    currency: str = "EUR",
+    tax_rates: Optional[Mapping[str, Union[Decimal, str]]] = None,
+    country: str = "NL",
+    amount: Optional[int] = None,
+    transaction_id: Union[str, int, None] = None,
+) -> Dict[str, Any]:
+    """An order `data` dict shaped like MultiSafepay's GET answer (see fixtures/msp/order.json).
+
+    `items` go into the cart verbatim; `amount` (minor units) defaults to the cart's total
+    with tax, line by line as the emulator computes refunds.
+    """
+    status = "uncleared" if is_cart_gateway(gateway) else "completed"
+    rates = {"none": "0.00"} if tax_rates is None else tax_rates
+    cart = [copy.deepcopy(dict(item)) for item in items]
+    order: Dict[str, Any] = {
+        "order_id": order_id,
+        "transaction_id": (
+            transaction_id
+            if transaction_id is not None
+            else 4_000_000 + zlib.crc32(str(order_id).encode()) % 1_000_000
+        ),
+        "status": status,
+        "financial_status": status,
+        "currency": currency,
+        "amount": 0,
+        "amount_refunded": 0,
+        "payment_details": {"type": gateway},
+        "customer": {"country": country},
+        "shopping_cart": {"items": cart},
+        "checkout_options": {
+            "default": {"rate": "0.00", "shipping_taxed": True},
+            "alternate": [
+                {"name": name, "standalone": "", "rules": [{"country": "", "rate": rate}]}
+                for name, rate in rates.items()
+            ],
+        },
+        "related_transactions": None,
+    }
+    if amount is None:
+        total = sum(
+            (
+                _line_total(order, item, item.get("unit_price"), item.get("quantity"))
+                for item in cart
+            ),
+            Decimal(0),
+        )
+        amount = to_minor_units(total, currency)
+    order["amount"] = amount
+    return order
+
+
+# -- pure helpers --------------------------------------------------------------------------
+
+
+def _route(raw_path: str) -> Optional[_Route]:
+    if not raw_path.startswith(API_PREFIX):
+        return None
+    parts = [unquote(part) for part in raw_path[len(API_PREFIX) :].split("/")]
+    if len(parts) == 2 and parts[0] == "orders" and parts[1]:
+        return _Route("order", parts[1])
+    if len(parts) == 3 and parts[0] == "orders" and parts[1] and parts[2] == "refunds":
+        return _Route("refunds", parts[1])
+    return None
+
+
+def _success(data: Any) -> _Answer:
+    return _Answer(200, wire.dumps({"success": True, "data": data}).encode())
+
+
+def _failure(code: int, info: str, status: Optional[int] = None) -> _Answer:
+    envelope = {"success": False, "data": {}, "error_code": code, "error_info": info}
+    if status is None:
+        status = _HTTP_STATUS.get(code, 404 if code == UNKNOWN_ERROR else 400)
+    return _Answer(status, wire.dumps(envelope).encode())
+
+
+def _parse_body(raw: bytes) -> Dict[str, Any]:
+    try:
+        body = wire.loads(raw) if raw.strip() else None
+    except ValueError:  # includes UnicodeDecodeError
+        raise _Refusal(MISSING_DATA, "the request body is not JSON") from None
+    if not isinstance(body, dict):
+        raise _Refusal(MISSING_DATA, "the request body must be a JSON object")
+    return body
+
+
+def _gateway(order: Mapping[str, Any]) -> str:
+    details = order.get("payment_details")
+    gateway = details.get("type") if isinstance(details, dict) else None
+    return gateway if isinstance(gateway, str) else ""
+
+
+def _cart(order: Mapping[str, Any]) -> List[Any]:
+    cart = order.get("shopping_cart")
+    if not isinstance(cart, dict):
+        return []
+    items = cart.get("items")
+    if not isinstance(items, list):
+        return []
+    return items
+
+
+def _minor_units(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str, Decimal)):
+        raise ValueError(f"order field {name} is not an integer amount: {value!r}")
+    number = parse_decimal(value)
+    if number != number.to_integral_value():
+        raise ValueError(f"order field {name} is not an integer amount: {value!r}")
+    return int(number)
+
+
+def _check_currency(body: Mapping[str, Any], currency: Any, *, required: bool) -> None:
+    if "currency" not in body:
+        if required:
+            raise _Refusal(
+                INVALID_CURRENCY, f"currency is missing: the order's currency is {currency}"
+            )
+        return
+    if not _same(body["currency"], currency):
+        raise _Refusal(
+            INVALID_CURRENCY,
+            f"currency {_show(body['currency'])} is not the order's currency ({currency})",
+        )
+
+
+def _check_amount_refund(body: Mapping[str, Any], gateway: str, currency: Any) -> int:
+    if "checkout_data" in body:
+        raise _Refusal(
+            MISSING_DATA,
+            f"this payment method ({gateway}) refunds by amount: send amount and currency, "
+            "not checkout_data",
+        )
+    if "amount" not in body:
+        raise _Refusal(
+            INVALID_AMOUNT,
+            "amount is missing: MultiSafepay would refund the whole order (refused here)",
+        )
+    amount = body["amount"]
+    if type(amount) is not int:
+        raise _Refusal(
+            INVALID_AMOUNT,
+            f"amount {_show(amount)} is not an integer number of minor units",
+        )
+    if amount <= 0:
+        raise _Refusal(
+            INVALID_AMOUNT,
+            f"amount {amount} is not positive: MultiSafepay would refund the whole order for "
+            "0 (refused here)",
+        )
+    _check_currency(body, currency, required=True)
+    return amount
+
+
+def _match_cart(cart: List[Any], items: List[Dict[str, Any]]) -> List[int]:
+    """Where each item of the current cart is in the request; refuses a cart not repeated.
+
+    The cart must appear unchanged and in order; refund copies may come anywhere between
+    (the seed page puts a copy right after its original, the SDKs append them at the end).
+    """
+    positions: List[int] = []
+    for index, item in enumerate(items):
+        if len(positions) < len(cart) and _same(item, cart[len(positions)]):
+            positions.append(index)
+    if len(positions) == len(cart):
+        return positions
+    missing = len(positions)
+    expected = cart[missing]
+    found = ""
+    if isinstance(expected, dict):
+        unmatched = [(i, item) for i, item in enumerate(items) if i not in set(positions)]
+        same_id = [
+            (i, item)
+            for i, item in unmatched
+            if _same(item.get("merchant_item_id", _MISSING), expected.get("merchant_item_id"))
+        ]
+        identical = [i for i, item in same_id if _same(item, expected)]
+        if identical:
+            found = f" (it is at checkout_data.items[{identical[0]}], out of order)"
+        elif same_id:
+            i, closest = same_id[0]
+            found = (
+                f" (checkout_data.items[{i}], with the same merchant_item_id, differs: "
+                f"{_first_difference(expected, closest)})"
+            )
+        else:
+            found = " (no item in checkout_data.items has its merchant_item_id)"
+    raise _Refusal(
+        CART_MISMATCH,
+        f"the order's cart item {missing} ({_label(expected)}) is missing or changed in "
+        f"checkout_data.items{found}: the request must repeat the order's whole current cart "
+        f"({len(cart)} items, as GET /orders/{{order_id}} shows it) unchanged and in order, "
+        "plus the refund copies",
+    )
+
+
+def _check_copy(
+    index: int,
+    item: Dict[str, Any],
+    originals: List[Tuple[int, Dict[str, Any]]],
+    convention: SignConvention,
+    gateway: str,
+) -> _Copy:
+    """Check a request item outside the cart: a refund copy of an item bought."""
+    merchant_item_id = item.get("merchant_item_id", _MISSING)
+    candidates = [
+        original
+        for _, original in originals
+        if isinstance(original, dict)
+        and _same(original.get("merchant_item_id", _MISSING), merchant_item_id)
+    ]
+    if not candidates:
+        shown = (
+            "no merchant_item_id"
+            if merchant_item_id is _MISSING
+            else (f"merchant_item_id {_show(merchant_item_id)}")
+        )
+        raise _Refusal(
+            CART_MISMATCH,
+            f"checkout_data.items[{index}] is not in the order's cart and not a refund copy of "
+            f"an item bought: {shown} matches no item of the order",
+        )
+    for original in candidates:
+        try:
+            return _match_copy(index, item, original, convention, gateway)
+        except _Refusal:
+            pass
+    # None fits: explain against the closest original.
+    closest = min(candidates, key=lambda original: _distance(item, original))
+    return _match_copy(index, item, closest, convention, gateway)
+
+
+def _earlier_copy_of(
+    item: Dict[str, Any], originals: List[Any], convention: SignConvention
+) -> Optional[_Copy]:
+    """The item read as a refund copy of one of `originals`, or None (for add_order)."""
+    for original in originals:
+        if isinstance(original, dict) and _same(
+            original.get("merchant_item_id", _MISSING), item.get("merchant_item_id", _MISSING)
+        ):
+            try:
+                return _match_copy(-1, item, original, convention, "")
+            except _Refusal:
+                pass
+    return None
+
+
+def _match_copy(
+    index: int,
+    item: Dict[str, Any],
+    original: Dict[str, Any],
+    convention: SignConvention,
+    gateway: str,
+) -> _Copy:
+    where = (
+        f"checkout_data.items[{index}] (refund copy of merchant_item_id "
+        f"{_show(original.get('merchant_item_id'))})"
+    )
+    rule = _convention_rule(gateway, convention, original)
+    selector = item.get("tax_table_selector", _MISSING)
+    if not _same(selector, original.get("tax_table_selector", _MISSING)):
+        raise _Refusal(
+            WRONG_ITEM_TAX,
+            f"{where}: tax_table_selector is {_show(selector)} but the item bought has "
+            f"{_show(original.get('tax_table_selector', _MISSING))}: a refund copy keeps the "
+            "original's tax table",
+        )
+    price = item.get("unit_price", _MISSING)
+    bought_price = original.get("unit_price", _MISSING)
+    negative_quantity = convention is SignConvention.NEGATIVE_QUANTITY
+    wanted_price = bought_price if negative_quantity else _negated(bought_price)
+    if not _same(price, wanted_price):
+        raise _Refusal(
+            WRONG_ITEM_PRICE,
+            f"{where}: unit_price is {_show(price)}, expected {_show(wanted_price)}: {rule}",
+        )
+    difference = _first_difference(original, item, skip=("unit_price", "quantity"))
+    if difference is not None:
+        raise _Refusal(
+            CART_MISMATCH,
+            f"{where}: {difference}: a refund copy repeats the item bought exactly, except "
+            f"for the sign ({rule})",
+        )
+    quantity = _whole_quantity(item.get("quantity", _MISSING), original.get("quantity"))
+    if quantity is None or (quantity < 0) != negative_quantity:
+        raise _Refusal(
+            CART_MISMATCH,
+            f"{where}: quantity {_show(item.get('quantity', _MISSING))} is not "
+            f"{'a negative' if negative_quantity else 'a positive'} whole number written like "
+            f"the original's ({_show(original.get('quantity', _MISSING))}): {rule}",
+        )
+    return _Copy(index=index, item=item, original=original, quantity=abs(quantity))
+
+
+def _convention_rule(gateway: str, convention: SignConvention, original: Mapping[str, Any]) -> str:
+    name = gateway or "this payment method"
+    price = _show(original.get("unit_price", _MISSING))
+    if convention is SignConvention.NEGATIVE_QUANTITY:
+        return (
+            f"{name} refunds by negative quantity: a refund copy keeps unit_price {price} "
+            "and sets quantity to minus the quantity refunded"
+        )
+    return (
+        f"{name} refunds by negative unit price: a refund copy sets unit_price to "
+        f"{_show(_negated(original.get('unit_price', _MISSING)))} (the original {price} "
+        "negated) and quantity to the quantity refunded, positive"
+    )
+
+
+def _check_bought(state: _OrderState, copies: List[_Copy]) -> None:
+    bought: Dict[str, int] = {}
+    for _, original in state.originals():
+        key = _id_key(original.get("merchant_item_id"))
+        quantity = _whole_quantity(original.get("quantity"), original.get("quantity"))
+        bought[key] = bought.get(key, 0) + (quantity or 0)
+    asked: Dict[str, int] = {}
+    for copy_ in copies:
+        key = _id_key(copy_.item.get("merchant_item_id"))
+        asked[key] = asked.get(key, 0) + copy_.quantity
+    for key, quantity in asked.items():
+        before = state.refunded.get(key, 0)
+        if before + quantity > bought.get(key, 0):
+            raise _Refusal(
+                CANNOT_REFUND,
+                f"merchant_item_id {key}: cannot refund {quantity} more, {before} of the "
+                f"{bought.get(key, 0)} bought are already refunded",
+            )
+
+
+def _copies_total(order: Mapping[str, Any], copies: List[_Copy]) -> int:
+    """The amount the copies refund, in minor units: each line with its tax, rounded."""
+    currency = str(order.get("currency"))
+    total = Decimal(0)
+    for copy_ in copies:
+        try:
+            total += _line_total(
+                order, copy_.item, copy_.item.get("unit_price"), copy_.item.get("quantity")
+            )
+        except ValueError as error:
+            raise _Refusal(
+                WRONG_ITEM_PRICE, f"checkout_data.items[{copy_.index}]: {error}"
+            ) from None
+    refund = -total
+    if refund <= 0:
+        raise _Refusal(
+            INVALID_AMOUNT,
+            f"the refund copies add up to {refund} {currency}: nothing would be refunded",
+        )
+    return to_minor_units(refund, currency)
+
+
+def _line_total(
+    order: Mapping[str, Any], item: Mapping[str, Any], price: Any, quantity: Any
+) -> Decimal:
+    """unit_price x quantity x (1 + the item's tax rate), rounded to the currency."""
+    rate = _tax_rate(order, item.get("tax_table_selector"))
+    value = parse_decimal(price) * parse_decimal(quantity) * (1 + rate)
+    return round_money(value, str(order.get("currency")))
+
+
+def _tax_rate(order: Mapping[str, Any], selector: Any) -> Decimal:
+    """The rate of the tax table an item names; the default rate when it names none.
+
+    A table's rule for the customer's country wins over its rule for every country ("").
+    """
+    options = order.get("checkout_options")
+    options = options if isinstance(options, dict) else {}
+    default = options.get("default")
+    default_rate = default.get("rate") if isinstance(default, dict) else None
+    if isinstance(selector, str) and selector:
+        customer = order.get("customer")
+        country = customer.get("country") if isinstance(customer, dict) else None
+        for table in options.get("alternate") or []:
+            if not isinstance(table, dict) or table.get("name") != selector:
+                continue
+            rules = [rule for rule in table.get("rules") or [] if isinstance(rule, dict)]
+            for wanted in (country, ""):
+                for rule in rules:
+                    if wanted is not None and (rule.get("country") or "") == wanted:
+                        return parse_decimal(rule.get("rate"))
+            break
+    return parse_decimal(default_rate) if default_rate is not None else Decimal(0)
+
+
+_NEGATIVE_WHOLE = re.compile(r"-[1-9][0-9]*\Z")
+_POSITIVE_WHOLE = re.compile(r"[1-9][0-9]*\Z")
+
+
+def _whole_quantity(value: Any, like: Any) -> Optional[int]:
+    """A non-zero whole number written with the JSON type of `like`, or None."""
+    if isinstance(like, str):
+        if isinstance(value, str) and (
+            _NEGATIVE_WHOLE.match(value) or _POSITIVE_WHOLE.match(value)
+        ):
+            return int(value)
+        return None
+    if isinstance(like, bool) or not isinstance(like, (int, Decimal)):
+        return None
+    if type(value) is int and value != 0:
+        return value
+    if (
+        isinstance(like, Decimal)
+        and isinstance(value, Decimal)
+        and value.is_finite()
+        and value == value.to_integral_value()
+        and value != 0
+    ):
+        return int(value)
+    return None
+
+
+def _negated(value: Any) -> Any:
+    """The value with its sign flipped, written the same way ("90" -> "-90")."""
+    if isinstance(value, str):
+        return value[1:] if value.startswith("-") else "-" + value
+    if isinstance(value, bool):
+        return _MISSING
+    if isinstance(value, int):
+        return -value
+    if isinstance(value, Decimal):
+        return value.copy_negate()
+    return _MISSING
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality that also compares types and literals: "90" != 90 != 90.0."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict):
+        return (
+            isinstance(b, dict)
+            and a.keys() == b.keys()
+            and all(_same(value, b[key]) for key, value in a.items())
+        )
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, Decimal):
+        return isinstance(b, Decimal) and str(a) == str(b)
+    if isinstance(a, int):
+        return type(b) is int and a == b
+    if isinstance(a, str):
+        return isinstance(b, str) and a == b
+    if a is None or a is _MISSING:
+        return b is a
+    return type(a) is type(b) and bool(a == b)
+
+
+def _distance(item: Mapping[str, Any], original: Mapping[str, Any]) -> int:
+    keys = set(item) | set(original)
+    return sum(
+        1
+        for key in keys - {"quantity"}
+        if not _same(item.get(key, _MISSING), original.get(key, _MISSING))
+    )
+
+
+def _first_difference(
+    expected: Mapping[str, Any], actual: Mapping[str, Any], skip: Tuple[str, ...] = ()
+) -> Optional[str]:
+    for key, value in expected.items():
+        if key in skip:
+            continue
+        if key not in actual:
+            return f"field {key!r} is missing"
+        if not _same(value, actual[key]):
+            return (
+                f"field {key!r} is {_show(value)} in the order but {_show(actual[key])} in "
+                "the request"
+            )
+    for key in actual:
+        if key not in expected and key not in skip:
+            return f"field {key!r} is not in the order's item"
+    return None
+
+
+def _show(value: Any) -> str:
+    """A JSON value with its type, for messages: "90" (string), 90 (number)."""
+    if value is _MISSING:
+        return "(missing)"
+    if isinstance(value, bool) or value is None:
+        return wire.dumps(value)
+    if isinstance(value, str):
+        return f"{wire.dumps(value)} (string)"
+    if isinstance(value, (int, Decimal)):
+        return f"{wire.dumps(value)} (number)"
+    try:
+        return wire.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _label(item: Any) -> str:
+    if not isinstance(item, dict):
+        return _show(item)
+    parts = [
+        f"{key} {wire.dumps(item[key])}" for key in ("merchant_item_id", "name") if key in item
+    ]
+    return ", ".join(parts) or "an item without merchant_item_id"
+
+
+def _id_key(merchant_item_id: Any) -> str:
+    """merchant_item_id as a dict key that keeps "1" and 1 apart."""
+    try:
+        return wire.dumps(merchant_item_id)
+    except (TypeError, ValueError):
+        return repr(merchant_item_id)

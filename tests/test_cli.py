@@ -1,0 +1,232 @@
+"""The command line, by exit code and output, against the emulator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from saleor_multisafepay_refund import wire
+from saleor_multisafepay_refund.cli import main
+from saleor_multisafepay_refund.emulator import Fault, FaultKind
+
+from .factories import order_data, seed_order
+from .test_cart import SEED_BODY
+
+KEY = "test-key-0123456789abcdef"  # the conftest emulator's key
+
+
+@pytest.fixture
+def cli(emulator, monkeypatch, capsys):
+    """Run the command line against the emulator; returns (exit code, stdout, stderr)."""
+    monkeypatch.setenv("MSP_API_URL", emulator.base_url)
+    monkeypatch.setenv("MSP_API_KEY", KEY)
+    emulator.add_order(seed_order(order_id="o1"))
+    emulator.add_order(order_data([], gateway="VISA", amount=5000, order_id="card"))
+
+    def run(*argv: str):
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def last_json(stdout: str):
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_refund_items_prints_one_json_object_and_exits_0(cli, emulator):
+    code, out, _ = cli("refund", "o1", "--item", "111111=2", "--json")
+
+    result = last_json(out)
+    assert code == 0
+    assert result["status"] == "refunded"
+    assert result["refund_id"] == str(
+        emulator.order("o1")["related_transactions"][0]["transaction_id"]
+    )
+    assert (result["amount"], result["currency"], result["error"]) == ("180.00", "EUR", None)
+    assert wire.dumps(result["request"]) == wire.dumps(wire.loads(SEED_BODY))
+    assert len(out.strip().splitlines()) == 1
+
+
+def test_repeated_items_add_up_and_shipping_is_added(cli, emulator):
+    code, out, _ = cli(
+        "refund", "o1", "--item", "111111=1", "--item", "111111=1", "--shipping", "--json"
+    )
+
+    assert (code, last_json(out)["amount"]) == (0, "190.00")
+    sent = emulator.refund_posts("o1")[0].json["checkout_data"]["items"]
+    assert [(i["merchant_item_id"], i["quantity"]) for i in sent] == [
+        ("111111", "3"),
+        ("111111", "-2"),
+        ("666666", "1"),
+        ("msp-shipping", "1"),
+        ("msp-shipping", "-1"),
+    ]
+
+
+def test_dry_run_exits_0_and_sends_nothing(cli, emulator):
+    code, out, _ = cli("refund", "o1", "--full", "--dry-run", "--json")
+
+    assert code == 0
+    assert last_json(out)["status"] == "dry-run"
+    assert last_json(out)["amount"] == "315.00"
+    assert emulator.refund_posts() == []
+
+
+def test_readable_output_without_json(cli):
+    code, out, err = cli("refund", "o1", "--item", "111111=2")
+
+    assert code == 0
+    assert out.startswith("Refunded EUR 180.00 of order o1 (refund id ")
+    assert "2 x Geometric Candle Holders (111111)  EUR 180.00" in out
+    assert err == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["refund", "o1", "--item", "111111=4"], "3 bought"),
+        (["refund", "o1", "--item", "111111=0"], "whole number above zero"),
+        (["refund", "o1", "--item", "111111=-1"], "whole number above zero"),
+        (["refund", "o1", "--item", "111111"], "MERCHANT_ITEM_ID=QTY"),
+        (["refund", "o1", "--item", "999=1"], "no item with merchant_item_id '999'"),
+        (["refund", "o1"], "Nothing to refund"),
+        (["refund", "o1", "--amount", "100"], "Refund products instead"),
+        (["refund", "o1", "--amount", "ten"], "decimal number"),
+        (["refund", "card", "--amount", "0"], "more than zero"),
+        (["refund", "card", "--item", "A=1"], "by amount only"),
+        (["refund", "card", "--amount", "50.01"], "only EUR 50.00"),
+    ],
+)
+def test_refusals_exit_2_and_send_nothing(cli, emulator, argv, words):
+    code, out, _ = cli(*argv, "--json")
+
+    assert code == 2
+    assert last_json(out)["status"] == "refused"
+    assert words in last_json(out)["error"]
+    assert emulator.refund_posts() == []
+
+
+def test_msp_refusal_exits_1(cli, emulator):
+    code, out, _ = cli("refund", "nope", "--full", "--json")
+
+    assert (code, last_json(out)["status"]) == (1, "failed")
+    assert "does not know this order" in last_json(out)["error"]
+
+
+def test_a_post_that_did_not_land_exits_1(cli, emulator):
+    emulator.inject(Fault(FaultKind.SERVER_ERROR))
+
+    code, out, _ = cli("refund", "card", "--amount", "10", "--json")
+
+    assert (code, last_json(out)["status"]) == (1, "failed")
+    assert "safe to try again" in last_json(out)["error"]
+
+
+def test_a_lost_answer_that_landed_exits_0_with_the_refund_id(cli, emulator):
+    emulator.inject(Fault(FaultKind.DROP_AFTER))
+
+    code, out, _ = cli("refund", "card", "--amount", "10", "--json")
+
+    assert (code, last_json(out)["status"]) == (0, "refunded")
+    assert last_json(out)["refund_id"]
+
+
+def test_an_unknown_outcome_exits_3(cli, emulator, monkeypatch):
+    emulator.inject(Fault(FaultKind.SLOW, delay=0.5, apply=False))
+    monkeypatch.setattr("saleor_multisafepay_refund.cli.READ_TIMEOUT", 0.2)
+
+    code, out, _ = cli("refund", "card", "--amount", "10", "--json")
+
+    assert (code, last_json(out)["status"]) == (3, "unknown")
+
+
+def test_no_api_key_is_refused(cli, monkeypatch):
+    monkeypatch.delenv("MSP_API_KEY")
+
+    code, out, _ = cli("refund", "o1", "--full", "--json")
+
+    assert (code, last_json(out)["status"]) == (2, "refused")
+    assert "MSP_API_KEY" in last_json(out)["error"]
+
+
+def test_show_lists_bought_refunded_and_remaining(cli):
+    cli("refund", "o1", "--item", "111111=2")
+
+    code, out, _ = cli("show", "o1", "--json")
+
+    shown = last_json(out)
+    assert code == 0
+    assert (shown["gateway"], shown["cart_based"], shown["sign_convention"]) == (
+        "PAYAFTER",
+        True,
+        "negative_quantity",
+    )
+    assert (shown["amount"], shown["amount_refunded"], shown["remaining"]) == (
+        "315.00",
+        "180.00",
+        "135.00",
+    )
+    assert [
+        (i["merchant_item_id"], i["bought"], i["refunded"], i["remaining"]) for i in shown["items"]
+    ] == [
+        ("111111", 3, 2, 1),
+        ("666666", 1, 0, 1),
+        ("msp-shipping", 1, 0, 1),
+    ]
+
+
+def test_show_as_text(cli):
+    code, out, _ = cli("show", "o1")
+
+    assert code == 0
+    assert "Amount EUR 315.00, refunded 0.00, remaining 315.00" in out
+    assert "negative_quantity" in out
+    assert "Geometric Candle Holders" in out
+
+
+def test_show_of_an_unknown_order_exits_1(cli):
+    code, _, err = cli("show", "nope")
+
+    assert code == 1
+    assert "does not know this order" in err
+
+
+def test_the_key_never_appears_in_any_output(cli, emulator):
+    emulator.inject(Fault(FaultKind.DROP_BEFORE))
+    outputs = []
+    for argv in (
+        ["refund", "o1", "--item", "111111=2"],
+        ["refund", "o1", "--item", "111111=1", "--json"],
+        ["refund", "nope", "--full"],
+        ["show", "o1"],
+        ["show", "o1", "--json"],
+        ["refund", "o1", "--api-key", "wrong-key-ABCDEFGHIJ", "--full"],
+    ):
+        outputs.append(cli(*argv))
+
+    assert outputs[-1][0] == 1 and "API key" in outputs[-1][2]
+    assert not any(KEY in out or KEY in err for _, out, err in outputs)
+    assert not any("wrong-key-ABCDEFGHIJ" in out + err for _, out, err in outputs)
+
+
+def test_demo_runs_from_the_module_and_matches_the_seed_for_both_conventions():
+    done = subprocess.run(
+        [sys.executable, "-m", "saleor_multisafepay_refund", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent.parent,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("Equal to the seed page's example, item for item: yes") == 2
+    bodies = [line for line in done.stdout.splitlines() if line.startswith('{"checkout_data"')]
+    expected_klarna = wire.loads(SEED_BODY)
+    expected_klarna["checkout_data"]["items"][1].update(unit_price="-90", quantity="2")
+    assert bodies == [wire.dumps(wire.loads(SEED_BODY)), wire.dumps(expected_klarna)]

@@ -1,0 +1,222 @@
+"""The HTTP client against the emulator over real sockets: envelopes, errors, faults, secrets."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Iterator
+
+import pytest
+
+from saleor_multisafepay_refund.client import (
+    LIVE_API_URL,
+    TEST_API_URL,
+    InvalidApiUrl,
+    MultiSafepayClient,
+    check_api_url,
+)
+from saleor_multisafepay_refund.emulator import Fault, FaultKind
+from saleor_multisafepay_refund.errors import (
+    ApiError,
+    ConnectionDropped,
+    ConnectionFailed,
+    InvalidResponse,
+    RequestTimeout,
+    TransportError,
+)
+
+from .factories import seed_order
+
+KEY = "test-key-0123456789abcdef"
+
+
+def client_for(emulator, **options) -> MultiSafepayClient:
+    options.setdefault("retry_pause", 0.01)
+    return MultiSafepayClient(KEY, base_url=emulator.base_url, **options)
+
+
+def test_get_order_sends_the_key_in_a_header_only_and_reads_exact_decimals(emulator):
+    emulator.add_order(seed_order(order_id="ord/1 ?#"))
+
+    data = client_for(emulator).get_order("ord/1 ?#")
+
+    assert data["order_id"] == "ord/1 ?#"
+    assert data["shopping_cart"]["items"][0]["unit_price"] == "90"
+    [request] = emulator.requests
+    assert request.method == "GET"
+    assert request.path == "/v1/json/orders/ord/1 ?#"
+    assert request.headers["api_key"] == KEY
+    assert request.query == {}
+    assert "allow" not in request.headers  # nothing but what the client meant to send
+
+
+def test_refund_posts_the_body_once_and_returns_the_refund_id(emulator):
+    emulator.add_order(seed_order(order_id="o1"))
+    body = {"checkout_data": {"items": [*seed_order()["shopping_cart"]["items"]]}}
+    body["checkout_data"]["items"].insert(1, dict(body["checkout_data"]["items"][0], quantity="-1"))
+
+    answer = client_for(emulator).refund("o1", body)
+
+    assert answer["refund_id"]
+    [post] = emulator.refund_posts("o1")
+    assert post.json == body
+    assert post.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("key", "order_id", "code", "status", "words"),
+    [
+        ("wrong-key", "o1", 1032, 401, "API key"),
+        (KEY, "nope", 1006, 404, "does not know this order"),
+    ],
+)
+def test_error_envelopes_become_api_errors_whatever_the_status(
+    emulator, key, order_id, code, status, words
+):
+    emulator.add_order(seed_order(order_id="o1"))
+    client = MultiSafepayClient(key, base_url=emulator.base_url)
+
+    with pytest.raises(ApiError) as raised:
+        client.get_order(order_id)
+
+    assert (raised.value.error_code, raised.value.http_status) == (code, status)
+    assert words in str(raised.value)
+    assert key not in str(raised.value)
+
+
+def test_get_retries_a_dropped_connection_and_succeeds(emulator):
+    emulator.add_order(seed_order(order_id="o1"))
+    emulator.inject(Fault(FaultKind.DROP_BEFORE, method="GET"))
+
+    data = client_for(emulator).get_order("o1")
+
+    assert data["order_id"] == "o1"
+    assert [r.method for r in emulator.requests] == ["GET", "GET"]
+
+
+def test_get_gives_up_after_its_attempts(emulator):
+    emulator.add_order(seed_order(order_id="o1"))
+    for _ in range(3):
+        emulator.inject(Fault(FaultKind.DROP_BEFORE, method="GET"))
+
+    with pytest.raises(ConnectionDropped):
+        client_for(emulator, get_attempts=3).get_order("o1")
+
+    assert len(emulator.requests) == 3
+
+
+@pytest.mark.parametrize(
+    ("method", "fault", "error"),
+    [
+        ("GET", Fault(FaultKind.SERVER_ERROR, method="GET"), InvalidResponse),
+        ("GET", Fault(FaultKind.MALFORMED_JSON, method="GET"), InvalidResponse),
+        ("GET", Fault(FaultKind.SLOW, method="GET", delay=0.5), RequestTimeout),
+        ("POST", Fault(FaultKind.SERVER_ERROR), InvalidResponse),
+        ("POST", Fault(FaultKind.MALFORMED_JSON), InvalidResponse),
+        ("POST", Fault(FaultKind.SLOW, delay=0.5), RequestTimeout),
+        ("POST", Fault(FaultKind.DROP_BEFORE), ConnectionDropped),
+        ("POST", Fault(FaultKind.DROP_AFTER), ConnectionDropped),
+    ],
+)
+def test_each_fault_is_one_clear_transport_error_and_a_post_is_never_retried(
+    emulator, method, fault, error
+):
+    emulator.add_order(seed_order(order_id="o1", gateway="VISA"))
+    emulator.inject(fault)
+    client = client_for(emulator, read_timeout=0.2)
+
+    with pytest.raises(error) as raised:
+        if method == "GET":
+            client.get_order("o1")
+        else:
+            client.refund("o1", {"currency": "EUR", "amount": 100})
+
+    assert raised.value.may_have_arrived is True
+    assert len(emulator.requests) == 1
+    assert KEY not in str(raised.value)
+
+
+def test_a_closed_port_is_a_connection_failure_where_nothing_was_sent():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = MultiSafepayClient(KEY, base_url=f"http://127.0.0.1:{port}/v1/json/", retry_pause=0)
+
+    with pytest.raises(ConnectionFailed) as raised:
+        client.refund("o1", {"currency": "EUR", "amount": 100})
+
+    assert raised.value.may_have_arrived is False
+    assert isinstance(raised.value, TransportError)
+
+
+class _Redirecting(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(302)
+        self.send_header("Location", "http://127.0.0.1:9/elsewhere")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def redirecting_server() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), _Redirecting)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1/json/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_redirect_is_not_followed(redirecting_server):
+    with pytest.raises(InvalidResponse) as raised:
+        MultiSafepayClient(KEY, base_url=redirecting_server).get_order("o1")
+
+    assert raised.value.http_status == 302
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (TEST_API_URL, TEST_API_URL),
+        (LIVE_API_URL, LIVE_API_URL),
+        ("https://proxy.example/v1/json", "https://proxy.example/v1/json/"),
+        ("http://127.0.0.1:8080/v1/json/", "http://127.0.0.1:8080/v1/json/"),
+        ("http://localhost/v1/json/", "http://localhost/v1/json/"),
+    ],
+)
+def test_accepted_api_urls(url, expected):
+    assert check_api_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://api.multisafepay.com/v1/json/", "must use https"),
+        ("ftp://x/v1/json/", "Not an http(s) URL"),
+        ("https://user:pw@proxy.example/v1/json/", "credentials"),
+        ("https://proxy.example/v1/json/?api_key=abc", "credentials, a query"),
+        ("", "Not an http(s) URL"),
+    ],
+)
+def test_refused_api_urls(url, words):
+    with pytest.raises(InvalidApiUrl) as raised:
+        check_api_url(url)
+
+    assert words in str(raised.value)
+
+
+def test_the_key_is_not_in_the_clients_repr():
+    assert KEY not in repr(MultiSafepayClient(KEY)) and "testapi" in repr(MultiSafepayClient(KEY))
+
+
+def test_amounts_in_a_refund_body_are_sent_as_exact_numbers(emulator):
+    emulator.add_order(seed_order(order_id="o1", gateway="VISA"))
+
+    client_for(emulator).refund("o1", {"currency": "EUR", "amount": 1250, "x": Decimal("1.10")})
+
+    assert emulator.refund_posts()[0].body == b'{"currency":"EUR","amount":1250,"x":1.10}'
