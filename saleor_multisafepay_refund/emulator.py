@@ -83,7 +83,7 @@ _SERVER_ERROR_PAGE = (
     b"<body><h1>Internal Server Error</h1></body></html>"
 )
 # What a MALFORMED_JSON fault answers when the request was not processed.
-_UNPROCESSED_TRUNCATED = b'{"success": true, "data": {"transaction_id": '
+_UNPROCESSED_TRUNCATED = b'{"success":true,"data":{"transaction_id":'
 
 _MISSING = object()  # a field absent from an item, distinct from null
 
@@ -266,7 +266,7 @@ class Emulator:
         self._server = _Server(self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},  # stop() waits up to one interval
             name="multisafepay-emulator",
             daemon=True,
         )
@@ -830,7 +830,7 @@ def _check_copy(
         shown = (
             "no merchant_item_id"
             if merchant_item_id is _MISSING
-            else (f"merchant_item_id {_show(merchant_item_id)}")
+            else f"merchant_item_id {_show(merchant_item_id)}"
         )
         raise _Refusal(
             CART_MISMATCH,

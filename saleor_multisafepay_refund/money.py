@@ -6,6 +6,7 @@ Every amount that crosses a boundary is rounded here and nowhere else.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import cache
 
 # ISO 4217 currencies whose minor unit is not the cent. MultiSafepay's `amount` fields are
 # integers in minor units, so 1000 JPY is sent as 1000, not 100000.
@@ -17,7 +18,6 @@ _EXPONENTS = {
 }  # fmt: skip
 _DEFAULT_EXPONENT = 2
 _LARGEST_DIGITS = 15
-_FINEST = -12
 
 
 def exponent(currency: str) -> int:
@@ -25,6 +25,7 @@ def exponent(currency: str) -> int:
     return _EXPONENTS.get(currency.upper(), _DEFAULT_EXPONENT)
 
 
+@cache
 def quantum(currency: str) -> Decimal:
     """The smallest amount of the currency, as a Decimal: 0.01 for EUR, 1 for JPY."""
     return Decimal(1).scaleb(-exponent(currency))
@@ -53,21 +54,20 @@ def parse_decimal(value: object) -> Decimal:
 
     Floats are refused: they are already inexact by the time they get here.
     """
-    if isinstance(value, (bool, float)):
-        raise ValueError(f"not an exact number: {value!r}")
-    if isinstance(value, (int, Decimal)):
-        result = Decimal(value)
-    elif isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         try:
-            result = Decimal(value.strip())
+            result = Decimal(value)  # type: ignore[arg-type]  # surrounding spaces are allowed
         except InvalidOperation:
             raise ValueError(f"not a number: {value!r}") from None
+    elif kind is int or kind is Decimal:
+        result = Decimal(value)  # type: ignore[arg-type]
     else:
-        raise ValueError(f"not a number: {value!r}")
+        # bool and float included: a float is already inexact by the time it gets here.
+        raise ValueError(f"not an exact number: {value!r}")
     if not result.is_finite():
         raise ValueError(f"not a finite number: {value!r}")
-    # Bounds keep every later multiplication and rounding exact within Decimal's precision.
-    exponent = result.as_tuple().exponent
-    if result and (result.adjusted() >= _LARGEST_DIGITS or int(exponent) < _FINEST):
+    # A bound on the magnitude keeps every later rounding within Decimal's 28 digits.
+    if result and result.adjusted() >= _LARGEST_DIGITS:
         raise ValueError(f"number out of range: {value!r}")
     return result

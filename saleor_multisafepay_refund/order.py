@@ -16,6 +16,8 @@ from typing import Any, Mapping, Optional, Tuple
 from .errors import InvalidOrderData
 from .money import from_minor_units, parse_decimal
 
+_LARGEST_WHOLE = 10**15  # parse_decimal's bound, for the int fast path
+
 
 @dataclass(frozen=True)
 class CartItem:
@@ -130,9 +132,9 @@ def _cart_items(data: Mapping[str, Any]) -> list[Any]:
 
 
 def _item(raw: Any, index: int) -> CartItem:
+    if type(raw) is not dict and not isinstance(raw, Mapping):
+        raise InvalidOrderData(f"MultiSafepay's cart item {index + 1} is not an object.")
     where = f"cart item {index + 1}"
-    if not isinstance(raw, Mapping):
-        raise InvalidOrderData(f"MultiSafepay's {where} is not an object.")
     merchant_item_id = raw.get("merchant_item_id")
     if merchant_item_id is None:
         merchant_item_id = ""
@@ -240,6 +242,8 @@ def _refunds(related: Any) -> Tuple[RelatedRefund, ...]:
 
 def _whole(value: Any, field: str) -> int:
     """An integer from an int or an integral string/decimal ("2", "2.0"); never from a float."""
+    if type(value) is int and -_LARGEST_WHOLE < value < _LARGEST_WHOLE:
+        return value
     try:
         number = parse_decimal(value)
     except ValueError:
@@ -261,6 +265,8 @@ def _text(data: Mapping[str, Any], field: str, required: bool = False) -> str:
 
 
 def _scalar_text(value: Any) -> str:
+    if type(value) is str:
+        return value
     if value is None:
         return ""
     if isinstance(value, (dict, list)):

@@ -7,8 +7,17 @@ as the same number literal, so a value read from an order is sent back exactly a
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, List
+
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
+)
+# A Decimal travels through the C encoder as the string "\x00<index>\x00", which the encoder
+# writes as "\u0000<index>\u0000" and which is then replaced by the Decimal's literal. Used
+# only when no string in the value contains a NUL, so no real string can look like one.
+_PLACEHOLDER = re.compile(r'"\\u0000(\d+)\\u0000"')
 
 
 def loads(text: str | bytes) -> Any:
@@ -17,13 +26,62 @@ def loads(text: str | bytes) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """Serialize to compact JSON, writing `Decimal` as a plain number literal."""
-    return "".join(_encode(value))
+    """Serialize to compact JSON, writing `Decimal` as a plain number literal.
+
+    Floats are refused: anything sent to MultiSafepay is exact.
+    """
+    has_decimal, has_nul = _scan(value)
+    if not has_decimal:
+        return _ENCODER.encode(value)
+    if has_nul:
+        return "".join(_encode(value))
+    literals: List[str] = []
+
+    def placeholder(decimal: Any) -> str:
+        if not isinstance(decimal, Decimal):
+            raise TypeError(f"cannot send {type(decimal).__name__} as JSON")
+        literals.append(_literal(decimal))
+        return f"\x00{len(literals) - 1}\x00"
+
+    encoder = json.JSONEncoder(
+        ensure_ascii=False,
+        separators=(",", ":"),
+        allow_nan=False,
+        check_circular=False,
+        default=placeholder,
+    )
+    return _PLACEHOLDER.sub(lambda match: literals[int(match.group(1))], encoder.encode(value))
+
+
+def _scan(value: Any) -> tuple[bool, bool]:
+    """(contains a Decimal, contains a string with a NUL); raises on a float."""
+    has_decimal = has_nul = False
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is dict:
+            pending.extend(item.values())
+        elif kind is list or kind is tuple:
+            pending.extend(item)
+        elif kind is str:
+            if "\x00" in item:
+                has_nul = True
+        elif kind is float:
+            raise TypeError("float is never sent to MultiSafepay: use Decimal")
+        elif isinstance(item, Decimal):
+            has_decimal = True
+    return has_decimal, has_nul
+
+
+def _literal(value: Decimal) -> str:
+    if not value.is_finite():
+        raise ValueError(f"cannot send {value} as a JSON number")
+    return str(value)
 
 
 def _encode(value: Any) -> Any:
-    # json.dumps cannot write a Decimal as a number without going through float, so the few
-    # JSON types MultiSafepay uses are written here.
+    # The slow, plain path for the rare value that has both a Decimal and a NUL in a string.
     if isinstance(value, dict):
         yield "{"
         for index, (key, item) in enumerate(value.items()):
@@ -41,11 +99,7 @@ def _encode(value: Any) -> Any:
             yield from _encode(item)
         yield "]"
     elif isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"cannot send {value} as a JSON number")
-        yield str(value)
-    elif isinstance(value, float):
-        raise TypeError("float is never sent to MultiSafepay: use Decimal")
+        yield _literal(value)
     else:
         # str, int, bool and None: the standard encoder is exact for these.
         yield json.dumps(value, ensure_ascii=False)
