@@ -16,7 +16,7 @@ _ENCODER = json.JSONEncoder(
 )
 # A Decimal travels through the C encoder as the string "\x00<index>\x00", which the encoder
 # writes as "\u0000<index>\u0000" and which is then replaced by the Decimal's literal. Used
-# only when no string in the value contains a NUL, so no real string can look like one.
+# only when no real string contains a NUL, so no real string can look like one.
 _PLACEHOLDER = re.compile(r'"\\u0000(\d+)\\u0000"')
 
 
@@ -30,11 +30,8 @@ def dumps(value: Any) -> str:
 
     Floats are refused: anything sent to MultiSafepay is exact.
     """
-    has_decimal, has_nul = _scan(value)
-    if not has_decimal:
+    if not _has_decimal(value):
         return _ENCODER.encode(value)
-    if has_nul:
-        return "".join(_encode(value))
     literals: List[str] = []
 
     def placeholder(decimal: Any) -> str:
@@ -50,28 +47,31 @@ def dumps(value: Any) -> str:
         check_circular=False,
         default=placeholder,
     )
-    return _PLACEHOLDER.sub(lambda match: literals[int(match.group(1))], encoder.encode(value))
+    text = encoder.encode(value)
+    if text.count("\\u0000") != 2 * len(literals):
+        # A real string holds a NUL, so a placeholder could be imitated: take the plain path.
+        return "".join(_encode(value))
+    return _PLACEHOLDER.sub(lambda match: literals[int(match.group(1))], text)
 
 
-def _scan(value: Any) -> tuple[bool, bool]:
-    """(contains a Decimal, contains a string with a NUL); raises on a float."""
-    has_decimal = has_nul = False
+def _has_decimal(value: Any) -> bool:
+    """Whether the value holds a Decimal anywhere; raises on a float."""
+    found = False
     pending = [value]
     while pending:
         item = pending.pop()
         kind = type(item)
+        if kind is str or kind is int:
+            continue
         if kind is dict:
             pending.extend(item.values())
         elif kind is list or kind is tuple:
             pending.extend(item)
-        elif kind is str:
-            if "\x00" in item:
-                has_nul = True
         elif kind is float:
             raise TypeError("float is never sent to MultiSafepay: use Decimal")
         elif isinstance(item, Decimal):
-            has_decimal = True
-    return has_decimal, has_nul
+            found = True
+    return found
 
 
 def _literal(value: Decimal) -> str:
@@ -81,7 +81,7 @@ def _literal(value: Decimal) -> str:
 
 
 def _encode(value: Any) -> Any:
-    # The slow, plain path for the rare value that has both a Decimal and a NUL in a string.
+    # The slow, plain path for the rare value with both a Decimal and a NUL in a string.
     if isinstance(value, dict):
         yield "{"
         for index, (key, item) in enumerate(value.items()):
