@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from . import wire
 from .cart import RefundRequest, SignConvention, is_cart_gateway, item_balances, sign_convention
 from .client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient
-from .errors import InvalidOrderData, MultiSafepayRefundError
+from .errors import ConfigurationError, InvalidOrderData, MultiSafepayRefundError
 from .money import from_minor_units
 from .order import parse_order
 from .refunds import RefundOutcome, RefundStatus, refund_order
@@ -97,10 +97,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _client(args: argparse.Namespace) -> MultiSafepayClient:
     if not args.api_key:
-        raise MultiSafepayRefundError("No API key: set MSP_API_KEY or pass --api-key.")
+        raise ConfigurationError("No API key: set MSP_API_KEY or pass --api-key.")
     url = args.api_url or (LIVE_API_URL if args.live else TEST_API_URL)
     if args.live and args.api_url:
-        raise MultiSafepayRefundError("Give either --live or --api-url, not both.")
+        raise ConfigurationError("Give either --live or --api-url, not both.")
     return MultiSafepayClient(args.api_key, base_url=url, read_timeout=READ_TIMEOUT)
 
 

@@ -20,10 +20,10 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from . import __version__, wire
 from .errors import (
     ApiError,
+    ConfigurationError,
     ConnectionDropped,
     ConnectionFailed,
     InvalidResponse,
-    MultiSafepayRefundError,
     RequestTimeout,
     TransportError,
 )
@@ -35,24 +35,22 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 logger = logging.getLogger(__name__)
 
 
-class InvalidApiUrl(MultiSafepayRefundError, ValueError):
-    """A base URL that must not be used: plain http to a remote host, credentials in it..."""
-
-
 def check_api_url(url: str) -> str:
-    """The base URL with one trailing slash, or `InvalidApiUrl` saying what is wrong with it.
+    """The base URL with one trailing slash, or `ConfigurationError` saying what is wrong with it.
 
     https is required except for this machine (a local emulator or proxy), because the API
     key travels in a header.
     """
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidApiUrl(f"Not an http(s) URL: {url!r}.")
+        raise ConfigurationError(f"Not an http(s) URL: {url!r}.")
     if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
-        raise InvalidApiUrl("The API URL must use https (http only for 127.0.0.1 or localhost).")
+        raise ConfigurationError(
+            "The API URL must use https (http only for 127.0.0.1 or localhost)."
+        )
     if parts.username or parts.password or parts.query or parts.fragment:
         # A key or password here would end up in logs; the key goes in the api_key setting.
-        raise InvalidApiUrl("The API URL must not contain credentials, a query or a fragment.")
+        raise ConfigurationError("The API URL must not contain credentials, a query or a fragment.")
     return url.strip().rstrip("/") + "/"
 
 
@@ -70,7 +68,7 @@ class MultiSafepayClient:
         retry_pause: float = 0.25,
     ) -> None:
         if not api_key or not api_key.strip():
-            raise InvalidApiUrl("No MultiSafepay API key given.")
+            raise ConfigurationError("No MultiSafepay API key given.")
         self._api_key = api_key.strip()
         self.base_url = check_api_url(base_url)
         self.session = session if session is not None else requests.Session()
@@ -142,7 +140,7 @@ class MultiSafepayClient:
 def _quote_id(order_id: str) -> str:
     text = str(order_id).strip()
     if not text:
-        raise InvalidApiUrl("No MultiSafepay order id given.")
+        raise ConfigurationError("No MultiSafepay order id given.")
     return quote(text, safe="")
 
 

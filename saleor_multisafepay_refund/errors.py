@@ -12,6 +12,7 @@
     │   ├── AmountNotAllowed          a free amount on a gateway that refunds items
     │   ├── ItemsNotSupported         items on a gateway that refunds amounts only
     │   └── CurrencyMismatch          not the order's currency
+    ├── ConfigurationError            no API key, an unsafe API URL, no order id
     ├── InvalidOrderData              MultiSafepay's order answer cannot be understood
     ├── TransportError                no usable answer from MultiSafepay
     │   ├── ConnectionFailed          the request never reached MultiSafepay
@@ -75,6 +76,10 @@ class ItemsNotSupported(RefundRefused):
 
 class CurrencyMismatch(RefundRefused):
     pass
+
+
+class ConfigurationError(MultiSafepayRefundError, ValueError):
+    """The client cannot be used as configured: nothing was sent."""
 
 
 class InvalidOrderData(MultiSafepayRefundError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from decimal import Decimal
@@ -13,13 +14,13 @@ import pytest
 from saleor_multisafepay_refund.client import (
     LIVE_API_URL,
     TEST_API_URL,
-    InvalidApiUrl,
     MultiSafepayClient,
     check_api_url,
 )
 from saleor_multisafepay_refund.emulator import Fault, FaultKind
 from saleor_multisafepay_refund.errors import (
     ApiError,
+    ConfigurationError,
     ConnectionDropped,
     ConnectionFailed,
     InvalidResponse,
@@ -204,7 +205,7 @@ def test_accepted_api_urls(url, expected):
     ],
 )
 def test_refused_api_urls(url, words):
-    with pytest.raises(InvalidApiUrl) as raised:
+    with pytest.raises(ConfigurationError) as raised:
         check_api_url(url)
 
     assert words in str(raised.value)
@@ -220,3 +221,22 @@ def test_amounts_in_a_refund_body_are_sent_as_exact_numbers(emulator):
     client_for(emulator).refund("o1", {"currency": "EUR", "amount": 1250, "x": Decimal("1.10")})
 
     assert emulator.refund_posts()[0].body == b'{"currency":"EUR","amount":1250,"x":1.10}'
+
+
+def test_with_debug_logging_the_key_is_in_no_log_record(emulator, caplog):
+    emulator.add_order(seed_order(order_id="o1", gateway="VISA"))
+    emulator.inject(Fault(FaultKind.DROP_BEFORE))
+    caplog.set_level(logging.DEBUG)
+    client = client_for(emulator)
+
+    client.get_order("o1")
+    with pytest.raises(ConnectionDropped):
+        client.refund("o1", {"currency": "EUR", "amount": 100})
+    with pytest.raises(ApiError):
+        MultiSafepayClient("wrong-key-ABCDEFGHIJ", base_url=emulator.base_url).get_order("o1")
+
+    assert any("MultiSafepay GET orders/o1" in r.getMessage() for r in caplog.records)
+    assert any(r.name.startswith("urllib3") for r in caplog.records)
+    for record in caplog.records:
+        text = record.getMessage() + repr(record.args)
+        assert KEY not in text and "wrong-key-ABCDEFGHIJ" not in text

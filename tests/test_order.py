@@ -63,6 +63,9 @@ def test_given_the_recorded_card_order_then_it_has_no_cart_and_refunds_by_amount
         ("unit_price", 19, Decimal(19)),
         ("unit_price", Decimal("0.1"), Decimal("0.1")),
         ("unit_price", " 5.50 ", Decimal("5.50")),
+        ("merchant_item_id", 111111, "111111"),
+        ("tax_table_selector", None, ""),
+        ("name", 42, "42"),
     ],
 )
 def test_numbers_as_strings_or_numbers_are_read_exactly(field, value, expected):
@@ -173,3 +176,11 @@ def test_malformed_answers_are_refused_with_a_clear_error(data, words):
         parse_order(data)
 
     assert words in str(raised.value)
+
+
+def test_null_weight_and_numeric_description_are_kept_as_they_came():
+    line = item("A", weight=None, description=1234)
+
+    [parsed] = parse_order(order_data([line])).items
+
+    assert parsed.raw["weight"] is None and parsed.raw["description"] == 1234
