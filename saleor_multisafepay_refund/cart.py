@@ -99,6 +99,7 @@ class RefundRequest:
     """What to refund: items by merchant_item_id, the shipping line, everything, or an amount.
 
     `amount` is in major units (Decimal("12.50")). `currency`, when given, must be the order's.
+    `shipping_item_id` is the merchant_item_id of the cart's shipping line.
     """
 
     items: Mapping[str, int] = field(default_factory=dict)
@@ -107,6 +108,7 @@ class RefundRequest:
     amount: Optional[Decimal] = None
     currency: Optional[str] = None
     description: Optional[str] = None
+    shipping_item_id: str = SHIPPING_ITEM_ID
 
 
 @dataclass(frozen=True)
@@ -296,15 +298,16 @@ def _requested_quantities(
         wanted = {}
         for key, quantity in request.items.items():
             wanted[str(key)] = _check_quantity(str(key), quantity)
-        if request.shipping and SHIPPING_ITEM_ID not in wanted:
-            shipping = balances.get(SHIPPING_ITEM_ID)
-            wanted[SHIPPING_ITEM_ID] = shipping.remaining if shipping and shipping.remaining else 1
+        shipping_id = request.shipping_item_id
+        if request.shipping and shipping_id not in wanted:
+            shipping = balances.get(shipping_id)
+            wanted[shipping_id] = shipping.remaining if shipping and shipping.remaining else 1
         if not wanted:
             raise EmptyRefund("Nothing to refund: give at least one item or the shipping.")
     for key, quantity in wanted.items():
         balance = balances.get(key)
         if balance is None:
-            what = "shipping line" if key == SHIPPING_ITEM_ID else "item"
+            what = "shipping line" if key == request.shipping_item_id else "item"
             raise UnknownItem(
                 f"Order {order.order_id} has no {what} with merchant_item_id {key!r} in "
                 "MultiSafepay's cart."

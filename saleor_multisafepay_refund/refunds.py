@@ -58,30 +58,43 @@ def refund_order(
     """Refund `request` of MultiSafepay order `order_id`; the POST is sent at most once."""
     try:
         before = parse_order(client.get_order(order_id))
-    except InvalidOrderData as exc:
-        return RefundOutcome(RefundStatus.REFUSED, order_id, error=str(exc))
     except MultiSafepayRefundError as exc:
-        return RefundOutcome(
-            RefundStatus.FAILED, order_id, error=f"Could not read the order: {exc}"
-        )
+        return unreadable_order(order_id, exc)
     try:
         plan = build_refund(before, request, conventions)
     except RefundRefused as exc:
         return RefundOutcome(
             RefundStatus.REFUSED, order_id, currency=before.currency, error=str(exc)
         )
-    outcome = RefundOutcome(
+    if dry_run:
+        return planned(plan)
+    return send_refund(client, before, plan)
+
+
+def unreadable_order(order_id: str, error: MultiSafepayRefundError) -> RefundOutcome:
+    """The outcome when the order could not be read: nothing was sent."""
+    if isinstance(error, InvalidOrderData):
+        return RefundOutcome(RefundStatus.REFUSED, order_id, error=str(error))
+    return RefundOutcome(RefundStatus.FAILED, order_id, error=f"Could not read the order: {error}")
+
+
+def planned(plan: RefundPlan) -> RefundOutcome:
+    """A checked plan, not sent (yet)."""
+    return RefundOutcome(
         RefundStatus.DRY_RUN,
-        order_id,
+        plan.order_id,
         amount=plan.amount,
         currency=plan.currency,
         request=plan.body,
         plan=plan,
     )
-    if dry_run:
-        return outcome
+
+
+def send_refund(client: MultiSafepayClient, before: Order, plan: RefundPlan) -> RefundOutcome:
+    """POST the plan once; an answer that was lost is settled by reading the order back."""
+    outcome = planned(plan)
     try:
-        answer = client.refund(order_id, plan.body)
+        answer = client.refund(plan.order_id, plan.body)
     except ApiError as exc:
         return _with(outcome, RefundStatus.FAILED, error=str(exc))
     except TransportError as exc:

@@ -194,6 +194,13 @@ def test_given_shipping_flag_then_the_shipping_line_is_copied():
     assert plan.amount == Decimal("45.00")
 
 
+def test_given_another_shipping_item_id_then_that_line_is_the_shipping():
+    cart = [item("A", "50", "2"), item("ship-1", "5", "1")]
+    plan = plan_for(order_data(cart, amount=10500), shipping=True, shipping_item_id="ship-1")
+
+    assert [(line.merchant_item_id, line.quantity) for line in plan.lines] == [("ship-1", 1)]
+
+
 def test_given_a_discount_line_when_full_refund_then_the_discount_is_reversed_too():
     cart = [item("A", "50", "2"), item("discount", "-10", "1")]
     plan = plan_for(order_data(cart, amount=9000), full=True)

@@ -1,0 +1,149 @@
+"""The plugin's configuration, read once into a typed object, with a message per bad field.
+
+Pure: Saleor's configuration arrives as a list of {"name", "value"} items; `plugin.py` turns
+the field messages into Django's ValidationError.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import Any, Dict, Iterable, Mapping, Optional
+
+import requests
+
+from .cart import SHIPPING_ITEM_ID, SignConvention
+from .client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient, check_api_url
+from .errors import ConfigurationError
+
+
+class ItemIdSource(str, Enum):
+    """Which value of a Saleor order line is the merchant_item_id in MultiSafepay's cart."""
+
+    SKU = "sku"  # the product SKU, else the product variant's ID
+    VARIANT_ID = "variant_id"  # always the product variant's ID
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    api_key: str
+    test_mode: bool = True
+    api_url: str = ""
+    merchant_item_id_source: ItemIdSource = ItemIdSource.SKU
+    shipping_item_id: str = SHIPPING_ITEM_ID
+    sign_conventions: Mapping[str, SignConvention] = field(default_factory=dict)
+    refund_description: str = ""
+    rounding_tolerance: Decimal = Decimal("0.01")
+
+    def __repr__(self) -> str:
+        # The dataclass repr would show the key.
+        return f"GatewayConfig(base_url={self.base_url!r}, test_mode={self.test_mode})"
+
+    @property
+    def base_url(self) -> str:
+        if self.api_url:
+            return self.api_url
+        return TEST_API_URL if self.test_mode else LIVE_API_URL
+
+    def client(self, session: Optional[requests.Session] = None) -> MultiSafepayClient:
+        return MultiSafepayClient(self.api_key, base_url=self.base_url, session=session)
+
+
+class InvalidConfiguration(ConfigurationError):
+    """One message per configuration field that cannot be used."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__(" ".join(f"{name}: {message}" for name, message in self.errors.items()))
+
+
+def configuration_values(configuration: Iterable[Mapping[str, Any]]) -> Dict[str, Any]:
+    """Saleor's [{"name": ..., "value": ...}, ...] as {name: value}."""
+    return {item["name"]: item.get("value") for item in configuration if "name" in item}
+
+
+def parse_configuration(values: Mapping[str, Any], require_api_key: bool = True) -> GatewayConfig:
+    """A `GatewayConfig` from configuration values, or `InvalidConfiguration`."""
+    errors: Dict[str, str] = {}
+    api_key = _text(values.get("api_key"))
+    if require_api_key and not api_key:
+        errors["api_key"] = "Enter the API key of your MultiSafepay site (Settings > Sites)."
+    api_url = _text(values.get("api_url"))
+    if api_url:
+        try:
+            api_url = check_api_url(api_url)
+        except ConfigurationError as exc:
+            errors["api_url"] = str(exc)
+    source = _text(values.get("merchant_item_id_source")) or ItemIdSource.SKU.value
+    if source not in {choice.value for choice in ItemIdSource}:
+        errors["merchant_item_id_source"] = (
+            f"Use 'sku' (the SKU, else the variant ID) or 'variant_id', not {source!r}."
+        )
+    shipping_item_id = _text(values.get("shipping_item_id")) or SHIPPING_ITEM_ID
+    conventions: Dict[str, SignConvention] = {}
+    try:
+        conventions = parse_sign_conventions(_text(values.get("sign_conventions")))
+    except ValueError as exc:
+        errors["sign_conventions"] = str(exc)
+    tolerance = Decimal("0.01")
+    tolerance_text = _text(values.get("rounding_tolerance"))
+    if tolerance_text:
+        try:
+            tolerance = Decimal(tolerance_text)
+            if not tolerance.is_finite() or tolerance < 0:
+                raise InvalidOperation
+        except InvalidOperation:
+            errors["rounding_tolerance"] = (
+                f"Enter an amount of zero or more, such as 0.01, not {tolerance_text!r}."
+            )
+    if errors:
+        raise InvalidConfiguration(errors)
+    return GatewayConfig(
+        api_key=api_key,
+        test_mode=_boolean(values.get("test_mode"), default=True),
+        api_url=api_url,
+        merchant_item_id_source=ItemIdSource(source),
+        shipping_item_id=shipping_item_id,
+        sign_conventions=conventions,
+        refund_description=_text(values.get("refund_description")),
+        rounding_tolerance=tolerance,
+    )
+
+
+_GATEWAY_CODE = re.compile(r"^[A-Z0-9_]+$")
+
+
+def parse_sign_conventions(text: str) -> Dict[str, SignConvention]:
+    """`KLARNA=negative_quantity, AFTERPAY=negative_unit_price` (commas or new lines)."""
+    conventions: Dict[str, SignConvention] = {}
+    for entry in re.split(r"[,;\n]+", text):
+        entry = entry.strip()
+        if not entry:
+            continue
+        code, sep, value = (part.strip() for part in entry.partition("="))
+        code = code.upper()
+        if not sep or not _GATEWAY_CODE.match(code):
+            raise ValueError(
+                f"Write GATEWAY=negative_quantity or GATEWAY=negative_unit_price, not {entry!r}."
+            )
+        try:
+            conventions[code] = SignConvention(value.lower())
+        except ValueError:
+            raise ValueError(
+                f"{code}: use negative_quantity or negative_unit_price, not {value!r}."
+            ) from None
+    return conventions
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _boolean(value: Any, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("true", "1", "yes", "on")

@@ -1,0 +1,240 @@
+"""Saleor's refund turned into MultiSafepay's: Saleor-shaped objects in, a gateway answer out.
+
+Imports nothing of Saleor or Django. Saleor's objects (PaymentData, RefundData, OrderLineInfo,
+FulfillmentLineData, OrderLine, FulfillmentLine) are read by attribute, so the flow is tested
+with plain objects of the same shape; `plugin.py` turns the answer into a GatewayResponse.
+Every refusal and failure is also written to the order's history, because Saleor replaces the
+plugin's error with "The refund operation is not available yet." in the two fulfillment
+mutations.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Callable, Dict, Optional
+
+import requests
+
+from . import wire
+from .cart import RefundPlan, RefundRequest, build_refund, is_cart_gateway
+from .config import GatewayConfig, ItemIdSource
+from .errors import MultiSafepayRefundError, RefundRefused, UnknownItem
+from .order import Order, parse_order
+from .refunds import RefundOutcome, RefundStatus, send_refund, unreadable_order
+
+logger = logging.getLogger(__name__)
+
+REFUND = "refund"  # saleor.payment.TransactionKind.REFUND
+# Saleor's Transaction.error holds 256 characters; the order note carries the whole text.
+ERROR_LENGTH = 256
+# saleor.order.FulfillmentStatus.REFUNDED: Saleor passes such lines but does not count them.
+FULFILLMENT_REFUNDED = "refunded"
+
+NoteWriter = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class GatewayAnswer:
+    """The fields of Saleor's GatewayResponse for a refund."""
+
+    is_success: bool
+    amount: Decimal
+    currency: str
+    transaction_id: str
+    error: Optional[str]
+    raw_response: Dict[str, str]
+    psp_reference: Optional[str] = None
+    kind: str = REFUND
+    action_required: bool = False
+
+
+def refund_payment(
+    config: GatewayConfig,
+    payment_information: Any,
+    write_note: NoteWriter,
+    session: Optional[requests.Session] = None,
+) -> GatewayAnswer:
+    """Refund what Saleor asks through MultiSafepay; never raises."""
+    own_session = session is None
+    session = session or requests.Session()
+    try:
+        answer, note = _refund(config, payment_information, session)
+    except Exception:
+        # Saleor turns an exception into an internal error and loses the reason: answer instead.
+        logger.exception("MultiSafepay refund stopped on an unexpected error")
+        answer, note = _failure(
+            payment_information,
+            _order_id(payment_information) or "",
+            "The MultiSafepay refund stopped on an unexpected error: check the order in "
+            "MultiSafepay's dashboard before trying again.",
+        )
+    finally:
+        if own_session:
+            session.close()
+    try:
+        write_note(note)
+    except Exception:
+        logger.exception("Could not write the MultiSafepay refund note to the order's history")
+    return answer
+
+
+def _refund(
+    config: GatewayConfig, payment_information: Any, session: requests.Session
+) -> tuple[GatewayAnswer, str]:
+    order_id = _order_id(payment_information)
+    if not order_id:
+        return _failure(
+            payment_information,
+            "",
+            "MultiSafepay refund not sent: this payment has no MultiSafepay order id (no "
+            "capture token or PSP reference). Refund it in MultiSafepay's dashboard.",
+        )
+    client = config.client(session)
+    try:
+        order = parse_order(client.get_order(order_id))
+    except MultiSafepayRefundError as exc:
+        return _from_outcome(payment_information, unreadable_order(order_id, exc))
+    try:
+        plan = _plan(config, payment_information, order)
+    except RefundRefused as exc:
+        return _failure(payment_information, order_id, f"MultiSafepay refund not sent: {exc}")
+    return _from_outcome(payment_information, send_refund(client, order, plan))
+
+
+def _order_id(payment_information: Any) -> Optional[str]:
+    """The MultiSafepay order of a payment: its capture token, else its PSP reference."""
+    for value in (payment_information.token, payment_information.psp_reference):
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def _plan(config: GatewayConfig, payment_information: Any, order: Order) -> RefundPlan:
+    """The refund to send, checked against the amount Saleor will record."""
+    saleor_amount = Decimal(payment_information.amount)
+    currency = payment_information.currency
+    description = config.refund_description or None
+    if not is_cart_gateway(order.gateway):
+        request = RefundRequest(amount=saleor_amount, currency=currency, description=description)
+        return build_refund(order, request)
+    refund_data = payment_information.refund_data
+    items = _items(config, refund_data) if refund_data is not None else {}
+    shipping = bool(refund_data is not None and refund_data.refund_shipping_costs)
+    by_products = bool(items or shipping)
+    request = RefundRequest(
+        items=items,
+        shipping=shipping,
+        full=not by_products,
+        currency=currency,
+        description=description,
+        shipping_item_id=config.shipping_item_id,
+    )
+    plan = build_refund(order, request, config.sign_conventions)
+    difference = plan.amount - saleor_amount
+    if abs(difference) <= config.rounding_tolerance:
+        return plan
+    money = f"{plan.currency} "
+    if not by_products:
+        raise RefundRefused(
+            f"Saleor asked to refund {money}{saleor_amount} without saying which products, and "
+            f"{order.gateway} refunds by product: only everything that remains "
+            f"({money}{plan.amount}) can be refunded that way. Refund products instead."
+        )
+    raise RefundRefused(
+        f"MultiSafepay would refund {money}{plan.amount} for these products (its cart prices "
+        f"with tax), Saleor asked for {money}{saleor_amount}: {money}{abs(difference)} apart, "
+        f"more than the {money}{config.rounding_tolerance} allowed. An order discount or a typed "
+        "amount causes this: refund the products without typing an amount."
+    )
+
+
+def _items(config: GatewayConfig, refund_data: Any) -> Dict[str, int]:
+    """merchant_item_id -> quantity of the Saleor lines to refund; the same line adds up."""
+    items: Dict[str, int] = {}
+    for info in refund_data.order_lines_to_refund:
+        key = merchant_item_id(info.line, config.merchant_item_id_source)
+        items[key] = items.get(key, 0) + int(info.quantity)
+    for data in refund_data.fulfillment_lines_to_refund:
+        if getattr(data, "replace", False):
+            continue  # replaced, not refunded
+        fulfillment = getattr(data.line, "fulfillment", None)
+        if getattr(fulfillment, "status", None) == FULFILLMENT_REFUNDED:
+            continue  # refunded before: Saleor does not count it again, nor may we
+        key = merchant_item_id(data.line.order_line, config.merchant_item_id_source)
+        items[key] = items.get(key, 0) + int(data.quantity)
+    return items
+
+
+def merchant_item_id(line: Any, source: ItemIdSource) -> str:
+    """The merchant_item_id of a Saleor order line: its SKU, else its product variant's ID.
+
+    It must be the id the MultiSafepay order was created with, or the item is not found.
+    """
+    variant = line.product_variant_id or (
+        str(line.variant_id) if getattr(line, "variant_id", None) is not None else ""
+    )
+    sku = line.product_sku if source is ItemIdSource.SKU else None
+    key = sku or variant
+    if not key:
+        raise UnknownItem(
+            f"the order line {line.product_name!r} has no SKU and no product variant, so it "
+            "cannot be found in MultiSafepay's cart."
+        )
+    return str(key)
+
+
+def _from_outcome(payment_information: Any, outcome: RefundOutcome) -> tuple[GatewayAnswer, str]:
+    if outcome.status is not RefundStatus.REFUNDED:
+        prefix = {
+            RefundStatus.REFUSED: "MultiSafepay refund not sent",
+            RefundStatus.FAILED: "MultiSafepay refund failed",
+            RefundStatus.UNKNOWN: "MultiSafepay refund outcome unknown",
+        }.get(outcome.status, "MultiSafepay refund not made")
+        return _failure(payment_information, outcome.order_id, f"{prefix}: {outcome.error}")
+    assert outcome.plan is not None and outcome.amount is not None
+    plan = outcome.plan
+    refund_id = outcome.refund_id or ""
+    what = ", ".join(
+        f"{line.quantity} x {line.name} ({line.merchant_item_id})" for line in plan.lines
+    )
+    note = (
+        f"MultiSafepay refunded {plan.currency} {plan.amount} of order {plan.order_id}"
+        + (f" (refund {refund_id})" if refund_id else "")
+        + (f": {what}." if what else ".")
+    )
+    answer = GatewayAnswer(
+        is_success=True,
+        amount=plan.amount,
+        currency=plan.currency,
+        transaction_id=refund_id or plan.order_id,
+        error=None,
+        raw_response=_raw(outcome),
+        psp_reference=refund_id or None,
+    )
+    return answer, note
+
+
+def _failure(payment_information: Any, order_id: str, message: str) -> tuple[GatewayAnswer, str]:
+    answer = GatewayAnswer(
+        is_success=False,
+        amount=Decimal(payment_information.amount),
+        currency=payment_information.currency,
+        transaction_id=order_id or str(payment_information.token or ""),
+        error=message[: ERROR_LENGTH - 1] + "…" if len(message) > ERROR_LENGTH else message,
+        raw_response={"multisafepay_order_id": order_id, "error": message},
+    )
+    return answer, message
+
+
+def _raw(outcome: RefundOutcome) -> Dict[str, str]:
+    """What MultiSafepay was asked and answered, for Saleor's transaction; never the key."""
+    return {
+        "multisafepay_order_id": outcome.order_id,
+        "refund_id": outcome.refund_id or "",
+        "status": outcome.status.value,
+        "amount": str(outcome.amount),
+        "currency": outcome.currency or "",
+        "request": wire.dumps(outcome.request) if outcome.request is not None else "",
+    }

@@ -1,0 +1,162 @@
+"""The Saleor plugin: configuration and thin hooks; the work is in `gateway.py`.
+
+Imported by Saleor only (through the `saleor.plugins` entry point): it needs Saleor and Django.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Dict, List, Optional
+
+from django.core.exceptions import ValidationError
+from saleor.payment.interface import GatewayResponse
+from saleor.plugins.base_plugin import BasePlugin, ConfigurationTypeField
+
+from . import gateway
+from .cart import SHIPPING_ITEM_ID
+from .config import (
+    GatewayConfig,
+    InvalidConfiguration,
+    ItemIdSource,
+    configuration_values,
+    parse_configuration,
+)
+from .order_history import write_order_note
+
+PLUGIN_ID = "multisafepay"
+
+
+class MultiSafepayPlugin(BasePlugin):
+    PLUGIN_ID = PLUGIN_ID
+    PLUGIN_NAME = "MultiSafepay"
+    PLUGIN_DESCRIPTION = (
+        "Refunds through MultiSafepay, by product for Pay After Delivery, Klarna, in3, "
+        "Riverty and the other buy-now-pay-later methods, by amount for the rest."
+    )
+    CONFIGURATION_PER_CHANNEL = True
+    DEFAULT_ACTIVE = False
+    DEFAULT_CONFIGURATION: ClassVar[List[Dict[str, Any]]] = [
+        {"name": "api_key", "value": None},
+        {"name": "test_mode", "value": True},
+        {"name": "api_url", "value": ""},
+        {"name": "merchant_item_id_source", "value": ItemIdSource.SKU.value},
+        {"name": "shipping_item_id", "value": SHIPPING_ITEM_ID},
+        {"name": "sign_conventions", "value": ""},
+        {"name": "refund_description", "value": ""},
+        {"name": "rounding_tolerance", "value": "0.01"},
+    ]
+    CONFIG_STRUCTURE: ClassVar[Dict[str, Dict[str, Any]]] = {
+        "api_key": {
+            "type": ConfigurationTypeField.SECRET,
+            "label": "API key",
+            "help_text": "Your MultiSafepay site's API key (MultiSafepay: Settings > Sites).",
+        },
+        "test_mode": {
+            "type": ConfigurationTypeField.BOOLEAN,
+            "label": "Test mode",
+            "help_text": "On: MultiSafepay's test API. Off: the live API, real money.",
+        },
+        "api_url": {
+            "type": ConfigurationTypeField.STRING,
+            "label": "API URL (optional)",
+            "help_text": (
+                "Replaces the test or live API URL, for a proxy or a local emulator, in "
+                "MultiSafepay's form https://host/v1/json/. https is required except for "
+                "127.0.0.1 and localhost."
+            ),
+        },
+        "merchant_item_id_source": {
+            "type": ConfigurationTypeField.STRING,
+            "label": "merchant_item_id of an order line",
+            "help_text": (
+                "sku: the product SKU, or the product variant's ID when it has no SKU. "
+                "variant_id: always the product variant's ID. It must be the "
+                "merchant_item_id the MultiSafepay order was created with."
+            ),
+        },
+        "shipping_item_id": {
+            "type": ConfigurationTypeField.STRING,
+            "label": "merchant_item_id of the shipping line",
+            "help_text": "The cart line with the shipping costs (default msp-shipping).",
+        },
+        "sign_conventions": {
+            "type": ConfigurationTypeField.MULTILINE,
+            "label": "Sign conventions",
+            "help_text": (
+                "Per payment method, how a refunded item is written, one per line, such as "
+                "KLARNA=negative_quantity. Default: KLARNA=negative_unit_price, every other "
+                "method negative_quantity (MultiSafepay's refund-with-shopping-cart page). "
+                "Change a method only when MultiSafepay refuses its refunds with error 1031."
+            ),
+        },
+        "refund_description": {
+            "type": ConfigurationTypeField.STRING,
+            "label": "Refund description",
+            "help_text": "Sent with each refund when not empty.",
+        },
+        "rounding_tolerance": {
+            "type": ConfigurationTypeField.STRING,
+            "label": "Rounding tolerance",
+            "help_text": (
+                "How far MultiSafepay's refund total (its cart prices with tax) may be from "
+                "the amount Saleor refunds, such as 0.01. Beyond it the refund is refused."
+            ),
+        },
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Built once per plugin instance; Saleor builds instances per request, so keep it cheap.
+        self._config: Optional[GatewayConfig] = None
+
+    @property
+    def config(self) -> GatewayConfig:
+        if self._config is None:
+            values = configuration_values(self.configuration)
+            self._config = parse_configuration(values, require_api_key=False)
+        return self._config
+
+    @classmethod
+    def validate_plugin_configuration(cls, plugin_configuration: Any, **kwargs: Any) -> None:
+        values = configuration_values(plugin_configuration.configuration)
+        try:
+            parse_configuration(values, require_api_key=bool(plugin_configuration.active))
+        except InvalidConfiguration as exc:
+            raise ValidationError(
+                {
+                    name: ValidationError(message, code="invalid")
+                    for name, message in exc.errors.items()
+                }
+            ) from None
+
+    def refund_payment(self, payment_information: Any, previous_value: Any) -> Any:
+        if not self.active:
+            return previous_value
+        answer = gateway.refund_payment(
+            self.config,
+            payment_information,
+            lambda note: _note(payment_information, note),
+        )
+        return _gateway_response(answer)
+
+
+def _note(payment_information: Any, message: str) -> None:
+    if payment_information.order_id:
+        write_order_note(payment_information.order_id, message)
+
+
+def _gateway_response(answer: gateway.GatewayAnswer) -> GatewayResponse:
+    raw: Dict[str, str] = dict(answer.raw_response)
+    return GatewayResponse(
+        is_success=answer.is_success,
+        action_required=answer.action_required,
+        kind=answer.kind,
+        amount=answer.amount,
+        currency=answer.currency,
+        transaction_id=answer.transaction_id,
+        error=answer.error,
+        raw_response=raw,
+        psp_reference=answer.psp_reference,
+    )
+
+
+__all__: List[str] = ["PLUGIN_ID", "MultiSafepayPlugin"]
