@@ -36,6 +36,9 @@ class GatewayConfig:
     sign_conventions: Mapping[str, SignConvention] = field(default_factory=dict)
     refund_description: str = ""
     rounding_tolerance: Decimal = Decimal("0.01")
+    # Not a configuration field: how long a refund may take before it is settled by reading
+    # the order back.
+    read_timeout: float = 30.0
 
     def __repr__(self) -> str:
         # The dataclass repr would show the key.
@@ -48,7 +51,9 @@ class GatewayConfig:
         return TEST_API_URL if self.test_mode else LIVE_API_URL
 
     def client(self, session: Optional[requests.Session] = None) -> MultiSafepayClient:
-        return MultiSafepayClient(self.api_key, base_url=self.base_url, session=session)
+        return MultiSafepayClient(
+            self.api_key, base_url=self.base_url, session=session, read_timeout=self.read_timeout
+        )
 
 
 class InvalidConfiguration(ConfigurationError):

@@ -1,0 +1,299 @@
+"""The Saleor-facing refund flow, with objects shaped like Saleor's, against the emulator."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import List
+
+import pytest
+
+from saleor_multisafepay_refund import wire
+from saleor_multisafepay_refund.cart import SignConvention
+from saleor_multisafepay_refund.config import GatewayConfig, ItemIdSource
+from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind
+from saleor_multisafepay_refund.gateway import GatewayAnswer, refund_payment
+
+from .factories import item, order_data, seed_order
+from .saleor_shapes import (
+    APPLE,
+    CANDLES,
+    Fulfillment,
+    FulfillmentLine,
+    FulfillmentLineData,
+    OrderLine,
+    OrderLineInfo,
+    PaymentData,
+    RefundData,
+)
+from .test_cart import SEED_BODY
+
+KEY = "gateway-key-0123456789abcdef"
+
+
+@pytest.fixture
+def msp():
+    with Emulator(api_key=KEY, duplicate_window_seconds=0) as emulator:
+        emulator.add_order(seed_order(order_id="o1"))
+        emulator.add_order(seed_order("KLARNA", order_id="k1"))
+        emulator.add_order(order_data([], gateway="VISA", amount=5000, order_id="card"))
+        yield emulator
+
+
+class Refunder:
+    """Calls the flow the way the plugin does, keeping the notes written to the order."""
+
+    def __init__(self, emulator: Emulator, **config) -> None:
+        self.config = GatewayConfig(api_key=KEY, api_url=emulator.base_url, **config)
+        self.notes: List[str] = []
+
+    def __call__(self, payment: PaymentData) -> GatewayAnswer:
+        return refund_payment(self.config, payment, self.notes.append)
+
+
+def lines(*pairs) -> RefundData:
+    return RefundData(order_lines_to_refund=[OrderLineInfo(line, qty) for line, qty in pairs])
+
+
+def test_refunding_order_lines_sends_the_seed_body_and_answers_saleor(msp):
+    refund = Refunder(msp)
+
+    answer = refund(PaymentData(Decimal("180.00"), token="o1", refund_data=lines((CANDLES, 2))))
+
+    [post] = msp.refund_posts("o1")
+    assert wire.dumps(post.json) == wire.dumps(wire.loads(SEED_BODY))
+    refund_id = str(msp.order("o1")["related_transactions"][0]["transaction_id"])
+    assert answer == GatewayAnswer(
+        is_success=True,
+        amount=Decimal("180.00"),
+        currency="EUR",
+        transaction_id=refund_id,
+        error=None,
+        raw_response=answer.raw_response,
+        psp_reference=refund_id,
+    )
+    assert answer.raw_response["request"] == wire.dumps(post.json)
+    assert KEY not in repr(answer.raw_response)
+    assert refund.notes == [
+        f"MultiSafepay refunded EUR 180.00 of order o1 (refund {refund_id}): "
+        "2 x Geometric Candle Holders (111111)."
+    ]
+
+
+def test_order_and_fulfillment_lines_of_one_item_add_up_and_shipping_is_added(msp):
+    refund_data = RefundData(
+        order_lines_to_refund=[OrderLineInfo(CANDLES, 1)],
+        fulfillment_lines_to_refund=[FulfillmentLineData(FulfillmentLine(CANDLES, 2), 1)],
+        refund_shipping_costs=True,
+    )
+
+    answer = Refunder(msp)(PaymentData(Decimal("190.00"), token="o1", refund_data=refund_data))
+
+    assert answer.is_success
+    sent = msp.refund_posts("o1")[0].json["checkout_data"]["items"]
+    copies = [(i["merchant_item_id"], i["quantity"]) for i in sent if i["quantity"].startswith("-")]
+    assert copies == [("111111", "-2"), ("msp-shipping", "-1")]
+
+
+def test_lines_of_an_already_refunded_fulfillment_and_replaced_lines_are_not_refunded(msp):
+    refund_data = RefundData(
+        fulfillment_lines_to_refund=[
+            FulfillmentLineData(FulfillmentLine(CANDLES, 1, Fulfillment("refunded")), 1),
+            FulfillmentLineData(FulfillmentLine(CANDLES, 1), 1, replace=True),
+            FulfillmentLineData(FulfillmentLine(APPLE, 1), 1),
+        ]
+    )
+
+    answer = Refunder(msp)(PaymentData(Decimal("35.00"), token="o1", refund_data=refund_data))
+
+    assert answer.is_success and answer.amount == Decimal("35.00")
+    sent = msp.refund_posts("o1")[0].json["checkout_data"]["items"]
+    assert [i["merchant_item_id"] for i in sent if i["quantity"].startswith("-")] == ["666666"]
+
+
+@pytest.mark.parametrize(
+    ("line", "source", "expected_id"),
+    [
+        (OrderLine("A", "SKU-A", "VmFyaWFudDox", 1), ItemIdSource.SKU, "SKU-A"),
+        (OrderLine("A", None, "VmFyaWFudDox", 1), ItemIdSource.SKU, "VmFyaWFudDox"),
+        (OrderLine("A", "", None, 7), ItemIdSource.SKU, "7"),
+        (OrderLine("A", "SKU-A", "VmFyaWFudDox", 1), ItemIdSource.VARIANT_ID, "VmFyaWFudDox"),
+    ],
+)
+def test_the_merchant_item_id_of_a_line(msp, line, source, expected_id):
+    msp.add_order(order_data([item(expected_id, "10", "2")], amount=2000, order_id="m"))
+
+    answer = Refunder(msp, merchant_item_id_source=source)(
+        PaymentData(Decimal("10.00"), token="m", refund_data=lines((line, 1)))
+    )
+
+    assert answer.is_success, answer.error
+
+
+def test_a_line_without_sku_or_variant_is_refused_and_noted(msp):
+    refund = Refunder(msp)
+
+    answer = refund(
+        PaymentData(
+            Decimal("10"), token="o1", refund_data=lines((OrderLine("Gift", None, None), 1))
+        )
+    )
+
+    assert not answer.is_success
+    assert answer.error == (
+        "MultiSafepay refund not sent: the order line 'Gift' has no SKU and no product variant, "
+        "so it cannot be found in MultiSafepay's cart."
+    )
+    assert refund.notes == [answer.error]
+    assert msp.refund_posts() == []
+
+
+def test_an_item_not_in_msps_cart_is_refused(msp):
+    answer = Refunder(msp)(
+        PaymentData(Decimal("5"), token="o1", refund_data=lines((OrderLine("X", "X-1", None), 1)))
+    )
+
+    assert not answer.is_success
+    assert "no item with merchant_item_id 'X-1'" in answer.error
+    assert msp.refund_posts() == []
+
+
+@pytest.mark.parametrize("refund_data", [None, RefundData()])
+def test_an_amount_equal_to_everything_left_refunds_every_line_and_shipping(msp, refund_data):
+    answer = Refunder(msp)(PaymentData(Decimal("315.00"), token="o1", refund_data=refund_data))
+
+    assert answer.is_success and answer.amount == Decimal("315.00")
+    assert msp.order("o1")["amount_refunded"] == 31500
+
+
+def test_any_other_amount_without_products_is_refused_with_what_to_do(msp):
+    refund = Refunder(msp)
+
+    answer = refund(PaymentData(Decimal("100.00"), token="o1"))
+
+    assert not answer.is_success
+    assert "without saying which products" in refund.notes[0]
+    assert "EUR 315.00" in refund.notes[0] and "Refund products instead" in refund.notes[0]
+    assert msp.refund_posts() == []
+
+
+def test_a_card_payment_is_refunded_by_saleors_amount_whatever_the_lines(msp):
+    answer = Refunder(msp)(
+        PaymentData(Decimal("12.34"), token="card", refund_data=lines((CANDLES, 1)))
+    )
+
+    assert answer.is_success and answer.amount == Decimal("12.34")
+    assert msp.refund_posts("card")[0].json == {"currency": "EUR", "amount": 1234}
+
+
+def test_a_difference_within_the_tolerance_proceeds_with_msps_amount(msp):
+    answer = Refunder(msp)(
+        PaymentData(Decimal("179.99"), token="o1", refund_data=lines((CANDLES, 2)))
+    )
+
+    assert answer.is_success and answer.amount == Decimal("180.00")
+
+
+def test_a_difference_beyond_the_tolerance_is_refused_with_both_amounts(msp):
+    refund = Refunder(msp, rounding_tolerance=Decimal("0.01"))
+
+    answer = refund(PaymentData(Decimal("162.00"), token="o1", refund_data=lines((CANDLES, 2))))
+
+    assert not answer.is_success
+    assert "EUR 180.00" in refund.notes[0] and "EUR 162.00" in refund.notes[0]
+    assert "discount" in refund.notes[0]
+    assert len(answer.error) <= 256
+    assert msp.refund_posts() == []
+
+
+def test_a_klarna_order_follows_the_configured_convention(msp):
+    refund = Refunder(msp, sign_conventions={"KLARNA": SignConvention.NEGATIVE_QUANTITY})
+
+    answer = refund(PaymentData(Decimal("35"), token="k1", refund_data=lines((APPLE, 1))))
+
+    sent = msp.refund_posts("k1")
+    assert sent[0].json["checkout_data"]["items"][2]["quantity"] == "-1"
+    # The emulator expects the seed's convention for Klarna: MultiSafepay's refusal is reported.
+    assert not answer.is_success
+    assert "MultiSafepay refund failed" in answer.error and "1031" in answer.error
+
+
+def test_the_psp_reference_is_used_when_there_is_no_token(msp):
+    answer = Refunder(msp)(
+        PaymentData(Decimal("35"), psp_reference="o1", refund_data=lines((APPLE, 1)))
+    )
+
+    assert answer.is_success
+
+
+def test_no_msp_order_id_is_refused(msp):
+    refund = Refunder(msp)
+
+    answer = refund(PaymentData(Decimal("35"), refund_data=lines((APPLE, 1))))
+
+    assert not answer.is_success and "no MultiSafepay order id" in answer.error
+    assert msp.requests == []
+
+
+def test_a_currency_other_than_the_orders_is_refused(msp):
+    answer = Refunder(msp)(
+        PaymentData(Decimal("35"), currency="USD", token="o1", refund_data=lines((APPLE, 1)))
+    )
+
+    assert not answer.is_success and "paid in EUR" in answer.error
+
+
+@pytest.mark.parametrize(
+    ("fault", "success", "words"),
+    [
+        (Fault(FaultKind.DROP_BEFORE), False, "safe to try again"),
+        (Fault(FaultKind.DROP_AFTER), True, None),
+        (Fault(FaultKind.SERVER_ERROR), False, "safe to try again"),
+        (Fault(FaultKind.SERVER_ERROR, apply=True), True, None),
+        (Fault(FaultKind.SLOW, delay=0.6, apply=False), False, "outcome unknown"),
+    ],
+)
+def test_a_lost_answer_is_reported_as_what_really_happened(msp, fault, success, words):
+    msp.inject(fault)
+    refund = Refunder(msp, read_timeout=0.3)
+
+    answer = refund(PaymentData(Decimal("35"), token="o1", refund_data=lines((APPLE, 1))))
+
+    assert answer.is_success is success
+    assert len(msp.refund_posts("o1")) == 1
+    if words:
+        assert words in answer.error and refund.notes == [answer.error]
+    else:
+        assert answer.transaction_id == str(
+            msp.order("o1")["related_transactions"][0]["transaction_id"]
+        )
+
+
+def test_a_wrong_api_key_is_a_failure_without_the_key(msp):
+    refund = Refunder(msp)
+    refund.config = GatewayConfig(api_key="wrong-key-ABCDEFGHIJ", api_url=msp.base_url)
+
+    answer = refund(PaymentData(Decimal("35"), token="o1", refund_data=lines((APPLE, 1))))
+
+    assert not answer.is_success
+    assert "API key" in answer.error and "wrong-key-ABCDEFGHIJ" not in answer.error
+
+
+def test_an_unexpected_error_is_answered_not_raised(msp):
+    refund = Refunder(msp)
+
+    answer = refund(PaymentData(Decimal("35"), token="o1", refund_data=lines(("not a line", 1))))
+
+    assert not answer.is_success
+    assert "unexpected error" in answer.error and refund.notes == [answer.error]
+
+
+def test_a_note_that_cannot_be_written_does_not_change_the_answer(msp):
+    def broken(_note: str) -> None:
+        raise RuntimeError("database gone")
+
+    config = GatewayConfig(api_key=KEY, api_url=msp.base_url)
+    answer = refund_payment(
+        config, PaymentData(Decimal("35"), token="o1", refund_data=lines((APPLE, 1))), broken
+    )
+
+    assert answer.is_success
