@@ -48,7 +48,7 @@ import socket
 import threading
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -134,13 +134,17 @@ class Fault:
 
 @dataclass(frozen=True)
 class RecordedRequest:
-    """One request as the emulator received it (headers with lower-cased names)."""
+    """One request as the emulator received it (headers with lower-cased names).
+
+    `client_port` tells connections apart: requests sent over one reused connection share it.
+    """
 
     method: str
     path: str
     query: Dict[str, str]
     headers: Dict[str, str]
     body: bytes
+    client_port: int = field(default=0, compare=False)
 
     @property
     def json(self) -> Any:
@@ -520,7 +524,9 @@ class Emulator:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"  # one request per connection: a dropped one ends cleanly
+    # Keep-alive, like MultiSafepay's API: a client may send its GET and POST over one
+    # connection. Every faulted answer closes the connection.
+    protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # silent: nothing per request on stderr
@@ -550,6 +556,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=dict(parse_qsl(split.query, keep_blank_values=True)),
             headers={name.lower(): value for name, value in self.headers.items()},
             body=body,
+            client_port=int(self.client_address[1]),
         )
         route = _route(split.path)
         fault = emulator._arrive(request, route)
@@ -569,10 +576,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault.kind is FaultKind.DROP_AFTER:
             self._drop()
         elif fault.kind is FaultKind.SERVER_ERROR:
-            self._send(_Answer(500, _SERVER_ERROR_PAGE, "text/html; charset=utf-8"))
+            self._send(_Answer(500, _SERVER_ERROR_PAGE, "text/html; charset=utf-8"), close=True)
         else:  # MALFORMED_JSON
             full = answer.body if answer is not None else _UNPROCESSED_TRUNCATED
-            self._send(_Answer(200, full[: max(1, len(full) // 2)]))
+            self._send(_Answer(200, full[: max(1, len(full) // 2)]), close=True)
 
     def _read_body(self) -> bytes:
         if self.headers.get("transfer-encoding", "").lower() == "chunked":
@@ -593,11 +600,13 @@ class _Handler(BaseHTTPRequestHandler):
             yield self.rfile.read(size)
             self.rfile.readline()
 
-    def _send(self, answer: _Answer) -> None:
+    def _send(self, answer: _Answer, close: bool = False) -> None:
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(answer.body)))
-        self.send_header("Connection", "close")
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(answer.body)
 

@@ -61,6 +61,11 @@ def test_refunding_order_lines_sends_the_seed_body_and_answers_saleor(msp):
 
     [post] = msp.refund_posts("o1")
     assert wire.dumps(post.json) == wire.dumps(wire.loads(SEED_BODY))
+    # Two calls, one GET and one POST, over one connection.
+    assert [(r.method, r.client_port) for r in msp.requests] == [
+        ("GET", post.client_port),
+        ("POST", post.client_port),
+    ]
     refund_id = str(msp.order("o1")["related_transactions"][0]["transaction_id"])
     assert answer == GatewayAnswer(
         is_success=True,
