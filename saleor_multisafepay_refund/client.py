@@ -79,6 +79,10 @@ class MultiSafepayClient:
     def __repr__(self) -> str:
         return f"MultiSafepayClient(base_url={self.base_url!r})"
 
+    def close(self) -> None:
+        """Close the session's connections."""
+        self.session.close()
+
     def get_order(self, order_id: str) -> Mapping[str, Any]:
         """The `data` object of GET /orders/{order_id}."""
         path = f"orders/{_quote_id(order_id)}"

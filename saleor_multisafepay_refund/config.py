@@ -10,13 +10,14 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any, Dict, Iterable, Mapping, Optional
-
-import requests
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, Optional
 
 from .cart import SHIPPING_ITEM_ID, SignConvention
 from .client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient, check_api_url
 from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import requests
 
 
 class ItemIdSource(str, Enum):
@@ -51,6 +52,7 @@ class GatewayConfig:
         return TEST_API_URL if self.test_mode else LIVE_API_URL
 
     def client(self, session: Optional[requests.Session] = None) -> MultiSafepayClient:
+        """A client for this configuration; without a session, one of its own."""
         return MultiSafepayClient(
             self.api_key, base_url=self.base_url, session=session, read_timeout=self.read_timeout
         )

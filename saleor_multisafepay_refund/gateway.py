@@ -13,16 +13,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Dict, Optional
-
-import requests
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
 from . import wire
 from .cart import RefundPlan, RefundRequest, build_refund, is_cart_gateway
+from .client import MultiSafepayClient
 from .config import GatewayConfig, ItemIdSource
-from .errors import MultiSafepayRefundError, RefundRefused, UnknownItem
+from .errors import ConfigurationError, MultiSafepayRefundError, RefundRefused, UnknownItem
 from .order import Order, parse_order
 from .refunds import RefundOutcome, RefundStatus, send_refund, unreadable_order
+
+if TYPE_CHECKING:
+    import requests
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +58,16 @@ def refund_payment(
     write_note: NoteWriter,
     session: Optional[requests.Session] = None,
 ) -> GatewayAnswer:
-    """Refund what Saleor asks through MultiSafepay; never raises."""
-    own_session = session is None
-    session = session or requests.Session()
+    """Refund what Saleor asks through MultiSafepay; never raises.
+
+    One client per refund, so that its GET and POST share one connection.
+    """
+    client: Optional[MultiSafepayClient] = None
     try:
-        answer, note = _refund(config, payment_information, session)
+        client = config.client(session)
+        answer, note = _refund(client, config, payment_information)
+    except ConfigurationError as exc:
+        answer, note = _not_configured(payment_information, exc)
     except Exception:
         # Saleor turns an exception into an internal error and loses the reason: answer instead.
         logger.exception("MultiSafepay refund stopped on an unexpected error")
@@ -71,8 +78,30 @@ def refund_payment(
             "MultiSafepay's dashboard before trying again.",
         )
     finally:
-        if own_session:
-            session.close()
+        if session is None and client is not None:
+            client.close()
+    return _noted(answer, note, write_note)
+
+
+def refuse_unconfigured(
+    payment_information: Any, error: ConfigurationError, write_note: NoteWriter
+) -> GatewayAnswer:
+    """The answer when the plugin's configuration cannot be used: nothing is sent."""
+    return _noted(*_not_configured(payment_information, error), write_note)
+
+
+def _not_configured(
+    payment_information: Any, error: ConfigurationError
+) -> tuple[GatewayAnswer, str]:
+    return _failure(
+        payment_information,
+        _order_id(payment_information) or "",
+        f"MultiSafepay refund not sent: the plugin's configuration cannot be used ({error}). "
+        "Fix it in Configuration > Plugins > MultiSafepay.",
+    )
+
+
+def _noted(answer: GatewayAnswer, note: str, write_note: NoteWriter) -> GatewayAnswer:
     try:
         write_note(note)
     except Exception:
@@ -81,7 +110,7 @@ def refund_payment(
 
 
 def _refund(
-    config: GatewayConfig, payment_information: Any, session: requests.Session
+    client: MultiSafepayClient, config: GatewayConfig, payment_information: Any
 ) -> tuple[GatewayAnswer, str]:
     order_id = _order_id(payment_information)
     if not order_id:
@@ -91,7 +120,6 @@ def _refund(
             "MultiSafepay refund not sent: this payment has no MultiSafepay order id (no "
             "capture token or PSP reference). Refund it in MultiSafepay's dashboard.",
         )
-    client = config.client(session)
     try:
         order = parse_order(client.get_order(order_id))
     except MultiSafepayRefundError as exc:

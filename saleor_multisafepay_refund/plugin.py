@@ -5,6 +5,7 @@ Imported by Saleor only (through the `saleor.plugins` entry point): it needs Sal
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, ClassVar, Dict, List, Optional
 
 from django.core.exceptions import ValidationError
@@ -131,12 +132,14 @@ class MultiSafepayPlugin(BasePlugin):
     def refund_payment(self, payment_information: Any, previous_value: Any) -> Any:
         if not self.active:
             return previous_value
-        answer = gateway.refund_payment(
-            self.config,
-            payment_information,
-            lambda note: _note(payment_information, note),
-        )
-        return _gateway_response(answer)
+        write_note = partial(_note, payment_information)
+        try:
+            config = self.config
+        except InvalidConfiguration as exc:
+            return _gateway_response(
+                gateway.refuse_unconfigured(payment_information, exc, write_note)
+            )
+        return _gateway_response(gateway.refund_payment(config, payment_information, write_note))
 
 
 def _note(payment_information: Any, message: str) -> None:

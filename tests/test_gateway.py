@@ -9,9 +9,9 @@ import pytest
 
 from saleor_multisafepay_refund import wire
 from saleor_multisafepay_refund.cart import SignConvention
-from saleor_multisafepay_refund.config import GatewayConfig, ItemIdSource
+from saleor_multisafepay_refund.config import GatewayConfig, InvalidConfiguration, ItemIdSource
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind
-from saleor_multisafepay_refund.gateway import GatewayAnswer, refund_payment
+from saleor_multisafepay_refund.gateway import GatewayAnswer, refund_payment, refuse_unconfigured
 
 from .factories import item, order_data, seed_order
 from .saleor_shapes import (
@@ -302,3 +302,24 @@ def test_a_note_that_cannot_be_written_does_not_change_the_answer(msp):
     )
 
     assert answer.is_success
+
+
+def test_no_api_key_is_refused_without_sending(msp):
+    refund = Refunder(msp)
+    refund.config = GatewayConfig(api_key="", api_url=msp.base_url)
+
+    answer = refund(PaymentData(Decimal("35"), token="o1", refund_data=lines((APPLE, 1))))
+
+    assert not answer.is_success
+    assert "configuration cannot be used" in answer.error and refund.notes == [answer.error]
+    assert msp.requests == []
+
+
+def test_an_unusable_configuration_is_answered_and_noted():
+    notes: List[str] = []
+    error = InvalidConfiguration({"api_url": "The API URL must use https."})
+
+    answer = refuse_unconfigured(PaymentData(Decimal("35"), token="o1"), error, notes.append)
+
+    assert not answer.is_success and answer.transaction_id == "o1"
+    assert "api_url: The API URL must use https." in answer.error and notes == [answer.error]
