@@ -527,6 +527,9 @@ class _Handler(BaseHTTPRequestHandler):
     # Keep-alive, like MultiSafepay's API: a client may send its GET and POST over one
     # connection. Every faulted answer closes the connection.
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; without TCP_NODELAY the second waits for the
+    # client's delayed ACK (40 ms on Linux) on a kept-alive connection.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # silent: nothing per request on stderr

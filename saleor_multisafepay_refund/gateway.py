@@ -3,9 +3,8 @@
 Imports nothing of Saleor or Django. Saleor's objects (PaymentData, RefundData, OrderLineInfo,
 FulfillmentLineData, OrderLine, FulfillmentLine) are read by attribute, so the flow is tested
 with plain objects of the same shape; `plugin.py` turns the answer into a GatewayResponse.
-Every refusal and failure is also written to the order's history, because Saleor replaces the
-plugin's error with "The refund operation is not available yet." in the two fulfillment
-mutations.
+Every answer carries a `note` for the order's history, because Saleor replaces the plugin's
+error with "The refund operation is not available yet." in the two fulfillment mutations.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from . import wire
 from .cart import RefundPlan, RefundRequest, build_refund, is_cart_gateway
@@ -34,8 +33,6 @@ ERROR_LENGTH = 256
 # saleor.order.FulfillmentStatus.REFUNDED: Saleor passes such lines but does not count them.
 FULFILLMENT_REFUNDED = "refunded"
 
-NoteWriter = Callable[[str], None]
-
 
 @dataclass(frozen=True)
 class GatewayAnswer:
@@ -50,12 +47,13 @@ class GatewayAnswer:
     psp_reference: Optional[str] = None
     kind: str = REFUND
     action_required: bool = False
+    # Not part of Saleor's response: what the order's history says of this refund.
+    note: str = ""
 
 
 def refund_payment(
     config: GatewayConfig,
     payment_information: Any,
-    write_note: NoteWriter,
     session: Optional[requests.Session] = None,
 ) -> GatewayAnswer:
     """Refund what Saleor asks through MultiSafepay; never raises.
@@ -65,13 +63,13 @@ def refund_payment(
     client: Optional[MultiSafepayClient] = None
     try:
         client = config.client(session)
-        answer, note = _refund(client, config, payment_information)
+        return _refund(client, config, payment_information)
     except ConfigurationError as exc:
-        answer, note = _not_configured(payment_information, exc)
+        return refuse_unconfigured(payment_information, exc)
     except Exception:
         # Saleor turns an exception into an internal error and loses the reason: answer instead.
         logger.exception("MultiSafepay refund stopped on an unexpected error")
-        answer, note = _failure(
+        return _failure(
             payment_information,
             _order_id(payment_information) or "",
             "The MultiSafepay refund stopped on an unexpected error: check the order in "
@@ -80,19 +78,10 @@ def refund_payment(
     finally:
         if session is None and client is not None:
             client.close()
-    return _noted(answer, note, write_note)
 
 
-def refuse_unconfigured(
-    payment_information: Any, error: ConfigurationError, write_note: NoteWriter
-) -> GatewayAnswer:
+def refuse_unconfigured(payment_information: Any, error: ConfigurationError) -> GatewayAnswer:
     """The answer when the plugin's configuration cannot be used: nothing is sent."""
-    return _noted(*_not_configured(payment_information, error), write_note)
-
-
-def _not_configured(
-    payment_information: Any, error: ConfigurationError
-) -> tuple[GatewayAnswer, str]:
     return _failure(
         payment_information,
         _order_id(payment_information) or "",
@@ -101,17 +90,9 @@ def _not_configured(
     )
 
 
-def _noted(answer: GatewayAnswer, note: str, write_note: NoteWriter) -> GatewayAnswer:
-    try:
-        write_note(note)
-    except Exception:
-        logger.exception("Could not write the MultiSafepay refund note to the order's history")
-    return answer
-
-
 def _refund(
     client: MultiSafepayClient, config: GatewayConfig, payment_information: Any
-) -> tuple[GatewayAnswer, str]:
+) -> GatewayAnswer:
     order_id = _order_id(payment_information)
     if not order_id:
         return _failure(
@@ -213,7 +194,7 @@ def merchant_item_id(line: Any, source: ItemIdSource) -> str:
     return str(key)
 
 
-def _from_outcome(payment_information: Any, outcome: RefundOutcome) -> tuple[GatewayAnswer, str]:
+def _from_outcome(payment_information: Any, outcome: RefundOutcome) -> GatewayAnswer:
     if outcome.status is not RefundStatus.REFUNDED:
         prefix = {
             RefundStatus.REFUSED: "MultiSafepay refund not sent",
@@ -240,20 +221,21 @@ def _from_outcome(payment_information: Any, outcome: RefundOutcome) -> tuple[Gat
         error=None,
         raw_response=_raw(outcome),
         psp_reference=refund_id or None,
+        note=note,
     )
-    return answer, note
+    return answer
 
 
-def _failure(payment_information: Any, order_id: str, message: str) -> tuple[GatewayAnswer, str]:
-    answer = GatewayAnswer(
+def _failure(payment_information: Any, order_id: str, message: str) -> GatewayAnswer:
+    return GatewayAnswer(
         is_success=False,
         amount=Decimal(payment_information.amount),
         currency=payment_information.currency,
         transaction_id=order_id or str(payment_information.token or ""),
         error=message[: ERROR_LENGTH - 1] + "…" if len(message) > ERROR_LENGTH else message,
         raw_response={"multisafepay_order_id": order_id, "error": message},
+        note=message,
     )
-    return answer, message
 
 
 def _raw(outcome: RefundOutcome) -> Dict[str, str]:

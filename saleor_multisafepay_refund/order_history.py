@@ -1,10 +1,11 @@
 """Notes in a Saleor order's history that Saleor's rollback cannot erase (Saleor glue).
 
 orderFulfillmentReturnProducts runs the refund inside a transaction that is rolled back when
-the refund fails, and would take the note explaining why with it. So, inside a transaction, the
-note is written through a second database connection that commits on its own; when that cannot
-be done safely (the order itself is not committed yet, or a lock would be waited on), it is
-written in the current transaction like any other event.
+the refund fails, and would take the note explaining why with it. So such a note is written
+through a second database connection that commits on its own; when that cannot be done safely
+(the order itself is not committed yet, or a lock would be waited on), it is written in the
+current transaction like any other event. A note of a successful refund is written in the
+current transaction: it commits with the refund Saleor records.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ logger = logging.getLogger(__name__)
 _LOCK_TIMEOUT = "2s"
 
 
-def write_order_note(order_id: Any, message: str) -> None:
+def write_order_note(order_id: Any, message: str, survive_rollback: bool = False) -> None:
     """Add `message` to the order's history, as a note the Dashboard shows."""
     event = OrderEvent(
         order_id=order_id, type=OrderEvents.NOTE_ADDED, parameters={"message": message}
     )
-    if connection.in_atomic_block and _write_outside_transaction(event):
+    if survive_rollback and connection.in_atomic_block and _write_outside_transaction(event):
         return
     event.save()
 

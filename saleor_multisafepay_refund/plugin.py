@@ -5,7 +5,7 @@ Imported by Saleor only (through the `saleor.plugins` entry point): it needs Sal
 
 from __future__ import annotations
 
-from functools import partial
+import logging
 from typing import Any, ClassVar, Dict, List, Optional
 
 from django.core.exceptions import ValidationError
@@ -24,6 +24,8 @@ from .config import (
 from .order_history import write_order_note
 
 PLUGIN_ID = "multisafepay"
+
+logger = logging.getLogger(__name__)
 
 
 class MultiSafepayPlugin(BasePlugin):
@@ -132,19 +134,25 @@ class MultiSafepayPlugin(BasePlugin):
     def refund_payment(self, payment_information: Any, previous_value: Any) -> Any:
         if not self.active:
             return previous_value
-        write_note = partial(_note, payment_information)
         try:
-            config = self.config
+            answer = gateway.refund_payment(self.config, payment_information)
         except InvalidConfiguration as exc:
-            return _gateway_response(
-                gateway.refuse_unconfigured(payment_information, exc, write_note)
-            )
-        return _gateway_response(gateway.refund_payment(config, payment_information, write_note))
+            answer = gateway.refuse_unconfigured(payment_information, exc)
+        _record(payment_information, answer)
+        return _gateway_response(answer)
 
 
-def _note(payment_information: Any, message: str) -> None:
-    if payment_information.order_id:
-        write_order_note(payment_information.order_id, message)
+def _record(payment_information: Any, answer: gateway.GatewayAnswer) -> None:
+    """The answer's note in the order's history; a refusal or failure survives a rollback."""
+    if not payment_information.order_id:
+        return
+    try:
+        write_order_note(
+            payment_information.order_id, answer.note, survive_rollback=not answer.is_success
+        )
+    except Exception:
+        # The refund's answer matters more than its note: never let the note break it.
+        logger.exception("Could not write the MultiSafepay refund note to the order's history")
 
 
 def _gateway_response(answer: gateway.GatewayAnswer) -> GatewayResponse:

@@ -14,7 +14,9 @@ import pytest
 pytest.importorskip("saleor", reason="Saleor is not installed: these tests run inside Saleor")
 django_settings = pytest.importorskip("django.conf").settings
 if not django_settings.configured:
-    pytest.skip("Django is not set up: run with --ds=saleor.tests.settings", allow_module_level=True)
+    pytest.skip(
+        "Django is not set up: run with --ds=saleor.tests.settings", allow_module_level=True
+    )
 
 import graphene  # noqa: E402
 from saleor.order import OrderEvents  # noqa: E402
@@ -71,7 +73,10 @@ def multisafepay(settings, channel_USD, msp):
         {"name": "test_mode", "value": True},
     ]
     plugin_configuration = PluginConfiguration(
-        identifier=PLUGIN_ID, name="MultiSafepay", channel=channel_USD, active=True,
+        identifier=PLUGIN_ID,
+        name="MultiSafepay",
+        channel=channel_USD,
+        active=True,
         configuration=configuration,
     )
     MultiSafepayPlugin.validate_plugin_configuration(plugin_configuration)
@@ -160,7 +165,10 @@ def test_refund_products_refunds_exactly_those_items_and_the_shipping(
             "order": _order_id(paid_order),
             "input": {
                 "fulfillmentLines": [
-                    {"fulfillmentLineId": graphene.Node.to_global_id("FulfillmentLine", line.pk), "quantity": 2}
+                    {
+                        "fulfillmentLineId": graphene.Node.to_global_id("FulfillmentLine", line.pk),
+                        "quantity": 2,
+                    }
                 ],
                 "includeShippingCosts": True,
             },

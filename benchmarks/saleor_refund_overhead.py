@@ -1,0 +1,204 @@
+"""Benchmark: what the plugin adds to a Saleor refund, measured inside a real Saleor.
+
+Times `orderFulfillmentRefundProducts` refunding every line of a fulfilled order of 50 lines,
+with this plugin against the emulator (on this machine: no network delay), next to the same
+mutation with a trivial gateway plugin that approves every refund. Also counts the plugin's
+HTTP calls per refund and the connections they used.
+
+Targets: the plugin adds at most 15% to the mutation's time; exactly two HTTP calls (GET, POST)
+per refund over one reused connection.
+
+It runs with pytest, inside an environment where Saleor and its test database work, like the
+tests in tests/saleor_integration (see the README):
+
+    SALEOR_SRC=/path/to/saleor python -m pytest -p tests.saleor_integration.saleor_fixtures \\
+        --ds=saleor.tests.settings --reuse-db -s -q benchmarks/saleor_refund_overhead.py
+
+Each refund runs in its own committed transaction (as in production, so the plugin's note is
+written the way it is there), on a fresh order; the first refund of each kind warms up and
+is not counted. Median of the rest.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from decimal import Decimal
+from typing import Any, Dict, Iterator, List
+
+import pytest
+
+pytest.importorskip("saleor")
+
+import graphene
+from saleor.order.models import FulfillmentLine, OrderLine
+from saleor.payment import TransactionKind
+from saleor.payment.interface import GatewayResponse
+from saleor.plugins.base_plugin import BasePlugin
+from saleor.plugins.models import PluginConfiguration
+
+from saleor_multisafepay_refund.emulator import Emulator, build_order
+from saleor_multisafepay_refund.plugin import PLUGIN_ID, MultiSafepayPlugin
+
+LINES = 50
+RUNS = 9  # per plugin, the first one a warm-up
+KEY = "benchmark-key-0123456789abcdef"
+MAX_OVERHEAD = 0.15
+
+REFUND_PRODUCTS = """
+mutation($order: ID!, $input: OrderRefundProductsInput!) {
+  orderFulfillmentRefundProducts(order: $order, input: $input) { errors { message } }
+}
+"""
+
+
+class ApproveEveryRefund(BasePlugin):
+    """The baseline: a gateway that approves every refund without doing anything."""
+
+    PLUGIN_ID = "benchmark.approve"
+    PLUGIN_NAME = "Approve every refund"
+    CONFIGURATION_PER_CHANNEL = True
+
+    def refund_payment(self, payment_information: Any, previous_value: Any) -> Any:
+        return GatewayResponse(
+            is_success=True,
+            action_required=False,
+            kind=TransactionKind.REFUND,
+            amount=payment_information.amount,
+            currency=payment_information.currency,
+            transaction_id="approved",
+            error=None,
+            raw_response={},
+        )
+
+
+TIMES: Dict[str, List[float]] = {PLUGIN_ID: [], ApproveEveryRefund.PLUGIN_ID: []}
+CALLS: List[List[Any]] = []
+
+
+@pytest.fixture(scope="module")
+def msp() -> Iterator[Emulator]:
+    with Emulator(api_key=KEY, duplicate_window_seconds=0) as emulator:
+        yield emulator
+    _report()
+
+
+def _order_of(fulfilled_order: Any, lines: int) -> Any:
+    """The fixture's fulfilled order grown to `lines` lines, all fulfilled."""
+    order = fulfilled_order
+    template = order.lines.first()
+    fulfillment = order.fulfillments.get()
+    for index in range(lines - order.lines.count()):
+        line = OrderLine.objects.get(pk=template.pk)
+        line.pk = None
+        line.id = None
+        line.product_sku = f"BENCH-{index:03d}"
+        line.quantity = line.quantity_fulfilled = 1
+        line.save()
+        FulfillmentLine.objects.create(order_line=line, quantity=1, fulfillment=fulfillment)
+    return order
+
+
+def _msp_order(order: Any, order_id: str) -> Dict[str, Any]:
+    items = [
+        {
+            "name": line.product_name,
+            "description": "",
+            "unit_price": str(line.unit_price_net_amount),
+            "quantity": line.quantity,
+            "merchant_item_id": line.product_sku,
+            "tax_table_selector": "vat",
+            "weight": {"unit": "KG", "value": 0},
+        }
+        for line in order.lines.all()
+    ]
+    rate = order.lines.first().tax_rate
+    return build_order(
+        order_id, "PAYAFTER", items, currency=order.currency, tax_rates={"vat": rate}
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("run", "plugin_id"),
+    [(run, plugin) for run in range(RUNS) for plugin in TIMES],
+)
+def test_refund_all_lines(
+    run: int,
+    plugin_id: str,
+    msp: Emulator,
+    settings: Any,
+    channel_USD: Any,
+    fulfilled_order: Any,
+    payment_txn_captured: Any,
+    staff_api_client: Any,
+    permission_group_manage_orders: Any,
+) -> None:
+    settings.PLUGINS = [
+        f"{MultiSafepayPlugin.__module__}.{MultiSafepayPlugin.__name__}",
+        f"{__name__}.{ApproveEveryRefund.__name__}",
+    ]
+    PluginConfiguration.objects.create(
+        identifier=plugin_id,
+        name=plugin_id,
+        channel=channel_USD,
+        active=True,
+        configuration=[
+            {"name": "api_key", "value": KEY},
+            {"name": "api_url", "value": msp.base_url},
+        ],
+    )
+    order = _order_of(fulfilled_order, LINES)
+    msp_order_id = f"bench-{run}-{plugin_id}"
+    msp.add_order(_msp_order(order, msp_order_id))
+    total = sum(
+        (line.unit_price_gross_amount * line.quantity for line in order.lines.all()), Decimal(0)
+    )
+    payment = payment_txn_captured
+    payment.gateway = plugin_id
+    payment.total = payment.captured_amount = total
+    payment.save()
+    payment.transactions.filter(kind=TransactionKind.CAPTURE).update(token=msp_order_id)
+    permission_group_manage_orders.user_set.add(staff_api_client.user)
+    lines = [
+        {
+            "fulfillmentLineId": graphene.Node.to_global_id("FulfillmentLine", line.pk),
+            "quantity": line.quantity,
+        }
+        for line in order.fulfillments.get().lines.all()
+    ]
+    variables = {
+        "order": graphene.Node.to_global_id("Order", order.id),
+        "input": {"fulfillmentLines": lines},
+    }
+    before = len(msp.requests)
+
+    started = time.perf_counter()
+    response = staff_api_client.post_graphql(REFUND_PRODUCTS, variables)
+    elapsed = time.perf_counter() - started
+
+    assert response.json()["data"]["orderFulfillmentRefundProducts"]["errors"] == []
+    if run:
+        TIMES[plugin_id].append(elapsed)
+    if plugin_id == PLUGIN_ID:
+        calls = msp.requests[before:]
+        CALLS.append([(call.method, call.client_port) for call in calls])
+        assert msp.order(msp_order_id)["amount_refunded"] == msp.order(msp_order_id)["amount"]
+
+
+def _report() -> None:
+    ours = statistics.median(TIMES[PLUGIN_ID])
+    base = statistics.median(TIMES[ApproveEveryRefund.PLUGIN_ID])
+    overhead = ours / base - 1
+    two_calls = all(
+        [method for method, _ in calls] == ["GET", "POST"] and len({port for _, port in calls}) == 1
+        for calls in CALLS
+    )
+    print()
+    print(f"orderFulfillmentRefundProducts, {LINES} lines, median of {RUNS - 1} refunds each:")
+    print("| gateway plugin | per refund |")
+    print("|---|---:|")
+    print(f"| approve every refund (baseline) | {base * 1000:.0f} ms |")
+    print(f"| MultiSafepay (this plugin, emulator) | {ours * 1000:.0f} ms |")
+    print(f"Added by the plugin: {overhead:+.1%} (target <= {MAX_OVERHEAD:.0%}).")
+    print(f"HTTP calls per refund: GET + POST over one connection in every refund: {two_calls}.")
