@@ -7,7 +7,7 @@ and the README, "Tests inside a real Saleor").
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Dict, List
+from typing import List
 
 import pytest
 
@@ -24,9 +24,11 @@ from saleor.order.models import OrderEvent  # noqa: E402
 from saleor.payment import ChargeStatus, TransactionKind  # noqa: E402
 from saleor.plugins.models import PluginConfiguration  # noqa: E402
 
-from saleor_multisafepay_refund.emulator import Emulator, build_order  # noqa: E402
+from saleor_multisafepay_refund.emulator import Emulator  # noqa: E402
 from saleor_multisafepay_refund.money import from_minor_units  # noqa: E402
 from saleor_multisafepay_refund.plugin import PLUGIN_ID, MultiSafepayPlugin  # noqa: E402
+
+from .msp_orders import msp_order_of  # noqa: E402
 
 KEY = "saleor-it-key-0123456789abcdef"
 MSP_ORDER_ID = "msp-order-1"
@@ -84,43 +86,11 @@ def multisafepay(settings, channel_USD, msp):
     return plugin_configuration
 
 
-def _msp_cart(order) -> List[Dict[str, Any]]:
-    """The cart the MultiSafepay order was created with: net prices, the line's tax rate."""
-    items = [
-        {
-            "name": line.product_name,
-            "description": "",
-            "unit_price": str(line.unit_price_net_amount),
-            "quantity": line.quantity,
-            "merchant_item_id": line.product_sku,
-            "tax_table_selector": f"rate-{line.tax_rate}",
-            "weight": {"unit": "KG", "value": 0},
-        }
-        for line in order.lines.order_by("pk")
-    ]
-    items.append(
-        {
-            "name": order.shipping_method_name,
-            "description": "Shipping",
-            "unit_price": str(order.shipping_price_net_amount),
-            "quantity": 1,
-            "merchant_item_id": "msp-shipping",
-            "tax_table_selector": f"rate-{order.shipping_tax_rate}",
-            "weight": {"unit": "KG", "value": 0},
-        }
-    )
-    return items
-
-
 @pytest.fixture
 def paid_order(fulfilled_order, payment_txn_captured, msp, multisafepay):
     """A fulfilled order paid through MultiSafepay with Pay After Delivery."""
     order = fulfilled_order
-    cart = _msp_cart(order)
-    rates = {item["tax_table_selector"]: item["tax_table_selector"][5:] for item in cart}
-    msp.add_order(
-        build_order(MSP_ORDER_ID, "PAYAFTER", cart, currency=order.currency, tax_rates=rates)
-    )
+    msp.add_order(msp_order_of(order, MSP_ORDER_ID))
     payment = payment_txn_captured
     payment.gateway = PLUGIN_ID
     payment.save(update_fields=["gateway"])
