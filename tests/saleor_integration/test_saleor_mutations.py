@@ -266,3 +266,76 @@ def test_a_refused_return_is_explained_in_the_history_after_saleors_rollback(
         "'SKU_B' in MultiSafepay's cart."
     ]
     assert paid_order.payments.get().charge_status == ChargeStatus.FULLY_CHARGED
+
+
+PLUGIN_UPDATE = """
+mutation($id: ID!, $channel: ID, $input: PluginUpdateInput!) {
+  pluginUpdate(id: $id, channelId: $channel, input: $input) {
+    plugin { channelConfigurations { active configuration { name value type } } }
+    errors { field code message }
+  }
+}
+"""
+
+
+def _plugin_update(staff_api_client, permission_manage_plugins, channel, active, configuration):
+    response = staff_api_client.post_graphql(
+        PLUGIN_UPDATE,
+        {
+            "id": PLUGIN_ID,
+            "channel": graphene.Node.to_global_id("Channel", channel.pk),
+            "input": {"active": active, "configuration": configuration},
+        },
+        permissions=[permission_manage_plugins],
+    )
+    return response.json()["data"]["pluginUpdate"]
+
+
+def test_the_dashboard_refuses_bad_configuration_values_field_by_field(
+    settings, staff_api_client, permission_manage_plugins, channel_USD
+):
+    settings.PLUGINS = [f"{MultiSafepayPlugin.__module__}.{MultiSafepayPlugin.__name__}"]
+
+    result = _plugin_update(
+        staff_api_client,
+        permission_manage_plugins,
+        channel_USD,
+        True,
+        [
+            {"name": "api_url", "value": "http://msp.example/v1/json/"},
+            {"name": "sign_conventions", "value": "KLARNA=negative"},
+            {"name": "rounding_tolerance", "value": "-1"},
+        ],
+    )
+
+    # Saleor's GraphQL API spells the fields in camel case.
+    errors = {error["field"]: error["message"] for error in result["errors"]}
+    assert set(errors) == {"apiKey", "apiUrl", "signConventions", "roundingTolerance"}
+    assert "must use https" in errors["apiUrl"]
+    assert not PluginConfiguration.objects.filter(identifier=PLUGIN_ID, active=True).exists()
+
+
+def test_the_dashboard_saves_a_good_configuration_and_masks_the_key(
+    settings, staff_api_client, permission_manage_plugins, channel_USD
+):
+    settings.PLUGINS = [f"{MultiSafepayPlugin.__module__}.{MultiSafepayPlugin.__name__}"]
+
+    result = _plugin_update(
+        staff_api_client,
+        permission_manage_plugins,
+        channel_USD,
+        True,
+        [
+            {"name": "api_key", "value": KEY},
+            {"name": "test_mode", "value": "false"},
+            {"name": "sign_conventions", "value": "KLARNA=negative_quantity"},
+        ],
+    )
+
+    assert result["errors"] == []
+    [channel_configuration] = result["plugin"]["channelConfigurations"]
+    shown = {item["name"]: item for item in channel_configuration["configuration"]}
+    assert channel_configuration["active"] is True
+    assert shown["api_key"]["type"] == "SECRET" and KEY not in str(shown["api_key"]["value"])
+    assert shown["test_mode"]["value"] == "false"
+    assert set(shown) == {field["name"] for field in MultiSafepayPlugin.DEFAULT_CONFIGURATION}
