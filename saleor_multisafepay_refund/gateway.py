@@ -18,7 +18,13 @@ from . import wire
 from .cart import RefundPlan, RefundRequest, build_refund, is_cart_gateway
 from .client import MultiSafepayClient
 from .config import GatewayConfig, ItemIdSource
-from .errors import ConfigurationError, MultiSafepayRefundError, RefundRefused, UnknownItem
+from .errors import (
+    ConfigurationError,
+    EmptyRefund,
+    MultiSafepayRefundError,
+    RefundRefused,
+    UnknownItem,
+)
 from .order import Order, parse_order
 from .refunds import RefundOutcome, RefundStatus, send_refund, unreadable_order
 
@@ -129,9 +135,16 @@ def _plan(config: GatewayConfig, payment_information: Any, order: Order) -> Refu
         request = RefundRequest(amount=saleor_amount, currency=currency, description=description)
         return build_refund(order, request)
     refund_data = payment_information.refund_data
-    items = _items(config, refund_data) if refund_data is not None else {}
-    shipping = bool(refund_data is not None and refund_data.refund_shipping_costs)
-    by_products = bool(items or shipping)
+    by_products = refund_data is not None and bool(
+        refund_data.order_lines_to_refund
+        or refund_data.fulfillment_lines_to_refund
+        or refund_data.refund_shipping_costs
+    )
+    items = _items(config, refund_data) if by_products else {}
+    shipping = by_products and bool(refund_data.refund_shipping_costs)
+    if by_products and not items and not shipping:
+        # Saleor names products, all refunded before: never fall back to refunding an amount.
+        raise EmptyRefund("these products were refunded before; nothing is left to refund.")
     request = RefundRequest(
         items=items,
         shipping=shipping,

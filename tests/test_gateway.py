@@ -114,6 +114,21 @@ def test_lines_of_an_already_refunded_fulfillment_and_replaced_lines_are_not_ref
     assert [i["merchant_item_id"] for i in sent if i["quantity"].startswith("-")] == ["666666"]
 
 
+def test_products_all_refunded_before_are_never_turned_into_an_amount_refund(msp):
+    refund_data = RefundData(
+        fulfillment_lines_to_refund=[
+            FulfillmentLineData(FulfillmentLine(CANDLES, 3, Fulfillment("refunded")), 3)
+        ],
+        refund_amount_is_automatically_calculated=False,
+    )
+
+    answer = Refunder(msp)(PaymentData(Decimal("315.00"), token="o1", refund_data=refund_data))
+
+    assert not answer.is_success
+    assert "refunded before" in answer.error
+    assert msp.refund_posts() == []
+
+
 @pytest.mark.parametrize(
     ("line", "source", "expected_id"),
     [
