@@ -10,6 +10,7 @@
     │   ├── InvalidAmount             zero or less (MultiSafepay would refund everything)
     │   ├── AmountExceedsRemaining    more than the order has left to refund
     │   ├── AmountNotAllowed          a free amount on a gateway that refunds items
+    │   ├── AmountMismatch            MultiSafepay's total is not the amount Saleor records
     │   ├── ItemsNotSupported         items on a gateway that refunds amounts only
     │   └── CurrencyMismatch          not the order's currency
     ├── ConfigurationError            no API key, an unsafe API URL, no order id
@@ -67,6 +68,10 @@ class AmountExceedsRemaining(RefundRefused):
 
 
 class AmountNotAllowed(RefundRefused):
+    pass
+
+
+class AmountMismatch(RefundRefused):
     pass
 
 

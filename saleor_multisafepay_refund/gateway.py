@@ -19,6 +19,8 @@ from .cart import RefundPlan, RefundRequest, build_refund, is_cart_gateway
 from .client import MultiSafepayClient
 from .config import GatewayConfig, ItemIdSource
 from .errors import (
+    AmountMismatch,
+    AmountNotAllowed,
     ConfigurationError,
     EmptyRefund,
     MultiSafepayRefundError,
@@ -159,12 +161,12 @@ def _plan(config: GatewayConfig, payment_information: Any, order: Order) -> Refu
         return plan
     money = f"{plan.currency} "
     if not by_products:
-        raise RefundRefused(
+        raise AmountNotAllowed(
             f"Saleor asked to refund {money}{saleor_amount} without saying which products, and "
             f"{order.gateway} refunds by product: only everything that remains "
             f"({money}{plan.amount}) can be refunded that way. Refund products instead."
         )
-    raise RefundRefused(
+    raise AmountMismatch(
         f"MultiSafepay would refund {money}{plan.amount} for these products (its cart prices "
         f"with tax), Saleor asked for {money}{saleor_amount}: {money}{abs(difference)} apart, "
         f"more than the {money}{config.rounding_tolerance} allowed. An order discount or a typed "
