@@ -10,9 +10,10 @@ error with "The refund operation is not available yet." in the two fulfillment m
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from . import wire
 from .cart import RefundPlan, RefundRequest, build_refund, is_cart_gateway
@@ -27,8 +28,24 @@ from .errors import (
     RefundRefused,
     UnknownItem,
 )
+from .ledger import (
+    EntryState,
+    LedgerEntry,
+    LedgerStore,
+    external_entry,
+    external_refunds,
+    pending_entry,
+    settle,
+    with_state,
+)
 from .order import Order, parse_order
-from .refunds import RefundOutcome, RefundStatus, send_refund, unreadable_order
+from .refunds import (
+    RefundOutcome,
+    RefundStatus,
+    dashboard_advice,
+    send_refund,
+    unreadable_order,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -40,6 +57,8 @@ REFUND = "refund"  # saleor.payment.TransactionKind.REFUND
 ERROR_LENGTH = 256
 # saleor.order.FulfillmentStatus.REFUNDED: Saleor passes such lines but does not count them.
 FULFILLMENT_REFUNDED = "refunded"
+# MultiSafepay refuses the same amount twice on one order within 5 minutes (error 1034).
+DUPLICATE_WINDOW_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -62,16 +81,17 @@ class GatewayAnswer:
 def refund_payment(
     config: GatewayConfig,
     payment_information: Any,
+    ledger: LedgerStore,
     session: Optional[requests.Session] = None,
 ) -> GatewayAnswer:
-    """Refund what Saleor asks through MultiSafepay; never raises.
+    """Refund what Saleor asks through MultiSafepay, at most once; never raises.
 
     One client per refund, so that its GET and POST share one connection.
     """
     client: Optional[MultiSafepayClient] = None
     try:
         client = config.client(session)
-        return _refund(client, config, payment_information)
+        return _refund(client, config, payment_information, ledger)
     except ConfigurationError as exc:
         return refuse_unconfigured(payment_information, exc)
     except Exception:
@@ -99,7 +119,7 @@ def refuse_unconfigured(payment_information: Any, error: ConfigurationError) -> 
 
 
 def _refund(
-    client: MultiSafepayClient, config: GatewayConfig, payment_information: Any
+    client: MultiSafepayClient, config: GatewayConfig, payment_information: Any, ledger: LedgerStore
 ) -> GatewayAnswer:
     order_id = _order_id(payment_information)
     if not order_id:
@@ -113,11 +133,173 @@ def _refund(
         order = parse_order(client.get_order(order_id))
     except MultiSafepayRefundError as exc:
         return _from_outcome(payment_information, unreadable_order(order_id, exc))
+    payment_id = str(payment_information.payment_id)
+    entries, reports = _settle(ledger, payment_id, order, _saleor_refund_ids(payment_information))
+    still_open = [entry for entry in entries if entry.is_open]
+    if still_open:
+        return _failure(
+            payment_information,
+            order_id,
+            _joined(
+                reports,
+                "MultiSafepay refund not sent: an earlier refund of this payment "
+                f"({still_open[0].describe()}) lost its answer and has not shown up at "
+                "MultiSafepay yet; it still may. Try again in a minute: the plugin checks "
+                "MultiSafepay before sending anything.",
+            ),
+        )
     try:
+        landed = _landed_unrecorded(config, payment_information, entries)
+        if landed is not None:
+            # Staff retry a refund that did go through: Saleor records it now, nothing is sent.
+            return _already_refunded(payment_information, landed, reports)
         plan = _plan(config, payment_information, order)
     except RefundRefused as exc:
-        return _failure(payment_information, order_id, f"MultiSafepay refund not sent: {exc}")
-    return _from_outcome(payment_information, send_refund(client, order, plan))
+        message = f"MultiSafepay refund not sent: {exc}"
+        return _failure(payment_information, order_id, _joined(reports, message))
+    entry = pending_entry(payment_id, plan, order)
+    try:
+        ledger.save(entry)
+    except Exception:
+        logger.exception("Could not record the MultiSafepay refund before sending it")
+        return _failure(
+            payment_information,
+            order_id,
+            "MultiSafepay refund not sent: it could not be recorded first (a database error), "
+            "and a refund is never sent unrecorded. Try again.",
+        )
+    outcome = send_refund(client, order, plan)
+    _record_outcome(ledger, entry, outcome)
+    answer = _from_outcome(payment_information, _explained(outcome, entries))
+    return replace(answer, note=_joined(reports, answer.note)) if reports else answer
+
+
+def _settle(
+    ledger: LedgerStore, payment_id: str, order: Order, saleor_refund_ids: Set[str]
+) -> Tuple[List[LedgerEntry], List[str]]:
+    """The payment's entries after settling the open ones, and what staff must be told."""
+    entries = ledger.entries(payment_id)
+    reports: List[str] = []
+    for changed in settle(entries, order):
+        ledger.save(changed)
+        if changed.state is EntryState.REFUNDED:
+            reports.append(
+                f"MultiSafepay did make the earlier refund {changed.refund_id} "
+                f"({changed.describe()}) whose answer was lost."
+            )
+    for refund_id in external_refunds(ledger.entries(payment_id), order, saleor_refund_ids):
+        entry = external_entry(payment_id, order, refund_id)
+        ledger.save(entry)
+        reports.append(
+            f"MultiSafepay shows a refund Saleor did not make: refund {refund_id} of "
+            f"{entry.currency} {entry.amount} (made in MultiSafepay's dashboard?). It is not in "
+            "Saleor's payment; the remaining items and amount account for it."
+        )
+    return ledger.entries(payment_id), reports
+
+
+def _saleor_refund_ids(payment_information: Any) -> Set[str]:
+    """The refunds Saleor has recorded for this payment (its successful refund transactions)."""
+    return {
+        str(transaction.token)
+        for transaction in getattr(payment_information, "transactions", None) or ()
+        if transaction.kind == REFUND and transaction.is_success and transaction.token
+    }
+
+
+def _landed_unrecorded(
+    config: GatewayConfig, payment_information: Any, entries: Sequence[LedgerEntry]
+) -> Optional[LedgerEntry]:
+    """A refund this plugin made that Saleor has not recorded and that is what Saleor asks now."""
+    recorded = _saleor_refund_ids(payment_information)
+    refund_data = payment_information.refund_data
+    asked: Dict[str, int] = _items(config, refund_data) if refund_data is not None else {}
+    if refund_data is not None and refund_data.refund_shipping_costs:
+        asked.setdefault(config.shipping_item_id, 1)
+    amount = Decimal(payment_information.amount)
+    for entry in entries:
+        if entry.state is not EntryState.REFUNDED or entry.external or entry.refund_id in recorded:
+            continue
+        if abs(entry.amount - amount) > config.rounding_tolerance:
+            continue
+        # Without products Saleor asks for an amount: everything that remained then.
+        if not asked or dict(entry.lines) == asked:
+            return entry
+    return None
+
+
+def _already_refunded(
+    payment_information: Any, entry: LedgerEntry, reports: Sequence[str]
+) -> GatewayAnswer:
+    refund_id = entry.refund_id or ""
+    note = _joined(
+        reports,
+        f"MultiSafepay had already refunded {entry.describe()} of order {entry.msp_order_id} "
+        f"(refund {refund_id}) in an attempt whose answer was lost: recorded now, nothing sent "
+        "again.",
+    )
+    return GatewayAnswer(
+        is_success=True,
+        amount=entry.amount,
+        currency=entry.currency,
+        transaction_id=refund_id,
+        error=None,
+        raw_response={
+            "multisafepay_order_id": entry.msp_order_id,
+            "refund_id": refund_id,
+            "status": "refunded",
+            "amount": str(entry.amount),
+            "currency": entry.currency,
+            "request": "",
+        },
+        psp_reference=refund_id or None,
+        note=note,
+    )
+
+
+def _record_outcome(ledger: LedgerStore, entry: LedgerEntry, outcome: RefundOutcome) -> None:
+    state = {
+        RefundStatus.REFUNDED: EntryState.REFUNDED,
+        RefundStatus.FAILED: EntryState.FAILED,
+    }.get(outcome.status, EntryState.UNKNOWN)
+    try:
+        ledger.save(
+            with_state(entry, state, refund_id=outcome.refund_id, error=outcome.error or "")
+        )
+    except Exception:
+        # The entry stays PENDING and is settled against MultiSafepay before the next refund.
+        logger.exception("Could not record the MultiSafepay refund's outcome")
+
+
+def _explained(outcome: RefundOutcome, entries: Sequence[LedgerEntry]) -> RefundOutcome:
+    """Clearer words for what the ledger can explain."""
+    error = outcome.error or ""
+    if outcome.status is RefundStatus.UNKNOWN:
+        # The ledger keeps track: a retry is safe, no need to check by hand.
+        error = error.replace(
+            dashboard_advice(outcome.order_id),
+            " Trying again in a minute is safe: the plugin checks MultiSafepay first and never "
+            "refunds twice.",
+        )
+    elif outcome.status is RefundStatus.FAILED and "error 1034" in error and outcome.amount:
+        recent = [
+            e
+            for e in entries
+            if e.state is EntryState.REFUNDED
+            and e.amount == outcome.amount
+            and time.time() - e.updated_at < DUPLICATE_WINDOW_SECONDS
+        ]
+        if recent:
+            error = (
+                f"MultiSafepay refuses a second refund of the same amount ({outcome.currency} "
+                f"{outcome.amount}) within 5 minutes of the first (refund {recent[-1].refund_id}). "
+                "Nothing was refunded now: try again in 5 minutes."
+            )
+    return replace(outcome, error=error)
+
+
+def _joined(reports: Sequence[str], message: str) -> str:
+    return " ".join([*reports, message])
 
 
 def _order_id(payment_information: Any) -> Optional[str]:

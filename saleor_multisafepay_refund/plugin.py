@@ -21,6 +21,7 @@ from .config import (
     configuration_values,
     parse_configuration,
 )
+from .ledger_store import SaleorLedger
 from .order_history import write_order_note
 
 PLUGIN_ID = "multisafepay"
@@ -135,7 +136,7 @@ class MultiSafepayPlugin(BasePlugin):
         if not self.active:
             return previous_value
         try:
-            answer = gateway.refund_payment(self.config, payment_information)
+            answer = gateway.refund_payment(self.config, payment_information, SaleorLedger())
         except InvalidConfiguration as exc:
             answer = gateway.refuse_unconfigured(payment_information, exc)
         _record(payment_information, answer)

@@ -148,9 +148,14 @@ def settle_unknown(
     return _with(
         outcome,
         RefundStatus.UNKNOWN,
-        error=f"{what} Whether the refund went through cannot be told yet: check order "
-        f"{before.order_id} in MultiSafepay's dashboard before refunding again.",
+        error=f"{what} Whether the refund went through cannot be told yet."
+        + dashboard_advice(before.order_id),
     )
+
+
+def dashboard_advice(order_id: str) -> str:
+    """What to do about an unknown outcome when nothing else keeps track of it."""
+    return f" Check order {order_id} in MultiSafepay's dashboard before refunding again."
 
 
 def _with(outcome: RefundOutcome, status: RefundStatus, **changes: Any) -> RefundOutcome:

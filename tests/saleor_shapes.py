@@ -57,6 +57,15 @@ class RefundData:
 
 
 @dataclass
+class TransactionData:
+    token: str
+    is_success: bool
+    kind: str
+    gateway_response: dict = field(default_factory=dict)
+    amount: dict = field(default_factory=dict)
+
+
+@dataclass
 class PaymentData:
     amount: Decimal
     currency: str = "EUR"
@@ -65,6 +74,8 @@ class PaymentData:
     order_id: Optional[str] = "5a4c1e2e-0000-4000-8000-000000000001"
     gateway: str = "multisafepay"
     refund_data: Optional[RefundData] = None
+    payment_id: int = 1
+    transactions: List[TransactionData] = field(default_factory=list)
 
 
 CANDLES = OrderLine("Geometric Candle Holders", "111111", "UHJvZHVjdFZhcmlhbnQ6MQ==", 1, 3)

@@ -10,6 +10,7 @@ from saleor_multisafepay_refund import wire
 from saleor_multisafepay_refund.cart import SignConvention
 from saleor_multisafepay_refund.config import GatewayConfig, InvalidConfiguration, ItemIdSource
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind
+from saleor_multisafepay_refund.ledger import MemoryLedger
 from saleor_multisafepay_refund.gateway import GatewayAnswer, refund_payment, refuse_unconfigured
 
 from .factories import item, order_data, seed_order
@@ -39,13 +40,14 @@ def msp():
 
 
 class Refunder:
-    """Calls the flow the way the plugin does."""
+    """Calls the flow the way the plugin does, with a ledger in memory."""
 
     def __init__(self, emulator: Emulator, **config) -> None:
         self.config = GatewayConfig(api_key=KEY, api_url=emulator.base_url, **config)
+        self.ledger = MemoryLedger()
 
     def __call__(self, payment: PaymentData) -> GatewayAnswer:
-        return refund_payment(self.config, payment)
+        return refund_payment(self.config, payment, self.ledger)
 
 
 def lines(*pairs) -> RefundData:
