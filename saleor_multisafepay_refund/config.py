@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, Optional
 from .cart import SHIPPING_ITEM_ID, SignConvention
 from .client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient, check_api_url
 from .errors import ConfigurationError
+from .ledger import SETTLE_AFTER_SECONDS
 
 if TYPE_CHECKING:
     import requests
@@ -37,9 +38,11 @@ class GatewayConfig:
     sign_conventions: Mapping[str, SignConvention] = field(default_factory=dict)
     refund_description: str = ""
     rounding_tolerance: Decimal = Decimal("0.01")
-    # Not a configuration field: how long a refund may take before it is settled by reading
-    # the order back.
+    # Not configuration fields: how long a refund may take before it is settled by reading
+    # the order back, and how long a refund whose answer was lost may take to show up at
+    # MultiSafepay before it counts as not made.
     read_timeout: float = 30.0
+    settle_after_seconds: float = SETTLE_AFTER_SECONDS
 
     def __repr__(self) -> str:
         # The dataclass repr would show the key.

@@ -48,7 +48,7 @@ import socket
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -117,6 +117,7 @@ class Fault:
     order_id: Optional[str] = None
     delay: float = 0.0
     apply: Optional[bool] = None
+    after: int = 0  # matching requests to let through first
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", FaultKind(self.kind))
@@ -346,9 +347,14 @@ class Emulator:
             ]
 
     def inject(self, fault: Fault) -> None:
-        """Queue a one-shot fault for the next matching request."""
+        """Queue a one-shot fault for the next matching request (after `fault.after` others)."""
         with self._lock:
             self._faults.append(fault)
+
+    def clear_faults(self) -> None:
+        """Forget the queued faults that no request has met."""
+        with self._lock:
+            self._faults.clear()
 
     # -- serving (called from the handler threads) ----------------------------------------
 
@@ -359,6 +365,9 @@ class Emulator:
             order_id = route.order_id if route is not None else None
             for index, fault in enumerate(self._faults):
                 if fault.matches(request.method, order_id):
+                    if fault.after:
+                        self._faults[index] = replace(fault, after=fault.after - 1)
+                        return None
                     return self._faults.pop(index)
         return None
 

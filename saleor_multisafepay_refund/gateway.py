@@ -134,7 +134,9 @@ def _refund(
     except MultiSafepayRefundError as exc:
         return _from_outcome(payment_information, unreadable_order(order_id, exc))
     payment_id = str(payment_information.payment_id)
-    entries, reports = _settle(ledger, payment_id, order, _saleor_refund_ids(payment_information))
+    entries, reports = _settle(
+        ledger, payment_id, order, _saleor_refund_ids(payment_information), config
+    )
     still_open = [entry for entry in entries if entry.is_open]
     if still_open:
         return _failure(
@@ -175,12 +177,16 @@ def _refund(
 
 
 def _settle(
-    ledger: LedgerStore, payment_id: str, order: Order, saleor_refund_ids: Set[str]
+    ledger: LedgerStore,
+    payment_id: str,
+    order: Order,
+    saleor_refund_ids: Set[str],
+    config: GatewayConfig,
 ) -> Tuple[List[LedgerEntry], List[str]]:
     """The payment's entries after settling the open ones, and what staff must be told."""
     entries = ledger.entries(payment_id)
     reports: List[str] = []
-    for changed in settle(entries, order):
+    for changed in settle(entries, order, settle_after=config.settle_after_seconds):
         ledger.save(changed)
         if changed.state is EntryState.REFUNDED:
             reports.append(
