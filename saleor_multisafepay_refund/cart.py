@@ -15,15 +15,23 @@ from .errors import (
     AmbiguousItem,
     AmountExceedsRemaining,
     AmountNotAllowed,
+    ConflictingRequest,
     CurrencyMismatch,
     EmptyRefund,
     InvalidAmount,
     InvalidQuantity,
     ItemsNotSupported,
     QuantityExceedsRemaining,
+    RefundsNotShown,
     UnknownItem,
 )
-from .money import from_minor_units, parse_decimal, round_money, to_minor_units
+from .money import (
+    LARGEST_DIGITS,
+    from_minor_units,
+    parse_decimal,
+    round_money,
+    to_minor_units,
+)
 from .order import CartItem, Order
 
 # Payment methods that MultiSafepay refunds by shopping cart, not by amount (PHP SDK's list).
@@ -95,6 +103,16 @@ class ItemBalance:
 
 
 @dataclass(frozen=True)
+class KnownRefunds:
+    """Earlier refunds of an order as its caller knows them (the plugin's ledger): quantities
+    per merchant_item_id and their total in minor units. Used only when MultiSafepay's cart
+    does not itemise earlier refunds."""
+
+    quantities: Mapping[str, int]
+    amount: int
+
+
+@dataclass(frozen=True)
 class RefundRequest:
     """What to refund: items by merchant_item_id, the shipping line, everything, or an amount.
 
@@ -109,6 +127,7 @@ class RefundRequest:
     currency: Optional[str] = None
     description: Optional[str] = None
     shipping_item_id: str = SHIPPING_ITEM_ID
+    known_refunds: Optional[KnownRefunds] = None
 
 
 @dataclass(frozen=True)
@@ -166,9 +185,15 @@ def item_balances(order: Order) -> Dict[str, ItemBalance]:
             )
         elif item.quantity < 0 and item.unit_price == template.unit_price:
             balances[key] = replace(balance, refunded=balance.refunded - item.quantity)
-        elif item.quantity >= 0 and item.unit_price == template.unit_price:
+        elif (
+            item.quantity >= 0
+            and item.unit_price == template.unit_price
+            and not _sign_flipped(template, item)
+        ):
             balances[key] = replace(balance, bought=balance.bought + item.quantity)
-        elif item.quantity >= 0 and item.unit_price == -template.unit_price:
+        elif item.quantity >= 0 and (
+            item.unit_price == -template.unit_price or _sign_flipped(template, item)
+        ):
             balances[key] = replace(balance, refunded=balance.refunded + item.quantity)
         else:
             balances[key] = replace(
@@ -201,7 +226,7 @@ def _amount_refund(order: Order, request: RefundRequest) -> RefundPlan:
         )
     if request.full:
         if request.amount is not None:
-            raise AmountNotAllowed("Give either a full refund or an amount, not both.")
+            raise ConflictingRequest("Give either a full refund or an amount, not both.")
         if order.remaining <= 0:
             raise EmptyRefund(f"Order {order.order_id} has been refunded in full already.")
         amount = order.remaining_amount
@@ -234,6 +259,8 @@ def _positive_minor_units(amount: Decimal, order: Order) -> int:
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
         # MultiSafepay treats a zero or missing amount as "refund everything".
         raise InvalidAmount(f"The refund amount must be more than zero, not {amount}.")
+    if amount.adjusted() >= LARGEST_DIGITS:
+        raise InvalidAmount(f"The refund amount {amount} is out of range.")
     try:
         return to_minor_units(amount, order.currency)
     except ValueError:
@@ -241,7 +268,7 @@ def _positive_minor_units(amount: Decimal, order: Order) -> int:
 
 
 def _cart_refund(order: Order, request: RefundRequest, convention: SignConvention) -> RefundPlan:
-    balances = item_balances(order)
+    balances = _with_unshown_refunds(order, item_balances(order), request.known_refunds)
     quantities = _requested_quantities(order, request, balances)
     lines = tuple(_refund_line(order, balances[key], qty) for key, qty in quantities.items())
     total = sum((line.total for line in lines), Decimal(0))
@@ -274,10 +301,38 @@ def _cart_refund(order: Order, request: RefundRequest, convention: SignConventio
     )
 
 
+def _with_unshown_refunds(
+    order: Order, balances: Dict[str, ItemBalance], known: Optional[KnownRefunds]
+) -> Dict[str, ItemBalance]:
+    """The balances, with earlier refunds the cart does not itemise added from `known`.
+
+    MultiSafepay's documentation does not say whether a GET cart lists earlier refund lines.
+    When it lists none though money was refunded, which items remain can only come from the
+    caller's own record of those refunds, and only if it accounts for every cent.
+    """
+    if order.amount_refunded == 0 or any(b.refunded for b in balances.values()):
+        return balances
+    if known is not None and known.amount == order.amount_refunded:
+        return {
+            key: replace(b, refunded=b.refunded + known.quantities.get(key, 0))
+            for key, b in balances.items()
+        }
+    refunded = from_minor_units(order.amount_refunded, order.currency)
+    raise RefundsNotShown(
+        f"MultiSafepay has refunded {_show(refunded, order.currency)} "
+        f"of order {order.order_id}, but its cart does not show which items, so what is left "
+        "cannot be told safely. Refund the rest in MultiSafepay's dashboard."
+    )
+
+
 def _requested_quantities(
     order: Order, request: RefundRequest, balances: Mapping[str, ItemBalance]
 ) -> Dict[str, int]:
     """merchant_item_id -> quantity to refund, in cart order, every check passed."""
+    if request.full and (request.items or request.shipping or request.amount is not None):
+        raise ConflictingRequest(
+            "Give either everything that remains, or items, the shipping or an amount: not both."
+        )
     if request.amount is not None:
         if request.items or request.shipping:
             raise AmountNotAllowed("Give either items or an amount, not both.")
@@ -394,6 +449,16 @@ def refund_copy(
     else:
         copy["quantity"] = _like(original.get("quantity"), -quantity)
     return copy
+
+
+def _sign_flipped(template: CartItem, item: CartItem) -> bool:
+    """A copy of a free item under the negative-unit-price convention: "0" became "-0"."""
+    first, second = template.raw.get("unit_price"), item.raw.get("unit_price")
+    return (
+        isinstance(first, str)
+        and isinstance(second, str)
+        and first.strip().startswith("-") != second.strip().startswith("-")
+    )
 
 
 # The fields that make two cart lines "the same item"; quantity and unit_price carry the sign.

@@ -92,6 +92,7 @@ class FaultKind(str, Enum):
     """How the emulator misbehaves for one request."""
 
     SERVER_ERROR = "server_error"  # HTTP 500 with an HTML body
+    UNAVAILABLE = "unavailable"  # HTTP 503 with MultiSafepay's error envelope (9999)
     SLOW = "slow"  # the answer comes `delay` seconds late
     MALFORMED_JSON = "malformed_json"  # HTTP 200 with truncated JSON
     DROP_BEFORE = "drop_before"  # connection closed, request not processed
@@ -589,6 +590,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
         elif fault.kind is FaultKind.SERVER_ERROR:
             self._send(_Answer(500, _SERVER_ERROR_PAGE, "text/html; charset=utf-8"), close=True)
+        elif fault.kind is FaultKind.UNAVAILABLE:
+            unavailable = _failure(UNKNOWN_ERROR, "service temporarily unavailable", 503)
+            self._send(unavailable, close=True)
         else:  # MALFORMED_JSON
             full = answer.body if answer is not None else _UNPROCESSED_TRUNCATED
             self._send(_Answer(200, full[: max(1, len(full) // 2)]), close=True)

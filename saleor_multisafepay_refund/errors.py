@@ -7,6 +7,8 @@
     │   ├── InvalidQuantity           not a positive whole number
     │   ├── QuantityExceedsRemaining  more than bought minus already refunded
     │   ├── EmptyRefund               nothing to refund
+    │   ├── ConflictingRequest        items or an amount together with "everything"
+    │   ├── RefundsNotShown           earlier refunds the cart does not itemise
     │   ├── InvalidAmount             zero or less (MultiSafepay would refund everything)
     │   ├── AmountExceedsRemaining    more than the order has left to refund
     │   ├── AmountNotAllowed          a free amount on a gateway that refunds items
@@ -56,6 +58,14 @@ class QuantityExceedsRemaining(RefundRefused):
 
 
 class EmptyRefund(RefundRefused):
+    pass
+
+
+class ConflictingRequest(RefundRefused):
+    pass
+
+
+class RefundsNotShown(RefundRefused):
     pass
 
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from . import wire
-from .cart import RefundPlan, RefundRequest, build_refund, is_cart_gateway
+from .cart import KnownRefunds, RefundPlan, RefundRequest, build_refund, is_cart_gateway
 from .client import MultiSafepayClient
 from .config import GatewayConfig, ItemIdSource
 from .errors import (
@@ -38,6 +38,7 @@ from .ledger import (
     settle,
     with_state,
 )
+from .money import to_minor_units
 from .order import Order, parse_order
 from .refunds import (
     RefundOutcome,
@@ -155,7 +156,7 @@ def _refund(
         if landed is not None:
             # Staff retry a refund that did go through: Saleor records it now, nothing is sent.
             return _already_refunded(payment_information, landed, reports)
-        plan = _plan(config, payment_information, order)
+        plan = _plan(config, payment_information, order, _known_refunds(entries, order))
     except RefundRefused as exc:
         message = f"MultiSafepay refund not sent: {exc}"
         return _failure(payment_information, order_id, _joined(reports, message))
@@ -316,7 +317,21 @@ def _order_id(payment_information: Any) -> Optional[str]:
     return None
 
 
-def _plan(config: GatewayConfig, payment_information: Any, order: Order) -> RefundPlan:
+def _known_refunds(entries: Sequence[LedgerEntry], order: Order) -> KnownRefunds:
+    """What the ledger knows this plugin refunded of the order, for a cart that does not say."""
+    quantities: Dict[str, int] = {}
+    amount = 0
+    for entry in entries:
+        if entry.state is EntryState.REFUNDED and entry.msp_order_id == order.order_id:
+            for key, quantity in entry.lines.items():
+                quantities[key] = quantities.get(key, 0) + quantity
+            amount += to_minor_units(entry.amount, entry.currency)
+    return KnownRefunds(quantities=quantities, amount=amount)
+
+
+def _plan(
+    config: GatewayConfig, payment_information: Any, order: Order, known: KnownRefunds
+) -> RefundPlan:
     """The refund to send, checked against the amount Saleor will record."""
     saleor_amount = Decimal(payment_information.amount)
     currency = payment_information.currency
@@ -342,6 +357,7 @@ def _plan(config: GatewayConfig, payment_information: Any, order: Order) -> Refu
         currency=currency,
         description=description,
         shipping_item_id=config.shipping_item_id,
+        known_refunds=known,
     )
     plan = build_refund(order, request, config.sign_conventions)
     difference = plan.amount - saleor_amount

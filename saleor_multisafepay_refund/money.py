@@ -17,7 +17,9 @@ _EXPONENTS = {
     "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
 }  # fmt: skip
 _DEFAULT_EXPONENT = 2
-_LARGEST_DIGITS = 15
+# Amounts and numbers read have fewer integer digits than this: every later multiplication
+# and rounding stays exact within Decimal's 28 digits.
+LARGEST_DIGITS = 15
 
 
 def exponent(currency: str) -> int:
@@ -38,6 +40,8 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
 
 def to_minor_units(amount: Decimal, currency: str) -> int:
     """Amount in major units -> integer in minor units; refuses a fraction of a minor unit."""
+    if amount.is_finite() and amount and amount.adjusted() >= LARGEST_DIGITS:
+        raise ValueError(f"{amount} {currency} is out of range")
     rounded = round_money(amount, currency)
     if rounded != amount:
         raise ValueError(f"{amount} {currency} has more decimals than the currency allows")
@@ -68,6 +72,6 @@ def parse_decimal(value: object) -> Decimal:
     if not result.is_finite():
         raise ValueError(f"not a finite number: {value!r}")
     # A bound on the magnitude keeps every later rounding within Decimal's 28 digits.
-    if result and result.adjusted() >= _LARGEST_DIGITS:
+    if result and result.adjusted() >= LARGEST_DIGITS:
         raise ValueError(f"number out of range: {value!r}")
     return result

@@ -15,10 +15,11 @@ from .cart import RefundPlan, RefundRequest, SignConvention, build_refund
 from .client import MultiSafepayClient
 from .errors import (
     ApiError,
+    ConfigurationError,
     InvalidOrderData,
+    InvalidResponse,
     MultiSafepayRefundError,
     RefundRefused,
-    RequestTimeout,
     TransportError,
 )
 from .order import Order, parse_order
@@ -73,7 +74,7 @@ def refund_order(
 
 def unreadable_order(order_id: str, error: MultiSafepayRefundError) -> RefundOutcome:
     """The outcome when the order could not be read: nothing was sent."""
-    if isinstance(error, InvalidOrderData):
+    if isinstance(error, (InvalidOrderData, ConfigurationError)):
         return RefundOutcome(RefundStatus.REFUSED, order_id, error=str(error))
     return RefundOutcome(RefundStatus.FAILED, order_id, error=f"Could not read the order: {error}")
 
@@ -96,6 +97,9 @@ def send_refund(client: MultiSafepayClient, before: Order, plan: RefundPlan) -> 
     try:
         answer = client.refund(plan.order_id, plan.body)
     except ApiError as exc:
+        if exc.http_status >= 500:
+            # A server in trouble may have refunded before it failed: its error proves nothing.
+            return settle_unknown(client, before, outcome, exc)
         return _with(outcome, RefundStatus.FAILED, error=str(exc))
     except TransportError as exc:
         if not exc.may_have_arrived:
@@ -111,14 +115,15 @@ def settle_unknown(
     client: MultiSafepayClient,
     before: Order,
     outcome: RefundOutcome,
-    cause: Optional[TransportError],
+    cause: Optional[MultiSafepayRefundError],
 ) -> RefundOutcome:
     """Read the order back once and tell whether the refund in `outcome` landed.
 
     Landed: exactly one new refund in related_transactions and amount_refunded grown by this
     refund's amount. Not landed: nothing changed, and MultiSafepay had finished with the
-    request (it answered, or closed the connection), so a retry is safe. After a timeout an
-    unchanged order proves nothing (MultiSafepay may still be working on it): unknown.
+    request (it answered, however badly), so a retry is safe. After a timeout or a dropped
+    connection an unchanged order proves nothing (MultiSafepay may still be working on it):
+    unknown.
     """
     what = str(cause) if cause else "MultiSafepay answered without a refund id."
     assert outcome.plan is not None
@@ -137,7 +142,7 @@ def settle_unknown(
     if grown == expected and not new and not after.refunds:
         # Some answers list no related_transactions at all; the amount alone shows it landed.
         return _with(outcome, RefundStatus.REFUNDED)
-    finished = cause is not None and not isinstance(cause, RequestTimeout)
+    finished = isinstance(cause, (InvalidResponse, ApiError))
     if grown == 0 and not new and finished:
         return _with(
             outcome,

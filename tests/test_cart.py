@@ -10,6 +10,7 @@ import pytest
 
 from saleor_multisafepay_refund import wire
 from saleor_multisafepay_refund.cart import (
+    KnownRefunds,
     RefundRequest,
     SignConvention,
     build_refund,
@@ -20,6 +21,7 @@ from saleor_multisafepay_refund.errors import (
     AmbiguousItem,
     AmountExceedsRemaining,
     AmountNotAllowed,
+    ConflictingRequest,
     CurrencyMismatch,
     EmptyRefund,
     InvalidAmount,
@@ -27,6 +29,7 @@ from saleor_multisafepay_refund.errors import (
     ItemsNotSupported,
     QuantityExceedsRemaining,
     RefundRefused,
+    RefundsNotShown,
     UnknownItem,
 )
 from saleor_multisafepay_refund.order import parse_order
@@ -201,6 +204,27 @@ def test_given_another_shipping_item_id_then_that_line_is_the_shipping():
     assert [(line.merchant_item_id, line.quantity) for line in plan.lines] == [("ship-1", 1)]
 
 
+def test_given_a_cart_without_refund_lines_the_callers_record_of_refunds_is_used():
+    data = seed_order(amount_refunded=9000)
+    known = KnownRefunds(quantities={"111111": 1}, amount=9000)
+
+    plan = plan_for(data, items={"111111": 2}, known_refunds=known)
+    with pytest.raises(QuantityExceedsRemaining):
+        plan_for(data, items={"111111": 3}, known_refunds=known)
+    with pytest.raises(RefundsNotShown):
+        plan_for(data, items={"111111": 1}, known_refunds=KnownRefunds({"111111": 1}, 8999))
+
+    assert plan.amount == Decimal("180.00")
+
+
+def test_a_free_item_refunded_with_a_negative_unit_price_counts_as_refunded():
+    cart = [item("gift", "0", "1"), item("gift", "-0", "1")]
+
+    balance = item_balances(parse_order(order_data(cart, gateway="KLARNA", amount=0)))["gift"]
+
+    assert (balance.bought, balance.refunded) == (1, 1)
+
+
 def test_given_a_discount_line_when_full_refund_then_the_discount_is_reversed_too():
     cart = [item("A", "50", "2"), item("discount", "-10", "1")]
     plan = plan_for(order_data(cart, amount=9000), full=True)
@@ -308,8 +332,8 @@ CART_NOT_SHOWING_REFUNDS = seed_order(amount_refunded=30000)
         (
             seed_order(amount_refunded=31500, related_transactions=None),
             {"full": True},
-            AmountExceedsRemaining,
-            "only EUR 0.00",
+            RefundsNotShown,
+            "EUR 315.00",
         ),
         (CARD, {}, EmptyRefund, "give an amount"),
         (CARD, {"amount": Decimal("0")}, InvalidAmount, "more than zero"),
@@ -327,18 +351,13 @@ CART_NOT_SHOWING_REFUNDS = seed_order(amount_refunded=30000)
             "not both",
         ),
         (seed_order(), {"amount": Decimal("0")}, InvalidAmount, "more than zero"),
-        (
-            CART_NOT_SHOWING_REFUNDS,
-            {"items": {"111111": 1}},
-            AmountExceedsRemaining,
-            "does not show",
-        ),
-        (
-            CART_NOT_SHOWING_REFUNDS,
-            {"amount": Decimal("15")},
-            AmountExceedsRemaining,
-            "only EUR 15.00",
-        ),
+        (CART_NOT_SHOWING_REFUNDS, {"items": {"111111": 1}}, RefundsNotShown, "which items"),
+        (CART_NOT_SHOWING_REFUNDS, {"amount": Decimal("15")}, RefundsNotShown, "EUR 300.00"),
+        (CART_NOT_SHOWING_REFUNDS, {"full": True}, RefundsNotShown, "which items"),
+        (seed_order(), {"full": True, "items": {"111111": 1}}, ConflictingRequest, "not both"),
+        (seed_order(), {"full": True, "amount": Decimal("315")}, ConflictingRequest, "not both"),
+        (CARD, {"full": True, "amount": Decimal("5")}, ConflictingRequest, "not both"),
+        (CARD, {"amount": Decimal("1E+30")}, InvalidAmount, "out of range"),
     ],
 )
 def test_refusals_say_why_and_send_nothing(data, request_, error: Type[RefundRefused], words):

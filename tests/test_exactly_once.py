@@ -220,6 +220,20 @@ def test_1034_for_the_same_amount_within_five_minutes_says_so():
     assert "try again in 5 minutes" in again.error
 
 
+def test_when_msps_cart_does_not_show_refunds_the_ledger_says_what_is_left():
+    with Emulator(api_key=KEY, duplicate_window_seconds=0, cart_shows_refunds=False) as msp:
+        msp.add_order(seed_order(order_id="o1"))
+        ledger, saleor, config = MemoryLedger(), SaleorPayment(1, "o1"), config_for(msp)
+        one = RefundData([OrderLineInfo(CANDLES, 1)])
+
+        answers = [saleor.refund(config, ledger, Decimal("90"), one) for _ in range(4)]
+
+        assert [a.is_success for a in answers] == [True, True, True, False]
+        assert "3 bought, 3 already refunded, 0 left" in answers[3].error
+        assert msp.order("o1")["amount_refunded"] == 27000
+        agree(msp, ledger, saleor)
+
+
 GATEWAYS = ["PAYAFTER", "KLARNA", "AFTERPAY", "IN3", "BILLINK", "VISA", "IDEAL"]
 FAULTS = [
     Fault(FaultKind.SERVER_ERROR),
