@@ -57,7 +57,6 @@ def _parser() -> argparse.ArgumentParser:
     group = connection.add_argument_group("connection")
     group.add_argument(
         "--api-url",
-        default=os.environ.get("MSP_API_URL"),
         help=f"API base URL (env MSP_API_URL; default {TEST_API_URL})",
     )
     group.add_argument("--live", action="store_true", help=f"use the live API ({LIVE_API_URL})")
@@ -98,23 +97,25 @@ def _parser() -> argparse.ArgumentParser:
 def _client(args: argparse.Namespace) -> MultiSafepayClient:
     if not args.api_key:
         raise ConfigurationError("No API key: set MSP_API_KEY or pass --api-key.")
-    url = args.api_url or (LIVE_API_URL if args.live else TEST_API_URL)
     if args.live and args.api_url:
         raise ConfigurationError("Give either --live or --api-url, not both.")
+    # What the command line says wins over the environment.
+    url = args.api_url or (LIVE_API_URL if args.live else None)
+    url = url or os.environ.get("MSP_API_URL") or TEST_API_URL
     return MultiSafepayClient(args.api_key, base_url=url, read_timeout=READ_TIMEOUT)
 
 
 def _refund_request(args: argparse.Namespace) -> RefundRequest:
-    items: Dict[str, Any] = {}
+    items: Dict[str, int] = {}
     for text in args.item:
         key, sep, quantity = text.rpartition("=")
         if not sep or not key:
             raise ValueError(f"--item needs MERCHANT_ITEM_ID=QTY, not {text!r}.")
-        # Digits become a number; anything else goes on as text so the refusal names it.
-        value: Any = int(quantity) if quantity.isdigit() else quantity
-        if key in items and isinstance(items[key], int) and isinstance(value, int):
-            value += items[key]
-        items[key] = value
+        if not (quantity.isascii() and quantity.isdigit()) or int(quantity) == 0:
+            raise ValueError(
+                f"--item {key}: the quantity must be a whole number above zero, not {quantity!r}."
+            )
+        items[key] = items.get(key, 0) + int(quantity)
     amount = None
     if args.amount is not None:
         try:
@@ -134,14 +135,15 @@ def _finish(args: argparse.Namespace, outcome: RefundOutcome) -> int:
     if args.json:
         print(
             wire.dumps(
-                {
+                ascii_only=True,
+                value={
                     "status": outcome.status.value,
                     "refund_id": outcome.refund_id,
                     "amount": None if outcome.amount is None else str(outcome.amount),
                     "currency": outcome.currency,
                     "request": outcome.request,
                     "error": outcome.error,
-                }
+                },
             )
         )
     else:
@@ -180,7 +182,7 @@ def _show(args: argparse.Namespace, client: MultiSafepayClient) -> int:
     except MultiSafepayRefundError as exc:
         code = 2 if isinstance(exc, InvalidOrderData) else 1
         if args.json:
-            print(wire.dumps({"order_id": args.order_id, "error": str(exc)}))
+            print(wire.dumps({"order_id": args.order_id, "error": str(exc)}, ascii_only=True))
         else:
             print(f"Could not read order {args.order_id}: {exc}", file=sys.stderr)
         return code
@@ -220,7 +222,7 @@ def _show(args: argparse.Namespace, client: MultiSafepayClient) -> int:
         ],
     }
     if args.json:
-        print(wire.dumps(summary))
+        print(wire.dumps(summary, ascii_only=True))
         return 0
     print(f"Order {order.order_id}: {order.gateway}, status {order.status or '?'}")
     print(

@@ -24,6 +24,7 @@ from .errors import (
     AmountNotAllowed,
     ConfigurationError,
     EmptyRefund,
+    InvalidQuantity,
     MultiSafepayRefundError,
     RefundRefused,
     UnknownItem,
@@ -152,7 +153,7 @@ def _refund(
             ),
         )
     try:
-        landed = _landed_unrecorded(config, payment_information, entries)
+        landed = _landed_unrecorded(config, payment_information, entries, order)
         if landed is not None:
             # Staff retry a refund that did go through: Saleor records it now, nothing is sent.
             return _already_refunded(payment_information, landed, reports)
@@ -215,13 +216,17 @@ def _saleor_refund_ids(payment_information: Any) -> Set[str]:
 
 
 def _landed_unrecorded(
-    config: GatewayConfig, payment_information: Any, entries: Sequence[LedgerEntry]
+    config: GatewayConfig, payment_information: Any, entries: Sequence[LedgerEntry], order: Order
 ) -> Optional[LedgerEntry]:
     """A refund this plugin made that Saleor has not recorded and that is what Saleor asks now."""
     recorded = _saleor_refund_ids(payment_information)
     refund_data = payment_information.refund_data
     asked: Dict[str, int] = _items(config, refund_data) if refund_data is not None else {}
-    if refund_data is not None and refund_data.refund_shipping_costs:
+    if (
+        refund_data is not None
+        and refund_data.refund_shipping_costs
+        and _has_shipping(config, order)
+    ):
         asked.setdefault(config.shipping_item_id, 1)
     amount = Decimal(payment_information.amount)
     for entry in entries:
@@ -346,10 +351,19 @@ def _plan(
         or refund_data.refund_shipping_costs
     )
     items = _items(config, refund_data) if by_products else {}
-    shipping = by_products and bool(refund_data.refund_shipping_costs)
+    # Free shipping has no line in MultiSafepay's cart: nothing of it to refund. (Had Saleor
+    # counted shipping costs, the amount check below refuses.)
+    shipping = (
+        by_products and bool(refund_data.refund_shipping_costs) and _has_shipping(config, order)
+    )
     if by_products and not items and not shipping:
-        # Saleor names products, all refunded before: never fall back to refunding an amount.
-        raise EmptyRefund("these products were refunded before; nothing is left to refund.")
+        # Never fall back to refunding an amount when Saleor named what to refund.
+        if refund_data.order_lines_to_refund or refund_data.fulfillment_lines_to_refund:
+            raise EmptyRefund("these products were refunded before; nothing is left to refund.")
+        raise EmptyRefund(
+            f"MultiSafepay's cart has no shipping line ({config.shipping_item_id}): there is "
+            "no shipping to refund."
+        )
     request = RefundRequest(
         items=items,
         shipping=shipping,
@@ -378,20 +392,31 @@ def _plan(
     )
 
 
+def _has_shipping(config: GatewayConfig, order: Order) -> bool:
+    return any(item.merchant_item_id == config.shipping_item_id for item in order.items)
+
+
 def _items(config: GatewayConfig, refund_data: Any) -> Dict[str, int]:
     """merchant_item_id -> quantity of the Saleor lines to refund; the same line adds up."""
     items: Dict[str, int] = {}
+
+    def add(line: Any, quantity: Any) -> None:
+        count = int(quantity)
+        if count < 0:
+            raise InvalidQuantity(f"Saleor asked to refund {count} x {line.product_name!r}.")
+        if count:  # Saleor's inputs accept a line with quantity 0: nothing of it comes back
+            key = merchant_item_id(line, config.merchant_item_id_source)
+            items[key] = items.get(key, 0) + count
+
     for info in refund_data.order_lines_to_refund:
-        key = merchant_item_id(info.line, config.merchant_item_id_source)
-        items[key] = items.get(key, 0) + int(info.quantity)
+        add(info.line, info.quantity)
     for data in refund_data.fulfillment_lines_to_refund:
         if getattr(data, "replace", False):
             continue  # replaced, not refunded
         fulfillment = getattr(data.line, "fulfillment", None)
         if getattr(fulfillment, "status", None) == FULFILLMENT_REFUNDED:
             continue  # refunded before: Saleor does not count it again, nor may we
-        key = merchant_item_id(data.line.order_line, config.merchant_item_id_source)
-        items[key] = items.get(key, 0) + int(data.quantity)
+        add(data.line.order_line, data.quantity)
     return items
 
 

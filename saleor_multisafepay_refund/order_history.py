@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.db.models.sql import InsertQuery
 from saleor.order import OrderEvents
 from saleor.order.models import Order, OrderEvent
@@ -34,7 +34,9 @@ def write_order_note(order_id: Any, message: str, survive_rollback: bool = False
                 return
         except DatabaseError:
             logger.warning("Order note not written outside the transaction; writing it inside")
-    event.save()
+    # A savepoint: should the note fail, Saleor's transaction (and its refund record) goes on.
+    with transaction.atomic():
+        event.save()
 
 
 def _insert_if_order_committed(side: Any, cursor: Any, event: OrderEvent) -> bool:

@@ -145,7 +145,8 @@ class MultiSafepayPlugin(BasePlugin):
 
 def _record(payment_information: Any, answer: gateway.GatewayAnswer) -> None:
     """The answer's note in the order's history; a refusal or failure survives a rollback."""
-    if not payment_information.order_id:
+    # Saleor passes str(None) for a payment without an order (a failed checkout).
+    if payment_information.order_id in (None, "", "None"):
         return
     try:
         write_order_note(

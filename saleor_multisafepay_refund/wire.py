@@ -25,11 +25,28 @@ def loads(text: str | bytes) -> Any:
     return json.loads(text, parse_float=Decimal)
 
 
-def dumps(value: Any) -> str:
+def dumps(value: Any, ascii_only: bool = False) -> str:
     """Serialize to compact JSON, writing `Decimal` as a plain number literal.
 
-    Floats are refused: anything sent to MultiSafepay is exact.
+    Floats are refused: anything sent to MultiSafepay is exact. `ascii_only` escapes every
+    other character (for one-line output that a line splitter cannot break, such as U+2028).
     """
+    text = _dumps(value)
+    return _NON_ASCII.sub(_escape, text) if ascii_only else text
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _escape(match: Any) -> str:
+    code = ord(match.group(0))
+    if code > 0xFFFF:  # outside the BMP: a UTF-16 surrogate pair, as JSON spells it
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
+def _dumps(value: Any) -> str:
     if not _has_decimal(value):
         return _ENCODER.encode(value)
     literals: List[str] = []

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from saleor_multisafepay_refund import cli as cli_module
 from saleor_multisafepay_refund import wire
 from saleor_multisafepay_refund.cli import main
+from saleor_multisafepay_refund.client import LIVE_API_URL
 from saleor_multisafepay_refund.emulator import Fault, FaultKind
 
 from .factories import order_data, seed_order
@@ -94,6 +96,11 @@ def test_readable_output_without_json(cli):
         (["refund", "o1", "--item", "111111=0"], "whole number above zero"),
         (["refund", "o1", "--item", "111111=-1"], "whole number above zero"),
         (["refund", "o1", "--item", "111111"], "MERCHANT_ITEM_ID=QTY"),
+        (["refund", "o1", "--item", "111111=x", "--item", "111111=1"], "not 'x'"),
+        (["refund", "o1", "--item", "111111=\u00b2"], "whole number above zero"),
+        (["refund", "o1", "--full", "--item", "111111=1"], "not both"),
+        (["refund", "", "--full"], "No MultiSafepay order id"),
+        (["refund", "card", "--amount", "1E+30"], "out of range"),
         (["refund", "o1", "--item", "999=1"], "no item with merchant_item_id '999'"),
         (["refund", "o1"], "Nothing to refund"),
         (["refund", "o1", "--amount", "100"], "Refund products instead"),
@@ -230,3 +237,34 @@ def test_demo_runs_from_the_module_and_matches_the_seed_for_both_conventions():
     expected_klarna = wire.loads(SEED_BODY)
     expected_klarna["checkout_data"]["items"][1].update(unit_price="-90", quantity="2")
     assert bodies == [wire.dumps(wire.loads(SEED_BODY)), wire.dumps(expected_klarna)]
+
+
+def test_json_output_stays_one_line_whatever_msp_says(cli, emulator):
+    odd = seed_order(order_id="odd")
+    odd["shopping_cart"]["items"][0]["name"] = "Candle\u2028holder \u00e9"
+    emulator.add_order(odd)
+
+    code, out, _ = cli("refund", "odd", "--item", "111111=1", "--json")
+
+    assert code == 0 and out.isascii()
+    assert (
+        last_json(out)["request"]["checkout_data"]["items"][0]["name"]
+        == "Candle\u2028holder \u00e9"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "url"),
+    [
+        (["show", "o1", "--live"], LIVE_API_URL),
+        (["show", "o1", "--api-url", "http://127.0.0.1:8/v1/json/"], "http://127.0.0.1:8/v1/json/"),
+        (["show", "o1"], "http://127.0.0.1:9/v1/json/"),
+    ],
+)
+def test_the_command_line_wins_over_the_environment(monkeypatch, argv, url):
+    monkeypatch.setenv("MSP_API_URL", "http://127.0.0.1:9/v1/json/")
+    monkeypatch.setenv("MSP_API_KEY", KEY)
+
+    client = cli_module._client(cli_module._parser().parse_args(argv))
+
+    assert client.base_url == url

@@ -116,6 +116,30 @@ def test_lines_of_an_already_refunded_fulfillment_and_replaced_lines_are_not_ref
     assert [i["merchant_item_id"] for i in sent if i["quantity"].startswith("-")] == ["666666"]
 
 
+def test_a_line_with_quantity_zero_is_skipped(msp):
+    answer = Refunder(msp)(
+        PaymentData(Decimal("180.00"), token="o1", refund_data=lines((CANDLES, 2), (APPLE, 0)))
+    )
+
+    assert answer.is_success and answer.amount == Decimal("180.00")
+
+
+def test_shipping_asked_on_an_order_without_a_shipping_line_refunds_the_products(msp):
+    msp.add_order(order_data([item("A", "10", "2")], amount=2000, order_id="free"))
+    products = RefundData(
+        order_lines_to_refund=[OrderLineInfo(OrderLine("A", "A", None), 1)],
+        refund_shipping_costs=True,
+    )
+    only_shipping = RefundData(refund_shipping_costs=True)
+    refund = Refunder(msp)
+
+    answer = refund(PaymentData(Decimal("10.00"), token="free", refund_data=products))
+    nothing = refund(PaymentData(Decimal("5.00"), token="free", refund_data=only_shipping))
+
+    assert answer.is_success and answer.amount == Decimal("10.00")
+    assert not nothing.is_success and "no shipping line (msp-shipping)" in nothing.error
+
+
 def test_products_all_refunded_before_are_never_turned_into_an_amount_refund(msp):
     refund_data = RefundData(
         fulfillment_lines_to_refund=[

@@ -60,3 +60,13 @@ def test_rounding_is_half_up_away_from_zero(amount, rounded):
 def test_parse_decimal_refuses_what_is_not_an_exact_finite_number(value):
     with pytest.raises(ValueError):
         money.parse_decimal(value)
+
+
+def test_ascii_only_output_escapes_every_other_character_as_json_does():
+    value = {"name": "Caf\u00e9 \u2028 \U0001f600", "amount": Decimal("1.10")}
+
+    text = wire.dumps(value, ascii_only=True)
+
+    assert text.isascii() and len(text.splitlines()) == 1
+    assert wire.loads(text) == value
+    assert text == '{"name":"Caf\\u00e9 \\u2028 \\ud83d\\ude00","amount":1.10}'
