@@ -1,0 +1,70 @@
+"""`manage.py multisafepay_refunds`: Saleor, the ledger and MultiSafepay side by side, for one
+order or every payment of the plugin, with every difference flagged (Saleor glue)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Dict, Optional
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from saleor.payment import TransactionKind
+from saleor.payment.models import Payment
+from saleor.plugins.manager import get_plugins_manager
+
+from ...errors import MultiSafepayRefundError
+from ...ledger_store import SaleorLedger
+from ...order import parse_order
+from ...plugin import PLUGIN_ID, MultiSafepayPlugin
+from ...reconcile import reconcile
+
+
+class Command(BaseCommand):
+    help = "Compare refunds in Saleor, in the plugin's ledger and at MultiSafepay."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--order", help="Saleor order number or id (default: every payment)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        payments = Payment.objects.filter(gateway=PLUGIN_ID).select_related("order__channel")
+        if options.get("order"):
+            order = str(options["order"])
+            key = "order__number" if order.isdigit() else "order__id"
+            payments = payments.filter(**{key: order})
+        if not payments.exists():
+            raise CommandError("No MultiSafepay payment found.")
+        ledger = SaleorLedger()
+        differences = 0
+        for payment in payments.order_by("pk"):
+            text = self._payment(payment, ledger)
+            differences += text.count("DIFFERENCE")
+            self.stdout.write(text)
+        self.stdout.write(
+            "Everything agrees." if not differences else f"{differences} difference(s) found."
+        )
+
+    def _payment(self, payment: Payment, ledger: SaleorLedger) -> str:
+        capture = payment.transactions.filter(kind=TransactionKind.CAPTURE, is_success=True).last()
+        msp_order_id = (capture.token if capture else None) or payment.psp_reference
+        if not msp_order_id:
+            return f"Payment {payment.pk}: no MultiSafepay order id."
+        plugin = self._plugin(payment)
+        if plugin is None:
+            return f"Payment {payment.pk}: the plugin is not configured for its channel."
+        client = plugin.config.client()
+        try:
+            order = parse_order(client.get_order(msp_order_id))
+        except MultiSafepayRefundError as exc:
+            return f"Payment {payment.pk}, MultiSafepay order {msp_order_id}: {exc}"
+        finally:
+            client.close()
+        saleor_refunds: Dict[str, Decimal] = {
+            str(t.token): t.amount
+            for t in payment.transactions.filter(kind=TransactionKind.REFUND, is_success=True)
+        }
+        result = reconcile(str(payment.pk), saleor_refunds, ledger.entries(str(payment.pk)), order)
+        return "\n".join(result.lines())
+
+    def _plugin(self, payment: Payment) -> Optional[MultiSafepayPlugin]:
+        channel = payment.order.channel.slug if payment.order else None
+        plugin = get_plugins_manager(allow_replica=False).get_plugin(PLUGIN_ID, channel)
+        return plugin if isinstance(plugin, MultiSafepayPlugin) else None

@@ -1,0 +1,53 @@
+"""Saleor, the ledger and MultiSafepay side by side: every difference is flagged."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from saleor_multisafepay_refund.ledger import EntryState
+from saleor_multisafepay_refund.order import parse_order
+from saleor_multisafepay_refund.reconcile import reconcile
+
+from .factories import seed_order
+from .test_ledger import entry, refund
+
+
+def order_with(*refunds):
+    refunded = sum(r["amount"] for r in refunds)
+    return parse_order(
+        seed_order(order_id="o1", related_transactions=list(refunds), amount_refunded=refunded)
+    )
+
+
+def test_when_all_three_agree_nothing_is_flagged():
+    landed = entry(state=EntryState.REFUNDED, refund_id="7")
+
+    result = reconcile("p1", {"7": Decimal("180.00")}, [landed], order_with(refund(7, 18000)))
+
+    assert result.agrees
+    assert result.lines()[-1] == "  agrees"
+    assert result.rows == (
+        ("7", "EUR 180.00", "refunded EUR 180.00 (2 x 11", "completed EUR 180.00"),
+    )
+
+
+def test_every_kind_of_difference_is_flagged():
+    entries = [
+        entry(state=EntryState.REFUNDED, refund_id="7", age=5),  # landed, Saleor missed it
+        entry(state=EntryState.UNKNOWN, age=4),  # still open
+    ]
+    order = order_with(refund(7, 18000), refund(8, 3500))  # 8: made in MSP's dashboard
+    saleor = {"9": Decimal("10.00")}  # Saleor records a refund MSP does not show
+
+    result = reconcile("p1", saleor, entries, order)
+
+    assert not result.agrees
+    assert result.differences == (
+        "refund 7 (landed) is not recorded in Saleor",
+        "refund 8 (made outside Saleor) is not recorded in Saleor",
+        "refund 9 is not at MultiSafepay",
+        "a refund of EUR 180.00 (2 x 111111) has an open outcome: the next refund of this "
+        "payment settles it",
+        "Saleor recorded EUR 10.00 refunded, MultiSafepay EUR 215.00",
+    )
+    assert sum(line.startswith("  DIFFERENCE") for line in result.lines()) == 5
