@@ -18,14 +18,22 @@ if not django_settings.configured:
         "Django is not set up: run with --ds=saleor.tests.settings", allow_module_level=True
     )
 
+import io  # noqa: E402
+import multiprocessing  # noqa: E402
+
 import graphene  # noqa: E402
+import requests  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connections  # noqa: E402
 from saleor.order import OrderEvents  # noqa: E402
 from saleor.order.models import OrderEvent  # noqa: E402
 from saleor.payment import ChargeStatus, TransactionKind  # noqa: E402
 from saleor.plugins.models import PluginConfiguration  # noqa: E402
 
-from saleor_multisafepay_refund.emulator import Emulator  # noqa: E402
-from saleor_multisafepay_refund.money import from_minor_units  # noqa: E402
+from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind  # noqa: E402
+from saleor_multisafepay_refund.ledger import EntryState  # noqa: E402
+from saleor_multisafepay_refund.ledger_store import SaleorLedger  # noqa: E402
+from saleor_multisafepay_refund.money import from_minor_units, to_minor_units  # noqa: E402
 from saleor_multisafepay_refund.plugin import PLUGIN_ID, MultiSafepayPlugin  # noqa: E402
 
 from .msp_orders import msp_order_of  # noqa: E402
@@ -339,3 +347,172 @@ def test_the_dashboard_saves_a_good_configuration_and_masks_the_key(
     assert shown["api_key"]["type"] == "SECRET" and KEY not in str(shown["api_key"]["value"])
     assert shown["test_mode"]["value"] == "false"
     assert set(shown) == {field["name"] for field in MultiSafepayPlugin.DEFAULT_CONFIGURATION}
+
+
+def _refund_products(staff_api_client, order, sku, quantity):
+    line = _fulfillment_line(order, sku)
+    line_id = graphene.Node.to_global_id("FulfillmentLine", line.pk)
+    response = staff_api_client.post_graphql(
+        REFUND_PRODUCTS,
+        {
+            "order": _order_id(order),
+            "input": {"fulfillmentLines": [{"fulfillmentLineId": line_id, "quantity": quantity}]},
+        },
+    )
+    return response.json()["data"]["orderFulfillmentRefundProducts"]["errors"]
+
+
+def test_a_lost_answer_then_a_retry_by_staff_refunds_once_and_saleor_records_it(
+    staff_api_client, permission_group_manage_orders, paid_order, msp
+):
+    permission_group_manage_orders.user_set.add(staff_api_client.user)
+    # The POST lands, its answer is lost, and so is the read-back (the second GET).
+    msp.inject(Fault(FaultKind.DROP_AFTER))
+    msp.inject(Fault(FaultKind.SERVER_ERROR, method="GET", after=1))
+    payment = paid_order.payments.get()
+
+    first = _refund_products(staff_api_client, paid_order, "SKU_AA", 1)
+    retry = _refund_products(staff_api_client, paid_order, "SKU_AA", 1)
+
+    assert [e["message"] for e in first] == ["The refund operation is not available yet."]
+    assert retry == []
+    assert len(msp.refund_posts(MSP_ORDER_ID)) == 1
+    [landed] = msp.order(MSP_ORDER_ID)["related_transactions"]
+    refunds = payment.transactions.filter(kind=TransactionKind.REFUND, is_success=True)
+    assert [(t.token, t.amount) for t in refunds] == [
+        (str(landed["transaction_id"]), _msp_refunded(msp))
+    ]
+    [entry] = SaleorLedger().entries(str(payment.pk))
+    assert (entry.state, entry.refund_id) == (EntryState.REFUNDED, str(landed["transaction_id"]))
+    notes = _notes(paid_order)
+    assert "outcome unknown" in notes[0] and "recorded now, nothing sent again" in notes[-1]
+
+
+def test_the_support_command_shows_all_three_views_and_flags_differences(
+    staff_api_client, permission_group_manage_orders, paid_order, msp
+):
+    permission_group_manage_orders.user_set.add(staff_api_client.user)
+    assert _refund_products(staff_api_client, paid_order, "SKU_AA", 1) == []
+    out = io.StringIO()
+
+    call_command("multisafepay_refunds", "--order", str(paid_order.number), stdout=out)
+
+    assert "Everything agrees." in out.getvalue()
+    # A refund made in MultiSafepay's dashboard, unknown to Saleor:
+    cart = msp.order(MSP_ORDER_ID)["shopping_cart"]["items"]
+    apple = next(i for i in cart if i["merchant_item_id"] == "SKU_B")
+    body = {"checkout_data": {"items": [*cart, dict(apple, quantity=-1)]}}
+    requests.post(
+        f"{msp.base_url}orders/{MSP_ORDER_ID}/refunds",
+        json=body,
+        headers={"api_key": KEY},
+        timeout=5,
+    )
+    out = io.StringIO()
+
+    call_command("multisafepay_refunds", stdout=out)
+
+    assert "(made outside Saleor) is not recorded in Saleor" in out.getvalue()
+    assert "difference(s) found." in out.getvalue()
+
+
+def _return_products(staff_api_client, order, sku, quantity):
+    line = _fulfillment_line(order, sku)
+    line_id = graphene.Node.to_global_id("FulfillmentLine", line.pk)
+    response = staff_api_client.post_graphql(
+        RETURN_PRODUCTS,
+        {
+            "order": _order_id(order),
+            "input": {
+                "refund": True,
+                "fulfillmentLines": [
+                    {"fulfillmentLineId": line_id, "quantity": quantity, "replace": False}
+                ],
+            },
+        },
+    )
+    return response.json()["data"]["orderFulfillmentReturnProducts"]["errors"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_return_whose_answer_was_lost_is_not_refunded_twice_after_saleors_rollback(
+    staff_api_client, permission_group_manage_orders, paid_order, msp
+):
+    permission_group_manage_orders.user_set.add(staff_api_client.user)
+    msp.inject(Fault(FaultKind.DROP_AFTER))
+    msp.inject(Fault(FaultKind.SERVER_ERROR, method="GET", after=1))
+    payment = paid_order.payments.get()
+
+    first = _return_products(staff_api_client, paid_order, "SKU_B", 1)
+    # Saleor rolled the return back; the ledger entry written before the POST survived it.
+    [entry] = SaleorLedger().entries(str(payment.pk))
+    retry = _return_products(staff_api_client, paid_order, "SKU_B", 1)
+
+    assert [e["message"] for e in first] == ["The refund operation is not available yet."]
+    assert entry.state is EntryState.UNKNOWN
+    assert retry == []
+    assert len(msp.refund_posts(MSP_ORDER_ID)) == 1
+    assert msp.order(MSP_ORDER_ID)["amount_refunded"] == to_minor_units(
+        payment.transactions.get(kind=TransactionKind.REFUND, is_success=True).amount, "USD"
+    )
+
+
+def _refund_in_another_process(payment_pk, sku, quantity, start, results):
+    """A worker process: Saleor's own refund of `quantity` x `sku` of the payment."""
+    from django.db import connections
+
+    connections.close_all()  # the forked connection belongs to the parent
+    from saleor.order import FulfillmentLineData
+    from saleor.order.models import FulfillmentLine
+    from saleor.payment import PaymentError, gateway
+    from saleor.payment.interface import RefundData
+    from saleor.payment.models import Payment
+    from saleor.plugins.manager import get_plugins_manager
+
+    payment = Payment.objects.get(pk=payment_pk)
+    line = FulfillmentLine.objects.get(order_line__order=payment.order, order_line__product_sku=sku)
+    amount = line.order_line.unit_price_gross_amount * quantity
+    refund_data = RefundData(fulfillment_lines_to_refund=[FulfillmentLineData(line, quantity)])
+    manager = get_plugins_manager(allow_replica=False)
+    start.wait(timeout=30)
+    try:
+        gateway.refund(payment, manager, payment.order.channel.slug, amount, refund_data)
+        results.put("refunded")
+    except PaymentError as exc:
+        results.put(f"refused: {exc}")
+    finally:
+        connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_refunds_from_two_processes_end_with_the_right_total(
+    paid_order, msp, settings
+):
+    payment = paid_order.payments.get()
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(2), context.Queue()
+    connections.close_all()
+    # Both want 2 of the 3 SKU_AA bought: only one may have them.
+    workers = [
+        context.Process(
+            target=_refund_in_another_process, args=(payment.pk, "SKU_AA", 2, start, results)
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    outcomes = sorted(results.get(timeout=5) for _ in workers)
+
+    assert outcomes[0] == "refunded"
+    assert outcomes[1].startswith("refused: MultiSafepay refund not sent: Cannot refund 2 x")
+    assert len(msp.refund_posts(MSP_ORDER_ID)) == 1
+    payment.refresh_from_db()
+    refunds = payment.transactions.filter(kind=TransactionKind.REFUND, is_success=True)
+    assert (
+        to_minor_units(sum(t.amount for t in refunds), "USD")
+        == msp.order(MSP_ORDER_ID)["amount_refunded"]
+    )
+    entries = SaleorLedger().entries(str(payment.pk))
+    assert [(e.state, e.refund_id is not None) for e in entries] == [(EntryState.REFUNDED, True)]
