@@ -476,12 +476,14 @@ class Emulator:
         matched = set(positions)
         convention = self._convention(gateway)
         originals = state.originals()
+        by_id = _originals_by_id(originals)
+        index_of = {id(original): i for i, original in originals}
         copies = []
         for index, item in enumerate(items):
             if index in matched:
                 continue
-            copy_ = _check_copy(index, item, originals, convention, gateway)
-            original_index = next(i for i, o in originals if o is copy_.original)
+            copy_ = _check_copy(index, item, by_id, convention, gateway)
+            original_index = index_of[id(copy_.original)]
             if positions[original_index] > index:
                 raise _Refusal(
                     CART_MISMATCH,
@@ -836,10 +838,22 @@ def _match_cart(cart: List[Any], items: List[Dict[str, Any]]) -> List[int]:
     )
 
 
+def _originals_by_id(
+    originals: List[Tuple[int, Dict[str, Any]]],
+) -> Dict[str, List[Dict[str, Any]]]:
+    """The cart's original items by merchant_item_id, so each copy is checked in one look-up."""
+    by_id: Dict[str, List[Dict[str, Any]]] = {}
+    for _, original in originals:
+        if isinstance(original, dict):
+            key = _id_key(original.get("merchant_item_id", _MISSING))
+            by_id.setdefault(key, []).append(original)
+    return by_id
+
+
 def _check_copy(
     index: int,
     item: Dict[str, Any],
-    originals: List[Tuple[int, Dict[str, Any]]],
+    originals: Mapping[str, List[Dict[str, Any]]],
     convention: SignConvention,
     gateway: str,
 ) -> _Copy:
@@ -847,9 +861,8 @@ def _check_copy(
     merchant_item_id = item.get("merchant_item_id", _MISSING)
     candidates = [
         original
-        for _, original in originals
-        if isinstance(original, dict)
-        and _same(original.get("merchant_item_id", _MISSING), merchant_item_id)
+        for original in originals.get(_id_key(merchant_item_id), ())
+        if _same(original.get("merchant_item_id", _MISSING), merchant_item_id)
     ]
     if not candidates:
         shown = (

@@ -186,24 +186,26 @@ def _settle(
     config: GatewayConfig,
 ) -> Tuple[List[LedgerEntry], List[str]]:
     """The payment's entries after settling the open ones, and what staff must be told."""
-    entries = ledger.entries(payment_id)
+    entries = {entry.entry_id: entry for entry in ledger.entries(payment_id)}
     reports: List[str] = []
-    for changed in settle(entries, order, settle_after=config.settle_after_seconds):
+    for changed in settle(list(entries.values()), order, settle_after=config.settle_after_seconds):
         ledger.save(changed)
+        entries[changed.entry_id] = changed
         if changed.state is EntryState.REFUNDED:
             reports.append(
                 f"MultiSafepay did make the earlier refund {changed.refund_id} "
                 f"({changed.describe()}) whose answer was lost."
             )
-    for refund_id in external_refunds(ledger.entries(payment_id), order, saleor_refund_ids):
+    for refund_id in external_refunds(entries.values(), order, saleor_refund_ids):
         entry = external_entry(payment_id, order, refund_id)
         ledger.save(entry)
+        entries[entry.entry_id] = entry
         reports.append(
             f"MultiSafepay shows a refund Saleor did not make: refund {refund_id} of "
             f"{entry.currency} {entry.amount} (made in MultiSafepay's dashboard?). It is not in "
             "Saleor's payment; the remaining items and amount account for it."
         )
-    return ledger.entries(payment_id), reports
+    return sorted(entries.values(), key=lambda entry: entry.created_at), reports
 
 
 def _saleor_refund_ids(payment_information: Any) -> Set[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, List
 
+from django.db import transaction
 from django.db.models.sql import InsertQuery
 
 from .ledger import EntryState, LedgerEntry
@@ -25,10 +26,11 @@ class SaleorLedger:
     def all(self) -> List[LedgerEntry]:
         return [_entry(row) for row in RefundLedgerEntry.objects.order_by("created_at")]
 
-    def save(self, entry: LedgerEntry) -> None:
+    def save(self, entry: LedgerEntry, durable: bool = True) -> None:
         row = _row(entry)
-        if not in_transaction():
-            row.save()
+        if not durable or not in_transaction():
+            with transaction.atomic():  # a savepoint: a failure here leaves Saleor's own intact
+                row.save()
             return
         run_outside(lambda side, cursor: _upsert(side, cursor, row))
 

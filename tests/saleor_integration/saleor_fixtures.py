@@ -14,6 +14,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -36,3 +37,13 @@ def pytest_configure(config: pytest.Config) -> None:
     spec.loader.exec_module(module)
     config.pluginmanager.register(module, "saleor_root_conftest")
     config.pluginmanager.consider_module(module)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_the_plugins_side_connection(django_db_setup: None) -> Iterator[None]:
+    """The plugin keeps a second connection between requests, as Django keeps its own: close
+    it before pytest-django tears the test database down."""
+    yield
+    from saleor_multisafepay_refund.outside import close_side_connection
+
+    close_side_connection()
