@@ -28,6 +28,7 @@ from .errors import (
 from .money import (
     LARGEST_DIGITS,
     from_minor_units,
+    line_total,
     parse_decimal,
     round_money,
     to_minor_units,
@@ -270,8 +271,16 @@ def _positive_minor_units(amount: Decimal, order: Order) -> int:
 def _cart_refund(order: Order, request: RefundRequest, convention: SignConvention) -> RefundPlan:
     balances = _with_unshown_refunds(order, item_balances(order), request.known_refunds)
     quantities = _requested_quantities(order, request, balances)
+    if convention is SignConvention.NEGATIVE_UNIT_PRICE:
+        quantities = _without_unwritable(order, request, balances, quantities)
     lines = tuple(_refund_line(order, balances[key], qty) for key, qty in quantities.items())
     total = sum((line.total for line in lines), Decimal(0))
+    if total <= 0:
+        # A discount line or a free item alone: MultiSafepay refunds nothing (or refuses).
+        raise InvalidAmount(
+            f"These items come to {_show(total, order.currency)}: a refund must come to more "
+            "than zero. A discount line is refunded together with the items it discounted."
+        )
     if total > order.remaining_amount:
         raise AmountExceedsRemaining(
             f"These items come to {_show(total, order.currency)}, but only "
@@ -323,6 +332,29 @@ def _with_unshown_refunds(
         f"of order {order.order_id}, but its cart does not show which items, so what is left "
         "cannot be told safely. Refund the rest in MultiSafepay's dashboard."
     )
+
+
+def _without_unwritable(
+    order: Order,
+    request: RefundRequest,
+    balances: Mapping[str, ItemBalance],
+    quantities: Dict[str, int],
+) -> Dict[str, int]:
+    """A free item priced as the JSON number 0 has no negative price to write: left out of
+    "everything", refused when asked for by name (it would refund nothing anyway)."""
+    unwritable = [key for key in quantities if not _negatable(balances[key].template.raw)]
+    if unwritable and not (request.full or request.amount is not None):
+        raise ItemsNotSupported(
+            f"{unwritable[0]!r} of order {order.order_id} is free (unit_price 0): "
+            f"{order.gateway} refunds by a negative unit price, which it cannot have. It "
+            "refunds nothing; leave it out."
+        )
+    return {key: quantity for key, quantity in quantities.items() if key not in unwritable}
+
+
+def _negatable(raw: Mapping[str, Any]) -> bool:
+    value = raw.get("unit_price")
+    return not (isinstance(value, int) and not isinstance(value, bool) and value == 0)
 
 
 def _requested_quantities(
@@ -398,9 +430,7 @@ def _check_quantity(key: str, quantity: Any) -> int:
 def _refund_line(order: Order, balance: ItemBalance, quantity: int) -> RefundLine:
     item = balance.template
     rate = order.tax_rates.rate_for(item.tax_table_selector)
-    # MultiSafepay adds the tax table's rate on top of the (tax-exclusive) unit price and
-    # rounds each line to the currency.
-    total = round_money(item.unit_price * quantity * (1 + rate), order.currency)
+    total = line_total(item.unit_price, quantity, rate, order.currency)
     return RefundLine(
         merchant_item_id=balance.merchant_item_id,
         name=item.name,
@@ -453,12 +483,7 @@ def refund_copy(
 
 def _sign_flipped(template: CartItem, item: CartItem) -> bool:
     """A copy of a free item under the negative-unit-price convention: "0" became "-0"."""
-    first, second = template.raw.get("unit_price"), item.raw.get("unit_price")
-    return (
-        isinstance(first, str)
-        and isinstance(second, str)
-        and first.strip().startswith("-") != second.strip().startswith("-")
-    )
+    return template.unit_price.is_signed() != item.unit_price.is_signed()
 
 
 # The fields that make two cart lines "the same item"; quantity and unit_price carry the sign.
@@ -497,7 +522,9 @@ def _negated(value: Any) -> Any:
         text = value.strip()
         # Text flips its sign character, so "19.1200000000" keeps every decimal it had.
         return text[1:] if text.startswith("-") else "-" + text.lstrip("+")
-    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+    if isinstance(value, Decimal):
+        return value.copy_negate()  # -0.00 stays told apart from 0.00
+    if isinstance(value, int) and not isinstance(value, bool) and value:
         return -value
     raise ValueError(f"cannot negate unit_price {value!r}")
 

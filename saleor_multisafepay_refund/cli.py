@@ -135,8 +135,7 @@ def _finish(args: argparse.Namespace, outcome: RefundOutcome) -> int:
     if args.json:
         print(
             wire.dumps(
-                ascii_only=True,
-                value={
+                {
                     "status": outcome.status.value,
                     "refund_id": outcome.refund_id,
                     "amount": None if outcome.amount is None else str(outcome.amount),
@@ -182,7 +181,7 @@ def _show(args: argparse.Namespace, client: MultiSafepayClient) -> int:
     except MultiSafepayRefundError as exc:
         code = 2 if isinstance(exc, InvalidOrderData) else 1
         if args.json:
-            print(wire.dumps({"order_id": args.order_id, "error": str(exc)}, ascii_only=True))
+            print(wire.dumps({"order_id": args.order_id, "error": str(exc)}))
         else:
             print(f"Could not read order {args.order_id}: {exc}", file=sys.stderr)
         return code
@@ -222,7 +221,7 @@ def _show(args: argparse.Namespace, client: MultiSafepayClient) -> int:
         ],
     }
     if args.json:
-        print(wire.dumps(summary, ascii_only=True))
+        print(wire.dumps(summary))
         return 0
     print(f"Order {order.order_id}: {order.gateway}, status {order.status or '?'}")
     print(

@@ -92,7 +92,9 @@ def parse_order(data: Mapping[str, Any]) -> Order:
     transaction = data.get("transaction_id")
     return Order(
         order_id=_text(data, "order_id", required=True),
-        transaction_id=None if transaction in (None, "") else _scalar_text(transaction),
+        transaction_id=None
+        if transaction in (None, "")
+        else _scalar_text(transaction, "transaction_id"),
         status=_text(data, "status"),
         currency=currency,
         amount=amount,
@@ -152,10 +154,12 @@ def _item(raw: Any, index: int) -> CartItem:
     selector = raw.get("tax_table_selector")
     return CartItem(
         merchant_item_id=merchant_item_id,
-        name=_scalar_text(raw.get("name")),
+        name=_scalar_text(raw.get("name"), f"{where} name"),
         unit_price=unit_price,
         quantity=_whole(raw.get("quantity"), f"{where} quantity"),
-        tax_table_selector="" if selector is None else _scalar_text(selector),
+        tax_table_selector=""
+        if selector is None
+        else _scalar_text(selector, f"{where} tax_table_selector"),
         raw=raw,
     )
 
@@ -181,7 +185,7 @@ def _tax_rates(data: Mapping[str, Any]) -> TaxRates:
     for table in alternate if isinstance(alternate, list) else []:
         if not isinstance(table, Mapping) or table.get("name") in (None, ""):
             continue
-        name = _scalar_text(table["name"])
+        name = _scalar_text(table["name"], "tax table name")
         rate = _rule_rate(table.get("rules"), country, name)
         if rate is not None:
             by_selector[name] = rate
@@ -232,8 +236,8 @@ def _refunds(related: Any) -> Tuple[RelatedRefund, ...]:
             minor = None
         refunds.append(
             RelatedRefund(
-                refund_id=_scalar_text(refund_id),
-                status=_scalar_text(entry.get("status")).lower(),
+                refund_id=_scalar_text(refund_id, "refund transaction_id"),
+                status=_scalar_text(entry.get("status"), "refund status").lower(),
                 amount=minor,
             )
         )
@@ -261,14 +265,14 @@ def _text(data: Mapping[str, Any], field: str, required: bool = False) -> str:
         return ""
     if isinstance(value, (dict, list, bool)):
         raise InvalidOrderData(f"MultiSafepay's order has an unreadable {field}.")
-    return _scalar_text(value)
+    return _scalar_text(value, field)
 
 
-def _scalar_text(value: Any) -> str:
+def _scalar_text(value: Any, field: str) -> str:
     if type(value) is str:
         return value
     if value is None:
         return ""
     if isinstance(value, (dict, list)):
-        raise InvalidOrderData(f"expected text, got {type(value).__name__}")
+        raise InvalidOrderData(f"MultiSafepay's {field} is not text.")
     return str(value)

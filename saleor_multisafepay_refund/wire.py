@@ -2,6 +2,8 @@
 
 Numbers with a fraction are read as `Decimal` (never float), and a `Decimal` is written back
 as the same number literal, so a value read from an order is sent back exactly as it came.
+Output is ASCII, every other character escaped as JSON does: any text read can be written back
+(a lone surrogate escape included), and one line of output stays one line (U+2028).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from decimal import Decimal
 from typing import Any, List
 
 _ENCODER = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
+    ensure_ascii=True, separators=(",", ":"), allow_nan=False, check_circular=False
 )
 # A Decimal travels through the C encoder as the string "\x00<index>\x00", which the encoder
 # writes as "\u0000<index>\u0000" and which is then replaced by the Decimal's literal. Used
@@ -21,29 +23,23 @@ _PLACEHOLDER = re.compile(r'"\\u0000(\d+)\\u0000"')
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON, reading every non-integer number as an exact `Decimal`."""
-    return json.loads(text, parse_float=Decimal)
+    """Parse JSON, reading every non-integer number as an exact `Decimal`.
 
-
-def dumps(value: Any, ascii_only: bool = False) -> str:
-    """Serialize to compact JSON, writing `Decimal` as a plain number literal.
-
-    Floats are refused: anything sent to MultiSafepay is exact. `ascii_only` escapes every
-    other character (for one-line output that a line splitter cannot break, such as U+2028).
+    NaN and Infinity are not JSON, and nothing MultiSafepay may be sent back: ValueError.
     """
-    text = _dumps(value)
-    return _NON_ASCII.sub(_escape, text) if ascii_only else text
+    return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
 
 
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
-def _escape(match: Any) -> str:
-    code = ord(match.group(0))
-    if code > 0xFFFF:  # outside the BMP: a UTF-16 surrogate pair, as JSON spells it
-        code -= 0x10000
-        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
-    return f"\\u{code:04x}"
+def dumps(value: Any) -> str:
+    """Serialize to compact ASCII JSON, writing `Decimal` as a plain number literal.
+
+    Floats are refused: anything sent to MultiSafepay is exact.
+    """
+    return _dumps(value)
 
 
 def _dumps(value: Any) -> str:
@@ -58,7 +54,7 @@ def _dumps(value: Any) -> str:
         return f"\x00{len(literals) - 1}\x00"
 
     encoder = json.JSONEncoder(
-        ensure_ascii=False,
+        ensure_ascii=True,
         separators=(",", ":"),
         allow_nan=False,
         check_circular=False,
@@ -104,7 +100,7 @@ def _encode(value: Any) -> Any:
         for index, (key, item) in enumerate(value.items()):
             if index:
                 yield ","
-            yield json.dumps(str(key), ensure_ascii=False)
+            yield json.dumps(str(key))
             yield ":"
             yield from _encode(item)
         yield "}"
@@ -119,4 +115,4 @@ def _encode(value: Any) -> Any:
         yield _literal(value)
     else:
         # str, int, bool and None: the standard encoder is exact for these.
-        yield json.dumps(value, ensure_ascii=False)
+        yield json.dumps(value)

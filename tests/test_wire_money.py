@@ -10,7 +10,9 @@ from saleor_multisafepay_refund import money, wire
 
 
 def test_decimals_survive_a_round_trip_digit_for_digit():
-    text = '{"a":19.1200000000,"b":"19.1200000000","c":3,"d":[0.21,null,true],"e":"€ ü"}'
+    text = (
+        '{"a":19.1200000000,"b":"19.1200000000","c":3,"d":[0.21,null,true],"e":"\\u20ac \\u00fc"}'
+    )
 
     value = wire.loads(text)
 
@@ -62,11 +64,17 @@ def test_parse_decimal_refuses_what_is_not_an_exact_finite_number(value):
         money.parse_decimal(value)
 
 
-def test_ascii_only_output_escapes_every_other_character_as_json_does():
-    value = {"name": "Caf\u00e9 \u2028 \U0001f600", "amount": Decimal("1.10")}
+def test_output_is_ascii_with_every_other_character_escaped_as_json_does():
+    value = {"name": "Caf\u00e9 \u2028 \U0001f600 \ud800", "amount": Decimal("1.10")}
 
-    text = wire.dumps(value, ascii_only=True)
+    text = wire.dumps(value)
 
     assert text.isascii() and len(text.splitlines()) == 1
     assert wire.loads(text) == value
-    assert text == '{"name":"Caf\\u00e9 \\u2028 \\ud83d\\ude00","amount":1.10}'
+    assert text == '{"name":"Caf\\u00e9 \\u2028 \\ud83d\\ude00 \\ud800","amount":1.10}'
+
+
+@pytest.mark.parametrize("text", ['{"a": NaN}', '{"a": Infinity}', '{"a": -Infinity}'])
+def test_nan_and_infinity_are_not_read(text):
+    with pytest.raises(ValueError):
+        wire.loads(text)
