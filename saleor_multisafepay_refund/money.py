@@ -71,9 +71,12 @@ def parse_decimal(value: object) -> Decimal:
     Floats are refused: they are already inexact by the time they get here.
     """
     kind = type(value)
-    if kind is str:
+    if isinstance(value, str):
+        if not value.isascii() or "_" in value:
+            # Decimal() also reads "1_000" and other scripts' digits; MultiSafepay sends neither.
+            raise ValueError(f"not a number: {value!r}")
         try:
-            result = Decimal(value)  # type: ignore[arg-type]  # surrounding spaces are allowed
+            result = Decimal(value)  # surrounding spaces are allowed
         except InvalidOperation:
             raise ValueError(f"not a number: {value!r}") from None
     elif kind is int or kind is Decimal:

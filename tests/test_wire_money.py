@@ -57,7 +57,8 @@ def test_rounding_is_half_up_away_from_zero(amount, rounded):
 
 
 @pytest.mark.parametrize(
-    "value", [1.5, True, None, "abc", "NaN", [], "1e999999999999", "-1e16", 10**16]
+    "value",
+    [1.5, True, None, "abc", "NaN", [], "1e999999999999", "-1e16", 10**16, "1_000", "\u0661"],
 )
 def test_parse_decimal_refuses_what_is_not_an_exact_finite_number(value):
     with pytest.raises(ValueError):
