@@ -5,7 +5,7 @@ Every amount that crosses a boundary is rounded here and nowhere else.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from functools import cache
 
 # ISO 4217 currencies whose minor unit is not the cent. MultiSafepay's `amount` fields are
@@ -17,10 +17,11 @@ _EXPONENTS = {
     "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
 }  # fmt: skip
 _DEFAULT_EXPONENT = 2
-# Amounts and numbers read have fewer integer digits than this; arithmetic on them runs with
-# EXACT_PRECISION digits, so a price times a quantity times a tax rate is exact.
+# Amounts and numbers read have fewer integer digits than this.
 LARGEST_DIGITS = 15
-EXACT_PRECISION = 4 * LARGEST_DIGITS
+# Arithmetic on money runs in this context: enough digits that no product of what is read is
+# rounded before the one rounding to the currency.
+_EXACT = Context(prec=4 * LARGEST_DIGITS, rounding=ROUND_HALF_UP)
 
 
 def exponent(currency: str) -> int:
@@ -36,18 +37,14 @@ def quantum(currency: str) -> Decimal:
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
     """Round to the currency's minor unit, half up (how invoices round a line)."""
-    with localcontext() as exact:
-        exact.prec = EXACT_PRECISION
-        return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
+    return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP, context=_EXACT)
 
 
 def line_total(unit_price: Decimal, quantity: int, tax_rate: Decimal, currency: str) -> Decimal:
     """unit_price x quantity x (1 + tax_rate), rounded to the currency: how MultiSafepay
     prices a cart line (tax on top of a tax-exclusive unit price, rounded per line)."""
-    with localcontext() as exact:
-        # Enough digits for any price and quantity read: the product is exact.
-        exact.prec = EXACT_PRECISION
-        return round_money(unit_price * quantity * (1 + tax_rate), currency)
+    net = _EXACT.multiply(unit_price, quantity)
+    return round_money(_EXACT.multiply(net, _EXACT.add(1, tax_rate)), currency)
 
 
 def to_minor_units(amount: Decimal, currency: str) -> int:
@@ -86,7 +83,7 @@ def parse_decimal(value: object) -> Decimal:
         raise ValueError(f"not an exact number: {value!r}")
     if not result.is_finite():
         raise ValueError(f"not a finite number: {value!r}")
-    # A bound on the magnitude keeps every later computation exact (EXACT_PRECISION).
+    # A bound on the magnitude keeps every later computation exact (_EXACT).
     if result and result.adjusted() >= LARGEST_DIGITS:
         raise ValueError(f"number out of range: {value!r}")
     return result
