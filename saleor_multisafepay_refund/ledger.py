@@ -82,16 +82,11 @@ class LedgerEntry:
 
 
 class LedgerStore(Protocol):
-    """Where entries live.
-
-    `save` must persist before it returns, whatever happens next; with `durable=False` it may
-    join the caller's transaction instead (for a REFUNDED outcome: if that transaction rolls
-    back, the entry stays PENDING and settling finds the refund again).
-    """
+    """Where entries live. `save` must persist before it returns, whatever happens next."""
 
     def entries(self, payment_id: str) -> List[LedgerEntry]: ...
 
-    def save(self, entry: LedgerEntry, durable: bool = True) -> None: ...
+    def save(self, entry: LedgerEntry) -> None: ...
 
 
 class MemoryLedger:
@@ -104,7 +99,7 @@ class MemoryLedger:
         found = [e for e in self._entries.values() if e.payment_id == payment_id]
         return sorted(found, key=lambda entry: entry.created_at)
 
-    def save(self, entry: LedgerEntry, durable: bool = True) -> None:
+    def save(self, entry: LedgerEntry) -> None:
         self._entries[entry.entry_id] = entry
 
     def all(self) -> List[LedgerEntry]:

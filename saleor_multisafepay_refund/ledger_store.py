@@ -5,10 +5,8 @@ Saleor's transaction so that a rollback never erases an entry whose POST may hav
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, List
-
-from django.db import transaction
-from django.db.models.sql import InsertQuery
+from functools import lru_cache
+from typing import Any, List, Tuple
 
 from .ledger import EntryState, LedgerEntry
 from .models import RefundLedgerEntry
@@ -26,27 +24,43 @@ class SaleorLedger:
     def all(self) -> List[LedgerEntry]:
         return [_entry(row) for row in RefundLedgerEntry.objects.order_by("created_at")]
 
-    def save(self, entry: LedgerEntry, durable: bool = True) -> None:
+    def save(self, entry: LedgerEntry) -> None:
         row = _row(entry)
-        if not durable or not in_transaction():
-            with transaction.atomic():  # a savepoint: a failure here leaves Saleor's own intact
-                row.save()
+        if not in_transaction():
+            row.save()
             return
-        run_outside(lambda side, cursor: _upsert(side, cursor, row))
+        run_outside(lambda side, cursor: cursor.execute(_upsert_sql(side), _params(side, row)))
 
 
-def _upsert(side: Any, cursor: Any, row: RefundLedgerEntry) -> None:
-    meta = RefundLedgerEntry._meta
-    fields = list(meta.local_concrete_fields)
-    query = InsertQuery(RefundLedgerEntry)
-    query.insert_values(fields, [row])
-    [(sql, params)] = query.get_compiler(connection=side).as_sql()
-    quote = side.ops.quote_name
-    pk = quote(meta.pk.column)
-    updates = ", ".join(
-        f"{quote(f.column)} = EXCLUDED.{quote(f.column)}" for f in fields if not f.primary_key
+_FIELDS = RefundLedgerEntry._meta.local_concrete_fields
+
+
+@lru_cache(maxsize=4)
+def _upsert_sql_for(vendor_key: str, table: str, columns: Tuple[str, ...], pk: str) -> str:
+    names = ", ".join(columns)
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns if column != pk)
+    values = ", ".join(["%s"] * len(columns))
+    return (
+        f"INSERT INTO {table} ({names}) VALUES ({values}) "
+        f"ON CONFLICT ({pk}) DO UPDATE SET {updates}"
     )
-    cursor.execute(f"{sql} ON CONFLICT ({pk}) DO UPDATE SET {updates}", params)
+
+
+def _upsert_sql(side: Any) -> str:
+    quote = side.ops.quote_name
+    meta = RefundLedgerEntry._meta
+    return _upsert_sql_for(
+        side.vendor,
+        quote(meta.db_table),
+        tuple(quote(field.column) for field in _FIELDS),
+        quote(meta.pk.column),
+    )
+
+
+def _params(side: Any, row: RefundLedgerEntry) -> List[Any]:
+    return [
+        field.get_db_prep_save(getattr(row, field.attname), connection=side) for field in _FIELDS
+    ]
 
 
 def _row(entry: LedgerEntry) -> RefundLedgerEntry:
