@@ -40,8 +40,14 @@ def run_outside(work: Callable[[Any, Any], T]) -> T:
         with side.cursor() as cursor:
             return work(side, cursor)
     except DatabaseError:
+        usable = side.is_usable()
         close_side_connection()
-        raise
+        if usable:
+            raise
+    # The kept connection had gone (a server restart, an idle timeout): once more, anew.
+    side = _side_connection()
+    with side.cursor() as cursor:
+        return work(side, cursor)
 
 
 def close_side_connection(**_: Any) -> None:
@@ -53,7 +59,7 @@ def close_side_connection(**_: Any) -> None:
 
 def _side_connection() -> Any:
     side = getattr(_local, "side", None)
-    if side is not None and side.connection is not None and side.is_usable():
+    if side is not None and side.connection is not None:
         return side
     close_side_connection()
     side = connections.create_connection(DEFAULT_DB_ALIAS)

@@ -144,14 +144,12 @@ class MultiSafepayPlugin(BasePlugin):
 
 
 def _record(payment_information: Any, answer: gateway.GatewayAnswer) -> None:
-    """The answer's note in the order's history; a refusal or failure survives a rollback."""
+    """The answer's note in the order's history, kept whatever Saleor's transaction does."""
     # Saleor passes str(None) for a payment without an order (a failed checkout).
     if payment_information.order_id in (None, "", "None"):
         return
     try:
-        write_order_note(
-            payment_information.order_id, answer.note, survive_rollback=not answer.is_success
-        )
+        write_order_note(payment_information.order_id, answer.note)
     except Exception:
         # The refund's answer matters more than its note: never let the note break it.
         logger.exception("Could not write the MultiSafepay refund note to the order's history")
