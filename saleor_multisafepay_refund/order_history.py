@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
-from typing import Any, Callable, Tuple
+from typing import Any, Callable
 
 from django.db import DatabaseError, transaction
 from saleor.order import OrderEvents
@@ -40,16 +40,12 @@ def write_order_note(order_id: Any, message: str) -> None:
 
 
 def _insert_if_order_committed(side: Any, cursor: Any, event: OrderEvent) -> bool:
-    select, insert = _statements(side.vendor, side.ops.quote_name)
     # An order created in the still open transaction is invisible here: an event pointing at
-    # it can only be written inside that transaction.
-    cursor.execute(select, [event.order_id])
-    if cursor.fetchone() is None:
-        return False
-    cursor.execute(
-        insert, [f.get_db_prep_save(getattr(event, f.attname), connection=side) for f in _FIELDS]
-    )
-    return True
+    # it can only be written inside that transaction, so the insert happens only if the order
+    # is there (one statement, one round trip).
+    values = [f.get_db_prep_save(getattr(event, f.attname), connection=side) for f in _FIELDS]
+    cursor.execute(_statement(side.vendor, side.ops.quote_name), [*values, event.order_id])
+    return bool(cursor.rowcount == 1)
 
 
 _FIELDS = [
@@ -58,12 +54,12 @@ _FIELDS = [
 
 
 @lru_cache(maxsize=4)
-def _statements(vendor: str, quote: Callable[[str], str]) -> Tuple[str, str]:
-    """The order look-up and the event insert, built once from Saleor's models."""
+def _statement(vendor: str, quote: Callable[[str], str]) -> str:
+    """The event insert, if its order exists, built once from Saleor's models."""
     order_table, order_pk = quote(Order._meta.db_table), quote(Order._meta.pk.column)
     columns = ", ".join(quote(f.column) for f in _FIELDS)
     values = ", ".join(["%s"] * len(_FIELDS))
     return (
-        f"SELECT 1 FROM {order_table} WHERE {order_pk} = %s",
-        f"INSERT INTO {quote(OrderEvent._meta.db_table)} ({columns}) VALUES ({values})",
+        f"INSERT INTO {quote(OrderEvent._meta.db_table)} ({columns}) SELECT {values} "
+        f"WHERE EXISTS (SELECT 1 FROM {order_table} WHERE {order_pk} = %s)"
     )
