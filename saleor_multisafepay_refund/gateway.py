@@ -76,8 +76,10 @@ class GatewayAnswer:
     psp_reference: Optional[str] = None
     kind: str = REFUND
     action_required: bool = False
-    # Not part of Saleor's response: what the order's history says of this refund.
+    # Not part of Saleor's response: what the order's history says of this refund, and refunds
+    # MultiSafepay made that Saleor has not recorded (refund id, amount, currency).
     note: str = ""
+    unrecorded: Tuple[Tuple[str, Decimal, str], ...] = ()
 
 
 def refund_payment(
@@ -136,9 +138,33 @@ def _refund(
     except MultiSafepayRefundError as exc:
         return _from_outcome(payment_information, unreadable_order(order_id, exc))
     payment_id = str(payment_information.payment_id)
-    entries, reports = _settle(
-        ledger, payment_id, order, _saleor_refund_ids(payment_information), config
+    recorded = _saleor_refund_ids(payment_information)
+    entries, reports = _settle(ledger, payment_id, order, recorded, config)
+    answer = _answer(client, config, payment_information, ledger, order, entries, reports)
+    # Refunds MultiSafepay made that Saleor has not recorded, except the one answered now.
+    unrecorded = tuple(
+        (e.refund_id, e.amount, e.currency)
+        for e in entries
+        if e.state is EntryState.REFUNDED
+        and e.refund_id
+        and e.refund_id not in recorded
+        and not (answer.is_success and e.refund_id == answer.transaction_id)
     )
+    return replace(answer, unrecorded=unrecorded) if unrecorded else answer
+
+
+def _answer(
+    client: MultiSafepayClient,
+    config: GatewayConfig,
+    payment_information: Any,
+    ledger: LedgerStore,
+    order: Order,
+    entries: List[LedgerEntry],
+    reports: List[str],
+) -> GatewayAnswer:
+    """The refund itself, once the ledger is settled."""
+    order_id = order.order_id
+    payment_id = str(payment_information.payment_id)
     still_open = [entry for entry in entries if entry.is_open]
     if still_open:
         return _failure(
@@ -202,8 +228,8 @@ def _settle(
         entries[entry.entry_id] = entry
         reports.append(
             f"MultiSafepay shows a refund Saleor did not make: refund {refund_id} of "
-            f"{entry.currency} {entry.amount} (made in MultiSafepay's dashboard?). It is not in "
-            "Saleor's payment; the remaining items and amount account for it."
+            f"{entry.currency} {entry.amount} (made in MultiSafepay's dashboard?): recorded in "
+            "Saleor's payment now."
         )
     return sorted(entries.values(), key=lambda entry: entry.created_at), reports
 

@@ -23,6 +23,7 @@ from .config import (
 )
 from .ledger_store import SaleorLedger
 from .order_history import write_order_note
+from .saleor_records import record_after_commit
 
 PLUGIN_ID = "multisafepay"
 
@@ -140,6 +141,7 @@ class MultiSafepayPlugin(BasePlugin):
         except InvalidConfiguration as exc:
             answer = gateway.refuse_unconfigured(payment_information, exc)
         _record(payment_information, answer)
+        record_after_commit(payment_information.payment_id, answer.unrecorded)
         return _gateway_response(answer)
 
 

@@ -111,7 +111,7 @@ def _order_id(order) -> str:
 
 
 def _fulfillment_line(order, sku):
-    return order.fulfillments.get().lines.get(order_line__product_sku=sku)
+    return order.fulfillments.get(status="fulfilled").lines.get(order_line__product_sku=sku)
 
 
 def _refund_copies(msp) -> List[tuple]:
@@ -516,3 +516,33 @@ def test_two_simultaneous_refunds_from_two_processes_end_with_the_right_total(
     )
     entries = SaleorLedger().entries(str(payment.pk))
     assert [(e.state, e.refund_id is not None) for e in entries] == [(EntryState.REFUNDED, True)]
+
+
+def test_a_refund_made_in_msps_dashboard_is_recorded_in_saleor_once(
+    staff_api_client, permission_group_manage_orders, paid_order, msp
+):
+    permission_group_manage_orders.user_set.add(staff_api_client.user)
+    payment = paid_order.payments.get()
+    captured = payment.captured_amount
+    cart = msp.order(MSP_ORDER_ID)["shopping_cart"]["items"]
+    product_b = next(i for i in cart if i["merchant_item_id"] == "SKU_B")
+    body = {"checkout_data": {"items": [*cart, dict(product_b, quantity=-1)]}}
+    requests.post(
+        f"{msp.base_url}orders/{MSP_ORDER_ID}/refunds",
+        json=body,
+        headers={"api_key": KEY},
+        timeout=5,
+    )
+    [outside] = msp.order(MSP_ORDER_ID)["related_transactions"]
+
+    assert _refund_products(staff_api_client, paid_order, "SKU_AA", 1) == []
+    assert _refund_products(staff_api_client, paid_order, "SKU_AA", 1) == []
+
+    payment.refresh_from_db()
+    refunds = payment.transactions.filter(kind=TransactionKind.REFUND, is_success=True)
+    assert [t.token for t in refunds].count(str(outside["transaction_id"])) == 1
+    assert payment.captured_amount == captured - _msp_refunded(msp)
+    assert any("recorded in Saleor's payment now" in note for note in _notes(paid_order))
+    out = io.StringIO()
+    call_command("multisafepay_refunds", "--order", str(paid_order.number), stdout=out)
+    assert "Everything agrees." in out.getvalue()
