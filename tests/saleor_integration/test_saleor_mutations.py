@@ -129,6 +129,37 @@ def _msp_refunded(msp) -> Decimal:
     return from_minor_units(msp.order(MSP_ORDER_ID)["amount_refunded"], "USD")
 
 
+def _refund_products(staff_api_client, order, sku, quantity):
+    line = _fulfillment_line(order, sku)
+    line_id = graphene.Node.to_global_id("FulfillmentLine", line.pk)
+    response = staff_api_client.post_graphql(
+        REFUND_PRODUCTS,
+        {
+            "order": _order_id(order),
+            "input": {"fulfillmentLines": [{"fulfillmentLineId": line_id, "quantity": quantity}]},
+        },
+    )
+    return response.json()["data"]["orderFulfillmentRefundProducts"]["errors"]
+
+
+def _return_products(staff_api_client, order, sku, quantity):
+    line = _fulfillment_line(order, sku)
+    line_id = graphene.Node.to_global_id("FulfillmentLine", line.pk)
+    response = staff_api_client.post_graphql(
+        RETURN_PRODUCTS,
+        {
+            "order": _order_id(order),
+            "input": {
+                "refund": True,
+                "fulfillmentLines": [
+                    {"fulfillmentLineId": line_id, "quantity": quantity, "replace": False}
+                ],
+            },
+        },
+    )
+    return response.json()["data"]["orderFulfillmentReturnProducts"]["errors"]
+
+
 def test_refund_products_refunds_exactly_those_items_and_the_shipping(
     staff_api_client, permission_group_manage_orders, paid_order, msp
 ):
@@ -175,26 +206,10 @@ def test_return_products_with_refund_refunds_the_returned_items(
     staff_api_client, permission_group_manage_orders, paid_order, msp
 ):
     permission_group_manage_orders.user_set.add(staff_api_client.user)
-    line = _fulfillment_line(paid_order, "SKU_B")
 
-    response = staff_api_client.post_graphql(
-        RETURN_PRODUCTS,
-        {
-            "order": _order_id(paid_order),
-            "input": {
-                "refund": True,
-                "fulfillmentLines": [
-                    {
-                        "fulfillmentLineId": graphene.Node.to_global_id("FulfillmentLine", line.pk),
-                        "quantity": 1,
-                        "replace": False,
-                    }
-                ],
-            },
-        },
-    )
+    errors = _return_products(staff_api_client, paid_order, "SKU_B", 1)
 
-    assert response.json()["data"]["orderFulfillmentReturnProducts"]["errors"] == []
+    assert errors == []
     assert _refund_copies(msp) == [("SKU_B", -1)]
     payment = paid_order.payments.get()
     assert payment.charge_status == ChargeStatus.PARTIALLY_REFUNDED
@@ -246,26 +261,10 @@ def test_a_refused_return_is_explained_in_the_history_after_saleors_rollback(
             item["merchant_item_id"] = "other-id"
     msp.add_order(data)
     permission_group_manage_orders.user_set.add(staff_api_client.user)
-    line = _fulfillment_line(paid_order, "SKU_B")
 
-    response = staff_api_client.post_graphql(
-        RETURN_PRODUCTS,
-        {
-            "order": _order_id(paid_order),
-            "input": {
-                "refund": True,
-                "fulfillmentLines": [
-                    {
-                        "fulfillmentLineId": graphene.Node.to_global_id("FulfillmentLine", line.pk),
-                        "quantity": 1,
-                        "replace": False,
-                    }
-                ],
-            },
-        },
-    )
+    errors = _return_products(staff_api_client, paid_order, "SKU_B", 1)
 
-    [error] = response.json()["data"]["orderFulfillmentReturnProducts"]["errors"]
+    [error] = errors
     assert error["message"] == "The refund operation is not available yet."
     assert msp.refund_posts() == []
     # Saleor rolled its transaction back; the note was written outside it.
@@ -349,19 +348,6 @@ def test_the_dashboard_saves_a_good_configuration_and_masks_the_key(
     assert set(shown) == {field["name"] for field in MultiSafepayPlugin.DEFAULT_CONFIGURATION}
 
 
-def _refund_products(staff_api_client, order, sku, quantity):
-    line = _fulfillment_line(order, sku)
-    line_id = graphene.Node.to_global_id("FulfillmentLine", line.pk)
-    response = staff_api_client.post_graphql(
-        REFUND_PRODUCTS,
-        {
-            "order": _order_id(order),
-            "input": {"fulfillmentLines": [{"fulfillmentLineId": line_id, "quantity": quantity}]},
-        },
-    )
-    return response.json()["data"]["orderFulfillmentRefundProducts"]["errors"]
-
-
 def test_a_lost_answer_then_a_retry_by_staff_refunds_once_and_saleor_records_it(
     staff_api_client, permission_group_manage_orders, paid_order, msp
 ):
@@ -414,24 +400,6 @@ def test_the_support_command_shows_all_three_views_and_flags_differences(
 
     assert "(made outside Saleor) is not recorded in Saleor" in out.getvalue()
     assert "difference(s) found." in out.getvalue()
-
-
-def _return_products(staff_api_client, order, sku, quantity):
-    line = _fulfillment_line(order, sku)
-    line_id = graphene.Node.to_global_id("FulfillmentLine", line.pk)
-    response = staff_api_client.post_graphql(
-        RETURN_PRODUCTS,
-        {
-            "order": _order_id(order),
-            "input": {
-                "refund": True,
-                "fulfillmentLines": [
-                    {"fulfillmentLineId": line_id, "quantity": quantity, "replace": False}
-                ],
-            },
-        },
-    )
-    return response.json()["data"]["orderFulfillmentReturnProducts"]["errors"]
 
 
 @pytest.mark.django_db(transaction=True)
