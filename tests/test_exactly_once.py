@@ -15,11 +15,13 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
+from saleor_multisafepay_refund.cart import item_balances
 from saleor_multisafepay_refund.config import GatewayConfig
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind
 from saleor_multisafepay_refund.gateway import GatewayAnswer, refund_payment
 from saleor_multisafepay_refund.ledger import EntryState, MemoryLedger
 from saleor_multisafepay_refund.money import to_minor_units
+from saleor_multisafepay_refund.order import parse_order
 
 from .factories import item, order_data, seed_order
 from .saleor_shapes import (
@@ -311,6 +313,8 @@ def test_randomized_refunds_with_faults_add_up_on_every_order():
             agree(msp, ledger, saleor)
             order = msp.order(saleor.msp_order_id)
             assert order["amount_refunded"] <= order["amount"]
+            for balance in item_balances(parse_order(order)).values():
+                assert 0 <= balance.refunded <= balance.bought, balance
     print(f"\nrandomized exactly-once run: {counts}")
     assert counts["succeeded"] > 100 and counts["failed"] > 20
 
