@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from saleor_multisafepay_refund.emulator import build_order
+
 
 def item(
     merchant_item_id: str,
@@ -37,26 +39,17 @@ def order_data(
     related_transactions: Optional[List[Dict[str, Any]]] = None,
 ) -> Dict[str, Any]:
     """`amount` in minor units; tests give it explicitly so the arithmetic is visible."""
-    rates = tax_rates if tax_rates is not None else {"none": "0.00"}
-    return {
-        "order_id": order_id,
-        "transaction_id": 4145725,
-        "status": "completed",
-        "currency": currency,
-        "amount": amount,
-        "amount_refunded": amount_refunded,
-        "payment_details": {"type": gateway},
-        "customer": {"country": "NL"},
-        "shopping_cart": {"items": items},
-        "checkout_options": {
-            "default": {"rate": "0.00", "shipping_taxed": True},
-            "alternate": [
-                {"name": name, "standalone": "", "rules": [{"country": "", "rate": rate}]}
-                for name, rate in rates.items()
-            ],
-        },
-        "related_transactions": related_transactions,
-    }
+    data = build_order(
+        order_id,
+        gateway,
+        items,
+        currency=currency,
+        tax_rates=tax_rates if tax_rates is not None else {"none": "0.00"},
+        amount=amount,
+        transaction_id=4145725,
+    )
+    data.update(amount_refunded=amount_refunded, related_transactions=related_transactions)
+    return data
 
 
 SEED_ITEMS = [
