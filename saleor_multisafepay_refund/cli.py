@@ -33,8 +33,38 @@ EXIT_CODES = {
 }
 
 
+class _UsageError(Exception):
+    def __init__(self, message: str, usage: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        raise _UsageError(f"{self.prog}: error: {message}", self.format_usage())
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = _parser().parse_args(argv)
+    except _UsageError as exc:
+        # Still one JSON object last on stdout for a script that asked for --json.
+        if "--json" in argv:
+            print(
+                wire.dumps(
+                    {
+                        "status": "refused",
+                        "refund_id": None,
+                        "amount": None,
+                        "currency": None,
+                        "request": None,
+                        "error": str(exc),
+                    }
+                )
+            )
+        print(exc.usage + str(exc), file=sys.stderr)
+        return 2
     if args.command == "demo":
         from .demo import run_demo  # the emulator is only loaded for the demo
 
@@ -53,7 +83,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    connection = argparse.ArgumentParser(add_help=False)
+    connection = _Parser(add_help=False)
     group = connection.add_argument_group("connection")
     group.add_argument(
         "--api-url",
@@ -67,11 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     group.add_argument("--json", action="store_true", help="one JSON object as stdout's last line")
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m saleor_multisafepay_refund",
         description="Refund MultiSafepay orders by item (shopping cart) or by amount.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     refund = commands.add_parser(
         "refund", parents=[connection], help="refund items, the shipping, everything or an amount"
     )

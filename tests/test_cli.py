@@ -268,3 +268,11 @@ def test_the_command_line_wins_over_the_environment(monkeypatch, argv, url):
     client = cli_module._client(cli_module._parser().parse_args(argv))
 
     assert client.base_url == url
+
+
+def test_a_usage_error_with_json_still_ends_with_one_json_object(cli):
+    code, out, err = cli("refund", "o1", "--amount", "--json")
+
+    assert code == 2
+    assert last_json(out)["status"] == "refused" and "--amount" in last_json(out)["error"]
+    assert "expected one argument" in err
