@@ -96,6 +96,12 @@ class MultiSafepayClient:
                 time.sleep(self.retry_pause * attempt)
         raise AssertionError("unreachable")
 
+    def create_order(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """POST /orders, once (its order_id makes a repeat fail, not pay twice).
+
+        Returns `data` ({order_id, payment_url})."""
+        return self._call("POST", "orders", body)
+
     def refund(self, order_id: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
         """POST /orders/{order_id}/refunds, once. Returns `data` ({transaction_id, refund_id})."""
         return self._call("POST", f"orders/{_quote_id(order_id)}/refunds", body)

@@ -9,6 +9,8 @@ parameter and is checked first:
 
     GET  orders/{order_id}           -> {"success": true, "data": <order>}
     POST orders/{order_id}/refunds   -> {"success": true, "data": {transaction_id, refund_id}}
+    POST orders                      -> {"success": true, "data": {order_id, payment_url}}
+                                        (a cart must add up to the amount: 1027 otherwise)
 
 Refusals answer `{"success": false, "data": {}, "error_code": ..., "error_info": ...}`:
 
@@ -170,7 +172,7 @@ class _Refusal(Exception):
 
 @dataclass(frozen=True)
 class _Route:
-    kind: str  # "order" or "refunds"
+    kind: str  # "order", "refunds" or "orders" (creation)
     order_id: str
 
 
@@ -389,8 +391,11 @@ class Emulator:
         if route is None or (request.method, route.kind) not in {
             ("GET", "order"),
             ("POST", "refunds"),
+            ("POST", "orders"),
         }:
             raise _Refusal(UNKNOWN_ERROR, f"no such endpoint: {request.method} {request.path}")
+        if route.kind == "orders":
+            return self._create_order(request.body)
         state = self._orders.get(route.order_id)
         if state is None:
             raise _Refusal(UNKNOWN_ORDER, f"order {route.order_id!r} does not exist")
@@ -410,6 +415,65 @@ class Emulator:
 
     def _convention(self, gateway: str) -> SignConvention:
         return sign_convention(gateway, self.sign_conventions)
+
+    # -- orders ---------------------------------------------------------------------------
+
+    def _create_order(self, raw_body: bytes) -> Dict[str, Any]:
+        """POST /orders: an order whose cart, for a cart method, adds up to its amount."""
+        body = _parse_body(raw_body)
+        order_id = body.get("order_id")
+        if not isinstance(order_id, (str, int)) or isinstance(order_id, bool) or not str(order_id):
+            raise _Refusal(MISSING_DATA, "order_id is missing")
+        if len(str(order_id)) > 50:
+            raise _Refusal(MISSING_DATA, "order_id is longer than 50 characters")
+        if str(order_id) in self._orders:
+            raise _Refusal(UNKNOWN_ORDER, f"order_id {str(order_id)!r} is already used")
+        if body.get("type") not in ("redirect", "direct", "paymentlink"):
+            raise _Refusal(MISSING_DATA, "type must be redirect, direct or paymentlink")
+        amount = body.get("amount")
+        if type(amount) is not int or amount <= 0:
+            raise _Refusal(INVALID_AMOUNT, "amount must be a whole number of minor units above 0")
+        currency = body.get("currency")
+        if not isinstance(currency, str) or len(currency) != 3:
+            raise _Refusal(INVALID_CURRENCY, "currency must be a 3-letter ISO code")
+        gateway = str(body.get("gateway") or "")
+        tables = _object(_object(body.get("checkout_options")).get("tax_tables"))
+        cart = _object(body.get("shopping_cart"))
+        items = cart.get("items") if isinstance(cart.get("items"), list) else None
+        order = build_order(
+            str(order_id),
+            gateway,
+            copy.deepcopy(items or []),
+            currency=currency,
+            amount=amount,
+        )
+        # GET shows the tax tables flattened: default and alternate at the top.
+        order["checkout_options"] = {
+            "default": tables.get("default") or {"rate": "0", "shipping_taxed": True},
+            "alternate": [
+                dict(table, rules=[{"country": "", **rule} for rule in table.get("rules") or []])
+                for table in tables.get("alternate") or []
+                if isinstance(table, dict)
+            ],
+        }
+        order["status"] = order["financial_status"] = "initialized"
+        if (gateway and is_cart_gateway(gateway)) or items:
+            if not items:
+                raise _Refusal(MISSING_DATA, f"{gateway} needs shopping_cart.items")
+            total = sum(
+                (_line_total(order, i, i.get("unit_price"), i.get("quantity")) for i in items),
+                Decimal(0),
+            )
+            if to_minor_units(total, currency) != amount:
+                raise _Refusal(
+                    CART_MISMATCH,
+                    f"the shopping cart comes to {total} {currency}, not the amount "
+                    f"{amount} (minor units)",
+                )
+        self._orders[str(order_id)] = _OrderState(
+            order, self._convention(gateway) if is_cart_gateway(gateway) else None
+        )
+        return {"order_id": str(order_id), "payment_url": f"{self.base_url}pay/{order_id}"}
 
     # -- refunds --------------------------------------------------------------------------
 
@@ -697,10 +761,16 @@ def build_order(
 # -- pure helpers --------------------------------------------------------------------------
 
 
+def _object(value: Any) -> Dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _route(raw_path: str) -> Optional[_Route]:
     if not raw_path.startswith(API_PREFIX):
         return None
     parts = [unquote(part) for part in raw_path[len(API_PREFIX) :].split("/")]
+    if parts in (["orders"], ["orders", ""]):
+        return _Route("orders", "")
     if len(parts) == 2 and parts[0] == "orders" and parts[1]:
         return _Route("order", parts[1])
     if len(parts) == 3 and parts[0] == "orders" and parts[1] and parts[2] == "refunds":
