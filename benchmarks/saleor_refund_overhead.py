@@ -43,7 +43,7 @@ from saleor_multisafepay_refund.plugin import PLUGIN_ID, MultiSafepayPlugin
 from tests.saleor_integration.msp_orders import msp_order_of
 
 LINES = 50
-RUNS = 13  # per plugin, the first one a warm-up
+RUNS = 25  # per plugin, the first one a warm-up
 KEY = "benchmark-key-0123456789abcdef"
 MAX_OVERHEAD = 0.15
 

@@ -1,11 +1,11 @@
 """Notes in a Saleor order's history that Saleor's rollback cannot erase (Saleor glue).
 
 orderFulfillmentReturnProducts runs the refund inside a transaction that is rolled back when
-the refund fails, and would take the note explaining why with it; and should Saleor roll back
-after a refund MultiSafepay made, the note is the trace of that refund. So notes are written
+the refund fails, and would take the note explaining why with it. So such notes are written
 outside that transaction (`outside.py`); when that cannot be done safely (the order itself is
 not committed yet, or a lock would be waited on), in the current transaction like any other
-event.
+event. The note of a refund made commits with Saleor's record of it (should Saleor roll that
+back, the ledger keeps the refund and records it in Saleor later: `saleor_records.py`).
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from .outside import in_transaction, run_outside
 logger = logging.getLogger(__name__)
 
 
-def write_order_note(order_id: Any, message: str) -> None:
-    """Add `message` to the order's history, as a note the Dashboard shows."""
+def write_order_note(order_id: Any, message: str, outside: bool = True) -> None:
+    """Add `message` to the order's history, as a note the Dashboard shows; `outside` Saleor's
+    transaction when it must survive a rollback."""
     event = OrderEvent(
         order_id=order_id, type=OrderEvents.NOTE_ADDED, parameters={"message": message}
     )
-    if in_transaction():
+    if outside and in_transaction():
         try:
             if run_outside(lambda side, cursor: _insert_if_order_committed(side, cursor, event)):
                 return

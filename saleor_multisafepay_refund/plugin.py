@@ -146,12 +146,14 @@ class MultiSafepayPlugin(BasePlugin):
 
 
 def _record(payment_information: Any, answer: gateway.GatewayAnswer) -> None:
-    """The answer's note in the order's history, kept whatever Saleor's transaction does."""
+    """The answer's note in the order's history."""
     # Saleor passes str(None) for a payment without an order (a failed checkout).
     if payment_information.order_id in (None, "", "None"):
         return
     try:
-        write_order_note(payment_information.order_id, answer.note)
+        # A refusal or failure must outlive Saleor's rollback; a made refund's note commits
+        # with Saleor's record of it (cheaper inside the transaction).
+        write_order_note(payment_information.order_id, answer.note, outside=not answer.is_success)
     except Exception:
         # The refund's answer matters more than its note: never let the note break it.
         logger.exception("Could not write the MultiSafepay refund note to the order's history")
