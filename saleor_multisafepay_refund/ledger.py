@@ -16,7 +16,6 @@ means the process stopped mid-refund.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -67,15 +66,6 @@ class LedgerEntry:
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
 
-    def same_refund(self, plan: RefundPlan) -> bool:
-        """Whether `plan` refunds exactly what this entry did."""
-        return (
-            self.msp_order_id == plan.order_id
-            and dict(self.lines) == plan_lines(plan)
-            and self.amount == plan.amount
-            and self.currency == plan.currency
-        )
-
     def describe(self) -> str:
         what = ", ".join(f"{quantity} x {key}" for key, quantity in self.lines.items())
         return f"{self.currency} {self.amount}" + (f" ({what})" if what else "")
@@ -90,7 +80,7 @@ class LedgerStore(Protocol):
 
 
 class MemoryLedger:
-    """A LedgerStore in memory: for the command line, tests and tools."""
+    """A LedgerStore in memory, for tests and tools."""
 
     def __init__(self) -> None:
         self._entries: dict[str, LedgerEntry] = {}
@@ -101,9 +91,6 @@ class MemoryLedger:
 
     def save(self, entry: LedgerEntry) -> None:
         self._entries[entry.entry_id] = entry
-
-    def all(self) -> List[LedgerEntry]:
-        return sorted(self._entries.values(), key=lambda entry: entry.created_at)
 
 
 def plan_lines(plan: RefundPlan) -> dict[str, int]:
@@ -226,22 +213,3 @@ def external_entry(payment_id: str, order: Order, refund_id: str) -> LedgerEntry
 
 def _minor(entry: LedgerEntry) -> int:
     return to_minor_units(entry.amount, entry.currency)
-
-
-def to_json(entry: LedgerEntry) -> str:
-    """An entry as JSON text (for stores that keep text, and for the support command)."""
-    return json.dumps(
-        {
-            "entry_id": entry.entry_id,
-            "payment_id": entry.payment_id,
-            "msp_order_id": entry.msp_order_id,
-            "lines": dict(entry.lines),
-            "amount": str(entry.amount),
-            "currency": entry.currency,
-            "state": entry.state.value,
-            "refund_id": entry.refund_id,
-            "external": entry.external,
-            "error": entry.error,
-        },
-        ensure_ascii=False,
-    )

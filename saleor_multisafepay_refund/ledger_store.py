@@ -21,9 +21,6 @@ class SaleorLedger:
         rows = RefundLedgerEntry.objects.filter(payment_id=payment_id).order_by("created_at")
         return [_entry(row) for row in rows]
 
-    def all(self) -> List[LedgerEntry]:
-        return [_entry(row) for row in RefundLedgerEntry.objects.order_by("created_at")]
-
     def save(self, entry: LedgerEntry) -> None:
         row = _row(entry)
         if not in_transaction():
@@ -36,7 +33,8 @@ _FIELDS = RefundLedgerEntry._meta.local_concrete_fields
 
 
 @lru_cache(maxsize=4)
-def _upsert_sql_for(vendor_key: str, table: str, columns: Tuple[str, ...], pk: str) -> str:
+def _upsert_sql_for(vendor: str, table: str, columns: Tuple[str, ...], pk: str) -> str:
+    # `vendor` only keys the cache: the statement is PostgreSQL's (run_outside requires it).
     names = ", ".join(columns)
     updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns if column != pk)
     values = ", ".join(["%s"] * len(columns))

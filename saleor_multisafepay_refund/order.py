@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any, Mapping, Optional, Tuple
 
 from .errors import InvalidOrderData
-from .money import from_minor_units, parse_decimal
+from .money import LARGEST_DIGITS, from_minor_units, parse_decimal
 
-_LARGEST_WHOLE = 10**15  # parse_decimal's bound, for the int fast path
+_LARGEST_WHOLE = 10**LARGEST_DIGITS  # parse_decimal's bound, for the int fast path
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ def test_a_pending_entry_remembers_the_refunds_before_it_and_the_body():
     assert dict(written.lines) == {"111111": 2, "msp-shipping": 1}
     assert (written.amount, written.currency) == (Decimal("190.00"), "EUR")
     assert written.body_fingerprint == fingerprint(plan.body) != fingerprint({})
-    assert written.same_refund(plan)
+    assert (written.msp_order_id, written.amount) == (plan.order_id, plan.amount)
 
 
 def test_the_memory_ledger_keeps_the_latest_version_of_each_entry_in_order():
