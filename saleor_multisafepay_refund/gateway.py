@@ -140,7 +140,7 @@ def _refund(
     payment_id = str(payment_information.payment_id)
     recorded = _saleor_refund_ids(payment_information)
     entries, reports = _settle(ledger, payment_id, order, recorded, config)
-    answer = _answer(client, config, payment_information, ledger, order, entries, reports)
+    answer = _answer(client, config, payment_information, ledger, order, entries, reports, recorded)
     # Refunds MultiSafepay made that Saleor has not recorded, except the one answered now.
     unrecorded = tuple(
         (e.refund_id, e.amount, e.currency)
@@ -161,6 +161,7 @@ def _answer(
     order: Order,
     entries: List[LedgerEntry],
     reports: List[str],
+    recorded: Set[str],
 ) -> GatewayAnswer:
     """The refund itself, once the ledger is settled."""
     order_id = order.order_id
@@ -179,11 +180,12 @@ def _answer(
             ),
         )
     try:
-        landed = _landed_unrecorded(config, payment_information, entries, order)
+        asked = _asked(config, payment_information, order)
+        landed = _landed_unrecorded(config, payment_information, entries, asked, recorded)
         if landed is not None:
             # Staff retry a refund that did go through: Saleor records it now, nothing is sent.
             return _already_refunded(payment_information, landed, reports)
-        plan = _plan(config, payment_information, order, _known_refunds(entries, order))
+        plan = _plan(config, payment_information, order, asked, _known_refunds(entries, order))
     except RefundRefused as exc:
         message = f"MultiSafepay refund not sent: {exc}"
         return _failure(payment_information, order_id, _joined(reports, message))
@@ -244,26 +246,22 @@ def _saleor_refund_ids(payment_information: Any) -> Set[str]:
 
 
 def _landed_unrecorded(
-    config: GatewayConfig, payment_information: Any, entries: Sequence[LedgerEntry], order: Order
+    config: GatewayConfig,
+    payment_information: Any,
+    entries: Sequence[LedgerEntry],
+    asked: _Asked,
+    recorded: Set[str],
 ) -> Optional[LedgerEntry]:
     """A refund this plugin made that Saleor has not recorded and that is what Saleor asks now."""
-    recorded = _saleor_refund_ids(payment_information)
-    refund_data = payment_information.refund_data
-    asked: Dict[str, int] = _items(config, refund_data) if refund_data is not None else {}
-    if (
-        refund_data is not None
-        and refund_data.refund_shipping_costs
-        and _has_shipping(config, order)
-    ):
-        asked.setdefault(config.shipping_item_id, 1)
     amount = Decimal(payment_information.amount)
+    wanted = asked.lines(config.shipping_item_id)
     for entry in entries:
         if entry.state is not EntryState.REFUNDED or entry.external or entry.refund_id in recorded:
             continue
         if abs(entry.amount - amount) > config.rounding_tolerance:
             continue
         # Without products Saleor asks for an amount: everything that remained then.
-        if not asked or dict(entry.lines) == asked:
+        if not asked.by_products or dict(entry.lines) == wanted:
             return entry
     return None
 
@@ -362,8 +360,50 @@ def _known_refunds(entries: Sequence[LedgerEntry], order: Order) -> KnownRefunds
     return KnownRefunds(quantities=quantities, amount=amount)
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """What Saleor asks to refund, in MultiSafepay's terms (cart methods only)."""
+
+    items: Dict[str, int]
+    shipping: bool
+    by_products: bool
+
+    def lines(self, shipping_item_id: str) -> Dict[str, int]:
+        return {**self.items, shipping_item_id: 1} if self.shipping else dict(self.items)
+
+
+def _asked(config: GatewayConfig, payment_information: Any, order: Order) -> _Asked:
+    """Saleor's refund data mapped once: items by merchant_item_id, the shipping, or neither."""
+    refund_data = payment_information.refund_data
+    by_products = refund_data is not None and bool(
+        refund_data.order_lines_to_refund
+        or refund_data.fulfillment_lines_to_refund
+        or refund_data.refund_shipping_costs
+    )
+    if not by_products or not is_cart_gateway(order.gateway):
+        # Amount methods refund Saleor's amount, whatever lines it names.
+        return _Asked({}, False, by_products)
+    items = _items(config, refund_data)
+    # Free shipping has no line in MultiSafepay's cart: nothing of it to refund. (Had Saleor
+    # counted shipping costs, the amount check refuses.)
+    shipping = bool(refund_data.refund_shipping_costs) and _has_shipping(config, order)
+    if not items and not shipping:
+        # Never fall back to refunding an amount when Saleor named what to refund.
+        if refund_data.order_lines_to_refund or refund_data.fulfillment_lines_to_refund:
+            raise EmptyRefund("these products were refunded before; nothing is left to refund.")
+        raise EmptyRefund(
+            f"MultiSafepay's cart has no shipping line ({config.shipping_item_id}): there is "
+            "no shipping to refund."
+        )
+    return _Asked(items, shipping, True)
+
+
 def _plan(
-    config: GatewayConfig, payment_information: Any, order: Order, known: KnownRefunds
+    config: GatewayConfig,
+    payment_information: Any,
+    order: Order,
+    asked: _Asked,
+    known: KnownRefunds,
 ) -> RefundPlan:
     """The refund to send, checked against the amount Saleor will record."""
     saleor_amount = Decimal(payment_information.amount)
@@ -372,29 +412,10 @@ def _plan(
     if not is_cart_gateway(order.gateway):
         request = RefundRequest(amount=saleor_amount, currency=currency, description=description)
         return build_refund(order, request)
-    refund_data = payment_information.refund_data
-    by_products = refund_data is not None and bool(
-        refund_data.order_lines_to_refund
-        or refund_data.fulfillment_lines_to_refund
-        or refund_data.refund_shipping_costs
-    )
-    items = _items(config, refund_data) if by_products else {}
-    # Free shipping has no line in MultiSafepay's cart: nothing of it to refund. (Had Saleor
-    # counted shipping costs, the amount check below refuses.)
-    shipping = (
-        by_products and bool(refund_data.refund_shipping_costs) and _has_shipping(config, order)
-    )
-    if by_products and not items and not shipping:
-        # Never fall back to refunding an amount when Saleor named what to refund.
-        if refund_data.order_lines_to_refund or refund_data.fulfillment_lines_to_refund:
-            raise EmptyRefund("these products were refunded before; nothing is left to refund.")
-        raise EmptyRefund(
-            f"MultiSafepay's cart has no shipping line ({config.shipping_item_id}): there is "
-            "no shipping to refund."
-        )
+    by_products = asked.by_products
     request = RefundRequest(
-        items=items,
-        shipping=shipping,
+        items=asked.items,
+        shipping=asked.shipping,
         full=not by_products,
         currency=currency,
         description=description,

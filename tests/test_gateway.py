@@ -230,6 +230,14 @@ def test_a_card_payment_is_refunded_by_saleors_amount_whatever_the_lines(msp):
     assert msp.refund_posts("card")[0].json == {"currency": "EUR", "amount": 1234}
 
 
+def test_a_card_payment_is_refunded_even_when_a_line_has_no_sku_or_variant(msp):
+    gift = lines((OrderLine("Gift card", None, None), 1))
+
+    answer = Refunder(msp)(PaymentData(Decimal("12.34"), token="card", refund_data=gift))
+
+    assert answer.is_success and answer.amount == Decimal("12.34")
+
+
 def test_a_difference_within_the_tolerance_proceeds_with_msps_amount(msp):
     answer = Refunder(msp)(
         PaymentData(Decimal("179.99"), token="o1", refund_data=lines((CANDLES, 2)))
