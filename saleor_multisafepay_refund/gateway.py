@@ -60,6 +60,7 @@ ERROR_LENGTH = 256
 # saleor.order.FulfillmentStatus.REFUNDED: Saleor passes such lines but does not count them.
 FULFILLMENT_REFUNDED = "refunded"
 # MultiSafepay refuses the same amount twice on one order within 5 minutes (error 1034).
+CANNOT_REFUND = 1034
 DUPLICATE_WINDOW_SECONDS = 300
 
 
@@ -319,7 +320,7 @@ def _explained(outcome: RefundOutcome, entries: Sequence[LedgerEntry]) -> Refund
             " Trying again in a minute is safe: the plugin checks MultiSafepay first and never "
             "refunds twice.",
         )
-    elif outcome.status is RefundStatus.FAILED and "error 1034" in error and outcome.amount:
+    elif outcome.error_code == CANNOT_REFUND and outcome.amount:
         recent = [
             e
             for e in entries

@@ -42,6 +42,7 @@ class RefundOutcome:
     currency: Optional[str] = None
     request: Optional[Mapping[str, Any]] = None
     error: Optional[str] = None
+    error_code: Optional[int] = None  # MultiSafepay's, when it refused
     plan: Optional[RefundPlan] = None
 
     @property
@@ -100,7 +101,7 @@ def send_refund(client: MultiSafepayClient, before: Order, plan: RefundPlan) -> 
         if exc.http_status >= 500:
             # A server in trouble may have refunded before it failed: its error proves nothing.
             return settle_unknown(client, before, outcome, exc)
-        return _with(outcome, RefundStatus.FAILED, error=str(exc))
+        return _with(outcome, RefundStatus.FAILED, error=str(exc), error_code=exc.error_code)
     except TransportError as exc:
         if not exc.may_have_arrived:
             return _with(outcome, RefundStatus.FAILED, error=str(exc))
