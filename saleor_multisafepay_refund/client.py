@@ -102,6 +102,11 @@ class MultiSafepayClient:
         Returns `data` ({order_id, payment_url})."""
         return self._call("POST", "orders", body)
 
+    def update_order(self, order_id: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """PATCH /orders/{order_id}, once: `{"status": "shipped"}` ships (captures) a
+        buy-now-pay-later order, `{"status": "cancelled"}` cancels an unpaid one."""
+        return self._call("PATCH", f"orders/{_quote_id(order_id)}", body)
+
     def refund(self, order_id: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
         """POST /orders/{order_id}/refunds, once. Returns `data` ({transaction_id, refund_id})."""
         return self._call("POST", f"orders/{_quote_id(order_id)}/refunds", body)

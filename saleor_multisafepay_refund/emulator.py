@@ -7,10 +7,40 @@ so the test suite catches the package's mistakes. It also ships for demos: stdli
 Routes, under `/v1/json/`; the API key goes in the `api_key` header or the `api_key` query
 parameter and is checked first:
 
-    GET  orders/{order_id}           -> {"success": true, "data": <order>}
-    POST orders/{order_id}/refunds   -> {"success": true, "data": {transaction_id, refund_id}}
-    POST orders                      -> {"success": true, "data": {order_id, payment_url}}
+    GET   orders/{order_id}          -> {"success": true, "data": <order>}
+    POST  orders/{order_id}/refunds  -> {"success": true, "data": {transaction_id, refund_id}}
+    POST  orders                     -> {"success": true, "data": {order_id, payment_url}}
                                         (a cart must add up to the amount: 1027 otherwise)
+    PATCH orders/{order_id}          -> {"success": true, "data": {}}
+                                        ({"status": "shipped", ...} or {"status": "cancelled"})
+
+The payment page, `payment_url`, takes no API key: the emulated customer pays there (or
+`Emulator.pay` does the same without HTTP):
+
+    GET   pay/{order_id}?gateway=KLARNA&outcome=completed|declined|cancelled
+          -> 302 to payment_options.redirect_url (paid) or cancel_url (else redirect_url);
+             200 text when the order has no such URL; 400/404/409 text when refused
+
+Order `status` / `financial_status`, as MultiSafepay's status tables say (payment-statuses,
+klarna, pay-after-delivery, riverty, billink, in3, e-invoicing pages of MultiSafepay/docs):
+
+    created                          initialized / initialized
+    paid, cart method (BNPL)         completed / uncleared (EINVOICE: completed / initialized):
+                                     authorized, captured by PATCH shipped
+    paid, other methods              completed / completed
+    PATCH shipped (once paid)        shipped / unchanged; shipping again changes nothing
+    declined                         declined / declined
+    cancelled by the customer, or    void / cancelled (BNPL authorized, cancelled: void / void;
+      PATCH cancelled while unpaid     IN3 and EINVOICE cannot be cancelled once authorized)
+    expired (`Emulator.expire`)      expired / expired
+    refunded                         refunded or partial_refunded (back to the status before
+                                     when the refunds are declined or void)
+
+Every status change, accepted refund and refund status change queues a notification (see
+`Notification`) for orders created with a `payment_options.notification_url`: POST (GET
+when `notification_method` is not POST, MultiSafepay's default) to that URL plus
+`?transactionid=<order_id>&timestamp=<unix>`, the body the order as GET shows it, signed in
+the `Auth` header. The test calls `deliver_pending` to send them.
 
 Refusals answer `{"success": false, "data": {}, "error_code": ..., "error_info": ...}`:
 
@@ -22,7 +52,9 @@ Refusals answer `{"success": false, "data": {}, "error_code": ..., "error_info":
     9999   404     unknown route or method
     1016   400     body not a JSON object; amount and checkout_data mixed; amount on
                    a cart method; checkout_data on an amount method; checkout_data
-                   items missing or not objects; no refund copy at all
+                   items missing or not objects; no refund copy at all; a URL in
+                   payment_options not http(s); PATCH with an unknown status, or a
+                   status change the order's state does not allow (UNCONFIRMED code)
     1001   400     amount missing, 0, negative or not an integer (MultiSafepay would
                    refund the whole order); refund copies that add up to nothing
     1002   400     currency missing (amount refund) or not the order's
@@ -36,14 +68,18 @@ Refusals answer `{"success": false, "data": {}, "error_code": ..., "error_info":
     9999   500     the emulator failed (a bug, or order data it cannot read)
     =====  ======  =================================================================
 
-Faults (`Fault`, one-shot, queued with `Emulator.inject`) imitate an unreliable network.
+Faults (`Fault`, one-shot, queued with `Emulator.inject`) imitate an unreliable network; they
+meet the payment page's GET requests too.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
+import hashlib
 import hmac
+import http.client
 import itertools
 import re
 import socket
@@ -55,14 +91,34 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, cast
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    cast,
+)
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from saleor_multisafepay_refund import wire
 from saleor_multisafepay_refund.cart import SignConvention, is_cart_gateway, sign_convention
 from saleor_multisafepay_refund.money import parse_decimal, round_money, to_minor_units
 
-__all__ = ["Emulator", "Fault", "FaultKind", "RecordedRequest", "build_order"]
+__all__ = [
+    "Emulator",
+    "Fault",
+    "FaultKind",
+    "Notification",
+    "PaymentRefused",
+    "RecordedRequest",
+    "build_order",
+]
 
 API_PREFIX = "/v1/json/"
 
@@ -88,6 +144,26 @@ _SERVER_ERROR_PAGE = (
 _UNPROCESSED_TRUNCATED = b'{"success":true,"data":{"transaction_id":'
 
 _MISSING = object()  # a field absent from an item, distinct from null
+
+# The payment page's outcomes, and (status, financial_status) each leaves, from the status
+# tables of MultiSafepay's docs (payment-statuses and the per-method pages).
+OUTCOMES = ("completed", "declined", "cancelled")
+_PAID = ("completed", "completed")
+_PAID_CART = ("completed", "uncleared")  # authorized: captured by PATCH shipped
+_PAID_BY_GATEWAY = {"EINVOICE": ("completed", "initialized")}  # e-invoicing's table
+_DECLINED = ("declined", "declined")
+_CANCELLED = ("void", "cancelled")  # "The transaction has been cancelled: Void / Cancelled"
+_VOIDED = ("void", "void")  # an authorized BNPL order cancelled before capture
+_EXPIRED = ("expired", "expired")
+# Cart methods whose docs say that, once authorized, "you can no longer cancel; only refund".
+_NOT_CANCELLABLE_ONCE_PAID = frozenset({"IN3", "EINVOICE"})
+# Order statuses a paid order can be shipped from (uncleared: authorizing, or card review).
+_SHIPPABLE = frozenset({"completed", "uncleared"})
+_REFUND_STATUSES = frozenset({"initialized", "reserved", "completed", "declined", "void"})
+_OPEN_REFUND = frozenset({"initialized", "reserved"})
+_NOT_COUNTED = frozenset({"declined", "void"})  # a refund that refunds nothing
+_GATEWAY_CODE = re.compile(r"[A-Z0-9_]+\Z")
+_NOTIFICATION_METHODS = ("POST", "GET")
 
 
 class FaultKind(str, Enum):
@@ -161,6 +237,40 @@ class RecordedRequest:
             return None
 
 
+@dataclass(frozen=True)
+class Notification:
+    """A notification (webhook call) MultiSafepay sends about an order, as sent.
+
+    `url`: the order's notification_url plus `transactionid` (the order id) and `timestamp`;
+    `body`: the order as GET shows it when the notification was made (empty for GET);
+    `headers`: `Auth` = base64("<timestamp>:<hex>"), hex being HMAC-SHA512 keyed with the API
+    key over "<timestamp>:" + body (MultiSafepay's webhook page), and Content-Type.
+    """
+
+    order_id: str
+    url: str
+    body: bytes
+    headers: Dict[str, str]
+    timestamp: int
+    method: str = "POST"
+
+
+@dataclass
+class _Queued:
+    notification: Notification
+    notification_url: str  # as the order gave it, for a re-signed retry
+    attempts: int = 0
+    delivered: bool = False
+
+
+class PaymentRefused(ValueError):
+    """The payment page cannot do what was asked (the order's state is unchanged)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class _Refusal(Exception):
     """A refusal MultiSafepay would answer with an error envelope."""
 
@@ -172,7 +282,7 @@ class _Refusal(Exception):
 
 @dataclass(frozen=True)
 class _Route:
-    kind: str  # "order", "refunds" or "orders" (creation)
+    kind: str  # "order", "refunds", "orders" (creation) or "pay" (the payment page)
     order_id: str
 
 
@@ -181,6 +291,7 @@ class _Answer:
     status: int
     body: bytes
     content_type: str = "application/json"
+    headers: Tuple[Tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -193,11 +304,33 @@ class _Copy:
     quantity: int
 
 
+@dataclass
+class _Refund:
+    """An accepted refund: its line in related_transactions and what it changed."""
+
+    entry: Dict[str, Any]  # the related_transactions entry, updated in place
+    amount: int
+    copies: List[_Copy] = field(default_factory=list)
+    lines: List[Dict[str, Any]] = field(default_factory=list)  # refund lines added to the cart
+
+
 class _OrderState:
     """An order as GET shows it, plus what the emulator tracks beside it."""
 
     def __init__(self, data: Dict[str, Any], convention: Optional[SignConvention]) -> None:
         self.data = data
+        # What POST /orders gave that GET does not show.
+        self.payment_options: Dict[str, Any] = {}
+        self.delivery: Optional[Dict[str, Any]] = None
+        # The status the order has when no refund counts (refunds show over it).
+        status = data.get("status")
+        self.base_status = (
+            status
+            if isinstance(status, str) and status not in ("refunded", "partial_refunded")
+            else "completed"
+        )
+        # Refunds accepted here, by refund id (as text).
+        self.refunds: Dict[str, _Refund] = {}
         # Indexes (into the cart) of the items bought; the other cart items are refund copies.
         self.original_indexes: List[int] = []
         # merchant_item_id (as JSON) -> quantity refunded so far, whatever the cart shows.
@@ -218,9 +351,27 @@ class _OrderState:
         cart = _cart(self.data)
         return [(i, cart[i]) for i in self.original_indexes]
 
-    def add_refunded(self, copy_: _Copy) -> None:
+    def add_refunded(self, copy_: _Copy, sign: int = 1) -> None:
         key = _id_key(copy_.item.get("merchant_item_id"))
-        self.refunded[key] = self.refunded.get(key, 0) + copy_.quantity
+        self.refunded[key] = self.refunded.get(key, 0) + sign * copy_.quantity
+
+    def has_cart(self) -> bool:
+        return bool(self.original_indexes)
+
+    def set_status(self, status: str, financial_status: str) -> None:
+        self.base_status = status
+        self.data["financial_status"] = financial_status
+        self.show_status()
+
+    def show_status(self) -> None:
+        """The order's status: refunded or partial_refunded over the base status."""
+        refunded = _minor_units(self.data.get("amount_refunded"), "amount_refunded")
+        if refunded <= 0:
+            self.data["status"] = self.base_status
+        elif refunded >= _minor_units(self.data.get("amount"), "amount"):
+            self.data["status"] = "refunded"
+        else:
+            self.data["status"] = "partial_refunded"
 
 
 class _Server(ThreadingHTTPServer):
@@ -246,7 +397,10 @@ class Emulator:
         duplicate_window_seconds: float = 300.0,
         sign_conventions: Optional[Mapping[str, SignConvention]] = None,
         refund_status: str = "completed",
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`refund_status`: the status a new refund gets; `clock`: the time notifications
+        are stamped with (a test moves it to make stale ones)."""
         if not api_key:
             raise ValueError("the emulator needs an API key")
         if duplicate_window_seconds < 0:
@@ -256,7 +410,11 @@ class Emulator:
         self.duplicate_window_seconds = duplicate_window_seconds
         self.sign_conventions: Dict[str, SignConvention] = dict(sign_conventions or {})
         self.refund_status = refund_status
+        self.clock = clock
         self._lock = threading.RLock()
+        self._delivery_lock = threading.Lock()  # one deliver_pending at a time
+        self._notifications: List[_Queued] = []
+        self._transaction_ids = itertools.count(5_000_001)
         self._stopping = threading.Event()
         self._orders: Dict[str, _OrderState] = {}
         self._faults: List[Fault] = []
@@ -349,6 +507,135 @@ class Emulator:
                 and (order_id is None or route.order_id == str(order_id))
             ]
 
+    # -- the customer, the merchant's dashboard, the payment providers -------------------
+
+    def pay(
+        self,
+        order_id: Union[str, int],
+        gateway: Optional[str] = None,
+        outcome: str = "completed",
+    ) -> str:
+        """The customer finishes on the payment page (what GET payment_url does); returns the
+        order's new status. PaymentRefused when the page cannot: no payment method chosen,
+        another method than the order's, an order no longer waiting for payment.
+
+        A cart-based method chosen for an order created without shopping_cart is declined:
+        MultiSafepay needs the cart for buy-now-pay-later methods.
+        """
+        with self._lock:
+            return self._pay(self._state(order_id), gateway, outcome)
+
+    def expire(self, order_id: Union[str, int]) -> None:
+        """The order expires: never paid, or a BNPL authorization never shipped."""
+        with self._lock:
+            state = self._state(order_id)
+            if not (state.base_status == "initialized" or self._authorized_unshipped(state)):
+                raise ValueError(f"a {state.data.get('status')} order does not expire")
+            state.set_status(*_EXPIRED)
+            self._notify(state)
+
+    def set_refund_status(
+        self, order_id: Union[str, int], refund_id: Union[str, int], status: str
+    ) -> None:
+        """A refund moves on: initialized or reserved -> reserved, completed, declined or
+        void. A declined or void refund refunds nothing: its amount leaves amount_refunded,
+        its quantities may be refunded again, its refund lines leave the cart."""
+        if status not in _REFUND_STATUSES:
+            raise ValueError(f"{status!r} is not a refund status: {sorted(_REFUND_STATUSES)}")
+        with self._lock:
+            state = self._state(order_id)
+            refund = self._find_refund(state, refund_id)
+            before = refund.entry.get("status")
+            if before not in _OPEN_REFUND or status == before:
+                raise ValueError(f"refund {refund_id} is {before}: it cannot become {status}")
+            refund.entry["status"] = status
+            if status in _NOT_COUNTED:
+                self._uncount(state, refund)
+            self._notify(state)
+
+    def dashboard_refund(
+        self,
+        order_id: Union[str, int],
+        amount_minor_units: int,
+        description: str = "Refund from the MultiSafepay dashboard",
+    ) -> int:
+        """A refund of an amount made in MultiSafepay's dashboard, for any payment method;
+        returns its refund id. It counts like an API refund (amount_refunded, status, the
+        duplicate window) but adds no cart lines."""
+        if type(amount_minor_units) is not int or amount_minor_units <= 0:
+            raise ValueError("a dashboard refund is a whole number of minor units above 0")
+        with self._lock:
+            state = self._state(order_id)
+            order = state.data
+            remaining = _minor_units(order.get("amount"), "amount") - _minor_units(
+                order.get("amount_refunded"), "amount_refunded"
+            )
+            if amount_minor_units > remaining:
+                raise ValueError(f"only {remaining} of the order remains to refund")
+            body = {"description": description}
+            answer = self._apply(state, body, amount_minor_units, [], time.monotonic())
+            return int(answer["refund_id"])
+
+    # -- notifications --------------------------------------------------------------------
+
+    def notifications(self, order_id: Union[str, int, None] = None) -> List[Notification]:
+        """The notifications made so far (of one order, or of all), in order; delivered or
+        not, none is ever removed."""
+        with self._lock:
+            return [
+                queued.notification
+                for queued in self._notifications
+                if order_id is None or queued.notification.order_id == str(order_id)
+            ]
+
+    def deliver(self, notification: Notification, timeout: float = 5.0) -> Tuple[int, bytes]:
+        """Send one notification over HTTP, following no redirect: (status, body) of the
+        answer. Connection errors raise (OSError or http.client.HTTPException)."""
+        split = urlsplit(notification.url)
+        connection_type = (
+            http.client.HTTPSConnection if split.scheme == "https" else http.client.HTTPConnection
+        )
+        connection = connection_type(split.hostname or "", split.port, timeout=timeout)
+        target = urlunsplit(("", "", split.path or "/", split.query, ""))
+        try:
+            connection.request(
+                notification.method,
+                target,
+                body=notification.body if notification.method == "POST" else None,
+                headers=notification.headers,
+            )
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def deliver_pending(self, timeout: float = 5.0) -> List[Tuple[Notification, int, bytes]]:
+        """Send each notification not yet acknowledged, in order, and return what was sent
+        with the answer (status 0 and an empty body when the connection failed).
+
+        Acknowledged, as MultiSafepay's webhook page says: HTTP 200 with "OK" in the first
+        100 characters of the body. The others stay pending; MultiSafepay retries them
+        "each with a new timestamp", so a retry is stamped and signed again with `clock`.
+        """
+        with self._delivery_lock:
+            with self._lock:
+                pending = [queued for queued in self._notifications if not queued.delivered]
+            results: List[Tuple[Notification, int, bytes]] = []
+            for queued in pending:
+                sent = queued.notification
+                if queued.attempts:
+                    sent = self._signed(sent.order_id, queued.notification_url, sent.body)
+                queued.attempts += 1
+                try:
+                    status, body = self.deliver(sent, timeout)
+                except (OSError, http.client.HTTPException):
+                    status, body = 0, b""
+                if status == 200 and b"OK" in body[:100]:
+                    with self._lock:
+                        queued.delivered = True
+                results.append((sent, status, body))
+            return results
+
     def inject(self, fault: Fault) -> None:
         """Queue a one-shot fault for the next matching request (after `fault.after` others)."""
         with self._lock:
@@ -378,6 +665,8 @@ class Emulator:
         self._stopping.wait(seconds)
 
     def _answer(self, request: RecordedRequest, route: Optional[_Route]) -> _Answer:
+        if route is not None and route.kind == "pay":
+            return self._payment_page(request, route)
         try:
             with self._lock:
                 return _success(self._process(request, route))
@@ -390,6 +679,7 @@ class Emulator:
         self._authenticate(request)
         if route is None or (request.method, route.kind) not in {
             ("GET", "order"),
+            ("PATCH", "order"),
             ("POST", "refunds"),
             ("POST", "orders"),
         }:
@@ -399,6 +689,8 @@ class Emulator:
         state = self._orders.get(route.order_id)
         if state is None:
             raise _Refusal(UNKNOWN_ORDER, f"order {route.order_id!r} does not exist")
+        if request.method == "PATCH":
+            return self._update_order(state, request.body)
         if route.kind == "order":
             return state.data
         return self._refund(state, request.body)
@@ -436,7 +728,14 @@ class Emulator:
         currency = body.get("currency")
         if not isinstance(currency, str) or len(currency) != 3:
             raise _Refusal(INVALID_CURRENCY, "currency must be a 3-letter ISO code")
-        gateway = str(body.get("gateway") or "")
+        gateway = body.get("gateway") or ""
+        if not isinstance(gateway, str) or (gateway and not _GATEWAY_CODE.match(gateway)):
+            raise _Refusal(MISSING_DATA, f"gateway {_show(gateway)} is not a gateway code")
+        payment_options = _payment_options(body)
+        customer = body.get("customer", {})
+        delivery = body.get("delivery")
+        if not isinstance(customer, dict) or not isinstance(delivery, (dict, type(None))):
+            raise _Refusal(MISSING_DATA, "customer and delivery must be JSON objects")
         tables = _object(_object(body.get("checkout_options")).get("tax_tables"))
         cart = _object(body.get("shopping_cart"))
         items = cart.get("items") if isinstance(cart.get("items"), list) else None
@@ -447,6 +746,15 @@ class Emulator:
             currency=currency,
             amount=amount,
         )
+        # GET shows the description and the customer as given (no delivery, no
+        # payment_options); without a gateway there is no transaction yet, so no PSP ID
+        # (MultiSafepay's webhook page on pre-transactions).
+        if "description" in body:
+            order["description"] = copy.deepcopy(body["description"])
+        order["customer"] = copy.deepcopy(customer) if customer else order["customer"]
+        if not gateway:
+            order["transaction_id"] = None
+        order["related_transactions"] = []  # as add_order has it: refunds are appended
         # GET shows the tax tables flattened: default and alternate at the top.
         order["checkout_options"] = {
             "default": tables.get("default") or {"rate": "0", "shipping_taxed": True},
@@ -470,10 +778,170 @@ class Emulator:
                     f"the shopping cart comes to {total} {currency}, not the amount "
                     f"{amount} (minor units)",
                 )
-        self._orders[str(order_id)] = _OrderState(
-            order, self._convention(gateway) if is_cart_gateway(gateway) else None
+        state = _OrderState(order, self._convention(gateway) if is_cart_gateway(gateway) else None)
+        state.payment_options = payment_options
+        state.delivery = copy.deepcopy(delivery)
+        self._orders[str(order_id)] = state
+        return {
+            "order_id": str(order_id),
+            "payment_url": f"{self.base_url}pay/{quote(str(order_id), safe='')}",
+        }
+
+    def _update_order(self, state: _OrderState, raw_body: bytes) -> Dict[str, Any]:
+        """PATCH /orders/{order_id}: ship or cancel. MultiSafepay answers `data: {}`
+        (OpenAPI patchOrdersShip / patchOrdersCancel)."""
+        body = _parse_body(raw_body)
+        status = body.get("status")
+        for name in ("tracktrace_code", "tracktrace_url", "carrier", "ship_date", "reason"):
+            if name in body and not isinstance(body[name], str):
+                raise _Refusal(MISSING_DATA, f"{name} must be a string")
+        gateway = _gateway(state.data)
+        now = state.data.get("status")
+        if status == "shipped":
+            if state.base_status == "shipped":
+                # Magento 2 sends status shipped for every shipment of an order (partial
+                # shipments too), so shipping again is taken as harmless (UNCONFIRMED).
+                return {}
+            if state.base_status not in _SHIPPABLE:
+                raise _Refusal(
+                    MISSING_DATA, f"a {now} order cannot be shipped: it is not paid (yet)"
+                )
+            state.set_status("shipped", str(state.data.get("financial_status")))
+        elif status == "cancelled":
+            if state.base_status == "initialized":
+                state.set_status(*_CANCELLED)
+            elif self._authorized_unshipped(state) and not state.refunds:
+                if gateway in _NOT_CANCELLABLE_ONCE_PAID:
+                    raise _Refusal(
+                        MISSING_DATA,
+                        f"a {gateway} order cannot be cancelled once authorized: refund it",
+                    )
+                state.set_status(*_VOIDED)
+            else:
+                raise _Refusal(
+                    MISSING_DATA,
+                    f"a {now} order cannot be cancelled: only an unpaid order, or a "
+                    "buy-now-pay-later order not yet shipped; refund a paid one",
+                )
+        else:
+            raise _Refusal(
+                MISSING_DATA,
+                f"status {_show(status if 'status' in body else _MISSING)}: an order is "
+                'updated to "shipped" or "cancelled"',
+            )
+        self._notify(state)
+        return {}
+
+    # -- payment page ---------------------------------------------------------------------
+
+    def _payment_page(self, request: RecordedRequest, route: _Route) -> _Answer:
+        if request.method != "GET":
+            return _page(405, "the payment page answers GET only")
+        with self._lock:
+            state = self._orders.get(route.order_id)
+            if state is None:
+                return _page(404, f"no order {route.order_id!r}")
+            try:
+                self._pay(
+                    state, request.query.get("gateway"), request.query.get("outcome", "completed")
+                )
+            except PaymentRefused as refused:
+                return _page(refused.status, str(refused))
+            options = state.payment_options
+            location = options.get("redirect_url") if state.base_status == "completed" else None
+            location = location or options.get("cancel_url") or options.get("redirect_url")
+        if not location:
+            return _page(200, f"payment {state.data.get('status')}: no URL to go back to")
+        return _Answer(302, b"", "text/plain; charset=utf-8", (("Location", str(location)),))
+
+    def _pay(self, state: _OrderState, gateway: Optional[str], outcome: str) -> str:
+        order = state.data
+        if outcome not in OUTCOMES:
+            raise PaymentRefused(400, f"outcome {outcome!r} is not one of {', '.join(OUTCOMES)}")
+        if state.base_status != "initialized":
+            raise PaymentRefused(
+                409, f"the order is {order.get('status')}: it is not waiting for payment"
+            )
+        chosen = _gateway(order)
+        if gateway:
+            if not _GATEWAY_CODE.match(gateway):
+                raise PaymentRefused(400, f"gateway {gateway!r} is not a gateway code")
+            if chosen and gateway != chosen:
+                raise PaymentRefused(
+                    400, f"the order was created for {chosen}: the page offers no {gateway}"
+                )
+            chosen = gateway
+        if not chosen and outcome != "cancelled":
+            raise PaymentRefused(
+                400, "no payment method chosen: the order has no gateway, give ?gateway=..."
+            )
+        if chosen:
+            details = order.get("payment_details")
+            order["payment_details"] = dict(details if isinstance(details, dict) else {})
+            order["payment_details"]["type"] = chosen
+            if order.get("transaction_id") is None:
+                order["transaction_id"] = next(self._transaction_ids)
+        if outcome == "completed" and is_cart_gateway(chosen) and not state.has_cart():
+            # MultiSafepay requires the shopping cart for these methods (PHP SDK's
+            # SHOPPING_CART_REQUIRED_GATEWAYS); the order has none, so the method fails.
+            outcome = "declined"
+        if outcome == "completed":
+            paid = _PAID_BY_GATEWAY.get(chosen, _PAID_CART if is_cart_gateway(chosen) else _PAID)
+            state.set_status(*paid)
+        else:
+            state.set_status(*(_DECLINED if outcome == "declined" else _CANCELLED))
+        self._notify(state)
+        return str(order["status"])
+
+    def _authorized_unshipped(self, state: _OrderState) -> bool:
+        return state.base_status in _SHIPPABLE and is_cart_gateway(_gateway(state.data))
+
+    def _state(self, order_id: Union[str, int]) -> _OrderState:
+        state = self._orders.get(str(order_id))
+        if state is None:
+            raise KeyError(f"no order {order_id!r} in the emulator")
+        return state
+
+    # -- notifications (made under the lock) -----------------------------------------------
+
+    def _notify(self, state: _OrderState) -> None:
+        """Queue a notification of the order as it is now, if it has a notification_url."""
+        url = state.payment_options.get("notification_url")
+        if not url:
+            return
+        method = state.payment_options.get("notification_method")
+        # Without notification_method POST, MultiSafepay calls with GET: its webhook page
+        # recommends setting POST, as GET is what a site-level webhook gets otherwise.
+        if method == "POST":
+            body = wire.dumps(state.data).encode("ascii")
+            notification = self._signed(str(state.data["order_id"]), url, body)
+        else:
+            timestamp = int(self.clock())
+            notification = Notification(
+                order_id=str(state.data["order_id"]),
+                url=_notification_url(url, str(state.data["order_id"]), timestamp),
+                body=b"",
+                headers={},
+                timestamp=timestamp,
+                method="GET",
+            )
+        self._notifications.append(_Queued(notification, url))
+
+    def _signed(self, order_id: str, notification_url: str, body: bytes) -> Notification:
+        """A POST notification stamped now: the Auth header as MultiSafepay's webhook page
+        describes it, computed here, not by the package's verifier."""
+        timestamp = int(self.clock())
+        digest = hmac.new(
+            self._api_key.encode("utf-8"), f"{timestamp}:".encode("ascii") + body, hashlib.sha512
+        ).hexdigest()
+        auth = base64.b64encode(f"{timestamp}:{digest}".encode("ascii")).decode("ascii")
+        return Notification(
+            order_id=order_id,
+            url=_notification_url(notification_url, order_id, timestamp),
+            body=body,
+            headers={"Auth": auth, "Content-Type": "application/json"},
+            timestamp=timestamp,
         )
-        return {"order_id": str(order_id), "payment_url": f"{self.base_url}pay/{order_id}"}
 
     # -- refunds --------------------------------------------------------------------------
 
@@ -575,28 +1043,63 @@ class Emulator:
     ) -> Dict[str, Any]:
         order = state.data
         refund_id = next(self._refund_ids)
-        order["amount_refunded"] = _minor_units(order.get("amount_refunded"), "") + total
-        order["related_transactions"].append(
-            {
-                "amount": total,
-                "currency": order.get("currency"),
-                "description": body.get("description", ""),
-                "status": self.refund_status,
-                "transaction_id": refund_id,
-                "type": "refund",
-                "created": datetime.now().replace(microsecond=0).isoformat(),
-            }
-        )
-        for copy_ in copies:
-            state.add_refunded(copy_)
-        if self.cart_shows_refunds and copies:
-            # MultiSafepay's plugins read earlier refund lines from the GET cart (UNCONFIRMED):
-            # the next refund must then repeat them as part of the current cart.
-            _cart(order).extend(copy.deepcopy(c.item) for c in copies)
-        fully = order["amount_refunded"] == _minor_units(order.get("amount"), "amount")
-        order["status"] = "refunded" if fully else "partial_refunded"
+        entry = {
+            "amount": total,
+            "currency": order.get("currency"),
+            "description": body.get("description", ""),
+            "status": self.refund_status,
+            "transaction_id": refund_id,
+            "type": "refund",
+            "created": datetime.now().replace(microsecond=0).isoformat(),
+        }
+        order["related_transactions"].append(entry)
+        refund = _Refund(entry, total)
+        state.refunds[str(refund_id)] = refund
         state.accepted.append((now, total))
+        if self.refund_status not in _NOT_COUNTED:
+            order["amount_refunded"] = _minor_units(order.get("amount_refunded"), "") + total
+            refund.copies = list(copies)
+            for copy_ in copies:
+                state.add_refunded(copy_)
+            if self.cart_shows_refunds and copies:
+                # MultiSafepay's plugins read earlier refund lines from the GET cart
+                # (UNCONFIRMED): the next refund must then repeat them as part of the cart.
+                refund.lines = [copy.deepcopy(c.item) for c in copies]
+                _cart(order).extend(refund.lines)
+            state.show_status()
+        self._notify(state)
         return {"transaction_id": order.get("transaction_id"), "refund_id": refund_id}
+
+    def _find_refund(self, state: _OrderState, refund_id: Union[str, int]) -> _Refund:
+        refund = state.refunds.get(str(refund_id))
+        if refund is not None:
+            return refund
+        # A refund the order came with (add_order): its amount is all that is known.
+        for entry in state.data.get("related_transactions") or []:
+            if (
+                isinstance(entry, dict)
+                and entry.get("type") == "refund"
+                and str(entry.get("transaction_id")) == str(refund_id)
+            ):
+                refund = _Refund(entry, _minor_units(entry.get("amount"), "refund amount"))
+                state.refunds[str(refund_id)] = refund
+                return refund
+        raise KeyError(f"order {state.data.get('order_id')!r} has no refund {refund_id!r}")
+
+    def _uncount(self, state: _OrderState, refund: _Refund) -> None:
+        """A declined or void refund refunds nothing: undo what it counted."""
+        order = state.data
+        order["amount_refunded"] = _minor_units(order.get("amount_refunded"), "") - refund.amount
+        for copy_ in refund.copies:
+            state.add_refunded(copy_, sign=-1)
+        cart = _cart(order)
+        for line in refund.lines:  # the very objects added, wherever they are now
+            for index, item in enumerate(cart):
+                if item is line:
+                    del cart[index]
+                    break
+        refund.copies, refund.lines = [], []
+        state.show_status()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -685,6 +1188,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, answer: _Answer, close: bool = False) -> None:
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
+        for name, value in answer.headers:
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(answer.body)))
         if close:
             self.send_header("Connection", "close")
@@ -775,7 +1280,48 @@ def _route(raw_path: str) -> Optional[_Route]:
         return _Route("order", parts[1])
     if len(parts) == 3 and parts[0] == "orders" and parts[1] and parts[2] == "refunds":
         return _Route("refunds", parts[1])
+    if len(parts) == 2 and parts[0] == "pay" and parts[1]:
+        return _Route("pay", parts[1])
     return None
+
+
+def _page(status: int, text: str) -> _Answer:
+    """A payment page answer: plain text for whoever drives the emulated customer."""
+    return _Answer(status, text.encode("utf-8"), "text/plain; charset=utf-8")
+
+
+def _payment_options(body: Mapping[str, Any]) -> Dict[str, Any]:
+    """POST /orders' payment_options, checked: URLs http(s), notification_method POST or GET.
+
+    MultiSafepay wants https without a port for webhooks; the emulator takes http and ports,
+    as its tests listen on 127.0.0.1.
+    """
+    options = body.get("payment_options", {})
+    if not isinstance(options, dict):
+        raise _Refusal(MISSING_DATA, "payment_options must be a JSON object")
+    for name in ("notification_url", "redirect_url", "cancel_url"):
+        url = options.get(name)
+        if url is None or url == "":
+            continue
+        split = urlsplit(url) if isinstance(url, str) else None
+        if split is None or split.scheme not in ("http", "https") or not split.hostname:
+            raise _Refusal(
+                MISSING_DATA, f"payment_options.{name} {_show(url)} is not an http(s) URL"
+            )
+    method = options.get("notification_method")
+    if method is not None and method not in _NOTIFICATION_METHODS:
+        raise _Refusal(
+            MISSING_DATA, f"payment_options.notification_method {_show(method)}: POST or GET"
+        )
+    return copy.deepcopy(options)
+
+
+def _notification_url(notification_url: str, order_id: str, timestamp: int) -> str:
+    """The notification URL with MultiSafepay's `transactionid` and `timestamp` added."""
+    split = urlsplit(notification_url)
+    added = urlencode({"transactionid": order_id, "timestamp": str(timestamp)})
+    query = f"{split.query}&{added}" if split.query else added
+    return urlunsplit((split.scheme, split.netloc, split.path, query, split.fragment))
 
 
 def _success(data: Any) -> _Answer:

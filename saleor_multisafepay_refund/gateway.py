@@ -36,6 +36,7 @@ from .ledger import (
     external_entry,
     external_refunds,
     pending_entry,
+    refund_status_changes,
     settle,
     with_state,
 )
@@ -66,7 +67,7 @@ DUPLICATE_WINDOW_SECONDS = 300
 
 @dataclass(frozen=True)
 class GatewayAnswer:
-    """The fields of Saleor's GatewayResponse for a refund."""
+    """The fields of Saleor's GatewayResponse, for a refund or a payment (`payments.py`)."""
 
     is_success: bool
     amount: Decimal
@@ -77,6 +78,8 @@ class GatewayAnswer:
     psp_reference: Optional[str] = None
     kind: str = REFUND
     action_required: bool = False
+    # For a payment: where the storefront sends the customer (Saleor's confirmationData).
+    action_required_data: Optional[Dict[str, str]] = None
     # Not part of Saleor's response: what the order's history says of this refund, and refunds
     # MultiSafepay made that Saleor has not recorded (refund id, amount, currency).
     note: str = ""
@@ -140,16 +143,10 @@ def _refund(
         return _from_outcome(payment_information, unreadable_order(order_id, exc))
     payment_id = str(payment_information.payment_id)
     recorded = _saleor_refund_ids(payment_information)
-    entries, reports = _settle(ledger, payment_id, order, recorded, config)
+    entries, reports = settle_refunds(ledger, payment_id, order, recorded, config)
     answer = _answer(client, config, payment_information, ledger, order, entries, reports, recorded)
-    # Refunds MultiSafepay made that Saleor has not recorded, except the one answered now.
-    unrecorded = tuple(
-        (e.refund_id, e.amount, e.currency)
-        for e in entries
-        if e.state is EntryState.REFUNDED
-        and e.refund_id
-        and e.refund_id not in recorded
-        and not (answer.is_success and e.refund_id == answer.transaction_id)
+    unrecorded = unrecorded_refunds(
+        entries, recorded, answer.transaction_id if answer.is_success else ""
     )
     return replace(answer, unrecorded=unrecorded) if unrecorded else answer
 
@@ -207,7 +204,7 @@ def _answer(
     return replace(answer, note=_joined(reports, answer.note)) if reports else answer
 
 
-def _settle(
+def settle_refunds(
     ledger: LedgerStore,
     payment_id: str,
     order: Order,
@@ -234,7 +231,26 @@ def _settle(
             f"{entry.currency} {entry.amount} (made in MultiSafepay's dashboard?): recorded in "
             "Saleor's payment now."
         )
+    for changed, told in refund_status_changes(list(entries.values()), order):
+        ledger.save(changed)
+        entries[changed.entry_id] = changed
+        if told:
+            reports.append(told)
     return sorted(entries.values(), key=lambda entry: entry.created_at), reports
+
+
+def unrecorded_refunds(
+    entries: Sequence[LedgerEntry], recorded: Set[str], answered: str = ""
+) -> Tuple[Tuple[str, Decimal, str], ...]:
+    """Refunds MultiSafepay made that Saleor has not recorded, except the one `answered` now."""
+    return tuple(
+        (e.refund_id, e.amount, e.currency)
+        for e in entries
+        if e.state is EntryState.REFUNDED
+        and e.refund_id
+        and e.refund_id not in recorded
+        and e.refund_id != answered
+    )
 
 
 def _saleor_refund_ids(payment_information: Any) -> Set[str]:

@@ -7,6 +7,10 @@ that a rollback never erases an entry whose POST may have been sent).
 An entry is written PENDING before its POST and updated once the answer is known:
 
     PENDING -> REFUNDED (refund id) | FAILED (MultiSafepay did not refund) | UNKNOWN
+    REFUNDED -> DECLINED (MultiSafepay's notification: the refund was declined or voided)
+
+A REFUNDED entry also keeps the refund's status at MultiSafepay (`refund_status`: reserved,
+completed...), as its notifications report it (`refund_status_changes`).
 
 Before any new refund of a payment every PENDING or UNKNOWN entry is settled against the order
 as MultiSafepay shows it now (`settle`). No entry ever stays PENDING: a PENDING entry met later
@@ -38,6 +42,8 @@ class EntryState(str, Enum):
     REFUNDED = "refunded"
     FAILED = "failed"
     UNKNOWN = "unknown"
+    # MultiSafepay accepted the refund, then declined or voided it: no money went back.
+    DECLINED = "declined"
 
 
 OPEN_STATES = frozenset({EntryState.PENDING, EntryState.UNKNOWN})
@@ -61,6 +67,7 @@ class LedgerEntry:
     # reported once.
     external: bool = False
     updated_at: float = field(default=0.0)
+    refund_status: str = ""  # MultiSafepay's status of the refund, once seen
 
     @property
     def is_open(self) -> bool:
@@ -208,7 +215,51 @@ def external_entry(payment_id: str, order: Order, refund_id: str) -> LedgerEntry
         updated_at=now,
         refund_id=refund_id,
         external=True,
+        refund_status=refund.status,
     )
+
+
+# Refund statuses in the order they happen; a notification never moves a refund back.
+_REFUND_STATUS_RANK = {"": 0, "initialized": 1, "reserved": 2, "completed": 3}
+_NOT_REFUNDED = frozenset({"declined", "void", "cancelled", "canceled"})
+
+
+def refund_status_changes(
+    entries: Iterable[LedgerEntry], order: Order
+) -> List[Tuple[LedgerEntry, str]]:
+    """Refunds whose status at MultiSafepay moved on: (the changed entry, what staff must be
+    told, or "" when nothing worth a note happened)."""
+    by_id = {refund.refund_id: refund for refund in order.refunds}
+    changes: List[Tuple[LedgerEntry, str]] = []
+    for entry in entries:
+        refund = by_id.get(entry.refund_id or "")
+        if refund is None or entry.state is not EntryState.REFUNDED:
+            continue
+        status, before = refund.status, entry.refund_status
+        if status == before:
+            continue
+        what = f"refund {entry.refund_id} ({entry.describe()}) of order {entry.msp_order_id}"
+        if status in _NOT_REFUNDED:
+            changed = replace(
+                entry, state=EntryState.DECLINED, refund_status=status, updated_at=time.time()
+            )
+            changes.append(
+                (
+                    changed,
+                    f"MultiSafepay {'declined' if status == 'declined' else 'cancelled'} {what}: "
+                    "the customer did not get this money back, though Saleor counts it as "
+                    "refunded. Refund it again, or settle it with the customer.",
+                )
+            )
+            continue
+        rank = _REFUND_STATUS_RANK.get(status)
+        if rank is None or rank <= _REFUND_STATUS_RANK.get(before, 0):
+            continue  # an unknown status, or an older one arriving late
+        changed = replace(entry, refund_status=status, updated_at=time.time())
+        # A refund first seen completed needs no note; one that waited (reserved) does.
+        told = f"MultiSafepay completed {what}." if status == "completed" and before else ""
+        changes.append((changed, told))
+    return changes
 
 
 def _minor(entry: LedgerEntry) -> int:

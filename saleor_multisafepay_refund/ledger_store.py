@@ -77,6 +77,7 @@ def _row(entry: LedgerEntry) -> RefundLedgerEntry:
         external=entry.external,
         created_at=entry.created_at,
         updated_at=entry.updated_at,
+        refund_status=entry.refund_status,
     )
 
 
@@ -96,4 +97,5 @@ def _entry(row: RefundLedgerEntry) -> LedgerEntry:
         refund_id=row.refund_id,
         error=row.error,
         external=row.external,
+        refund_status=row.refund_status,
     )

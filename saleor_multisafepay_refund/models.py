@@ -24,6 +24,7 @@ class RefundLedgerEntry(models.Model):
     external = models.BooleanField(default=False)
     created_at = models.FloatField()  # seconds since the epoch
     updated_at = models.FloatField()
+    refund_status = models.CharField(max_length=32, blank=True, default="")
 
     class Meta:
         app_label = "saleor_multisafepay_refund"

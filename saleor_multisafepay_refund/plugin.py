@@ -164,6 +164,7 @@ def _gateway_response(answer: gateway.GatewayAnswer) -> GatewayResponse:
     return GatewayResponse(
         is_success=answer.is_success,
         action_required=answer.action_required,
+        action_required_data=dict(answer.action_required_data or {}),
         kind=answer.kind,
         amount=answer.amount,
         currency=answer.currency,

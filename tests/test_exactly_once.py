@@ -340,7 +340,7 @@ def _refund_lines(saleor, config, ledger, msp, line, quantity) -> GatewayAnswer:
 
 def _settle_only(saleor: SaleorPayment, config: GatewayConfig, ledger: MemoryLedger) -> None:
     """Settle the payment's open entries the way a next refund would, sending nothing."""
-    from saleor_multisafepay_refund.gateway import _settle
+    from saleor_multisafepay_refund.gateway import settle_refunds
     from saleor_multisafepay_refund.order import parse_order
 
     client = config.client()
@@ -349,4 +349,4 @@ def _settle_only(saleor: SaleorPayment, config: GatewayConfig, ledger: MemoryLed
     finally:
         client.close()
     recorded = {t.token for t in saleor.transactions if t.is_success}
-    _settle(ledger, str(saleor.payment_id), order, recorded, config)
+    settle_refunds(ledger, str(saleor.payment_id), order, recorded, config)

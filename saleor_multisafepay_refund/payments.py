@@ -1,0 +1,488 @@
+"""Payments through MultiSafepay: a Saleor checkout in, an order and a gateway answer out.
+
+Imports nothing of Saleor or Django: `plugin.py` passes Saleor's PaymentData and a
+`CheckoutTotals` read from the checkout, and turns the `GatewayAnswer` into a GatewayResponse.
+Saleor's legacy checkout flow calls, in order:
+
+    process_payment  POST /orders (redirect); Saleor answers confirmationNeeded with the
+                     payment URL, and keeps the MultiSafepay order id as the transaction token
+    confirm_payment  GET /orders/{id}: authorized (cart methods), captured, pending or failed
+    capture_payment  cart methods: PATCH status shipped, when the order is fulfilled
+    void_payment     PATCH status cancelled, before it is shipped
+
+The cart is built with the refund's own merchant_item_id rule (`gateway.merchant_item_id`), so
+every refund finds its items again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from .cart import is_cart_gateway
+from .client import MultiSafepayClient
+from .config import GatewayConfig
+from .errors import (
+    ApiError,
+    ConfigurationError,
+    InvalidResponse,
+    MultiSafepayRefundError,
+    RefundRefused,
+    TransportError,
+)
+from .gateway import ERROR_LENGTH, GatewayAnswer, merchant_item_id
+from .money import from_minor_units, to_minor_units
+from .order_cart import CartDoesNotAddUp, CartLine, OrderCart, build_order_cart
+from .order_request import Address, PaymentOrder, order_body
+from .payment_status import PaymentState, payment_state
+
+if TYPE_CHECKING:
+    import requests
+
+logger = logging.getLogger(__name__)
+
+# saleor.payment.TransactionKind values
+ACTION_TO_CONFIRM = "action_to_confirm"
+AUTH = "auth"
+CAPTURE = "capture"
+PENDING = "pending"
+VOID = "void"
+
+DISCOUNT_ITEM_ID = "msp-discount"
+GIFT_CARD_ITEM_ID = "msp-gift-card"
+# MultiSafepay reads unit prices with up to 10 decimals (docs/msp-api.md).
+_UNIT_PRICE_QUANTUM = Decimal("1e-10")
+_GATEWAY_CODE = re.compile(r"[A-Z][A-Z0-9_]{1,31}\Z")
+
+
+@dataclass(frozen=True)
+class CheckoutLineTotals:
+    """One checkout line as Saleor priced it; named like an order line for `merchant_item_id`."""
+
+    product_name: str
+    product_sku: Optional[str]
+    product_variant_id: str  # the variant's global ID, as Saleor's order line will keep it
+    quantity: int
+    total_gross: Decimal
+    total_net: Decimal
+    tax_rate: Optional[Decimal] = None  # a fraction; None: derived from gross and net
+
+
+@dataclass(frozen=True)
+class CheckoutTotals:
+    lines: Tuple[CheckoutLineTotals, ...]
+    shipping_gross: Decimal
+    shipping_net: Decimal
+    shipping_tax_rate: Optional[Decimal]
+    total_gross: Decimal  # after discounts, before gift cards
+    voucher_code: str = ""
+
+
+@dataclass(frozen=True)
+class PaymentContext:
+    """What Saleor knows of a payment beyond its PaymentData."""
+
+    notification_url: str
+    return_url: str = ""
+    checkout: Optional[CheckoutTotals] = None
+    locale: str = ""
+
+
+@dataclass(frozen=True)
+class PaymentView:
+    """What a payment needs of MultiSafepay's order (GET /orders/{id})."""
+
+    order_id: str
+    status: str
+    gateway: str  # empty until the customer chose a method
+    amount: int
+    currency: str
+
+    @property
+    def state(self) -> PaymentState:
+        return payment_state(self.status, self.gateway)
+
+
+def read_payment(data: Mapping[str, Any]) -> PaymentView:
+    """A `PaymentView` of MultiSafepay's order; InvalidResponse when it cannot be read."""
+    details = data.get("payment_details")
+    gateway = details.get("type") if isinstance(details, Mapping) else None
+    amount = data.get("amount")
+    if type(amount) is not int or not isinstance(data.get("currency"), str):
+        raise InvalidResponse("MultiSafepay's order has no readable amount and currency.")
+    return PaymentView(
+        order_id=str(data.get("order_id") or ""),
+        status=str(data.get("status") or "").lower(),
+        gateway=str(gateway or "").upper(),
+        amount=amount,
+        currency=str(data["currency"]).upper(),
+    )
+
+
+def cart_lines(config: GatewayConfig, checkout: CheckoutTotals, amount: Decimal) -> List[CartLine]:
+    """The checkout as MultiSafepay cart lines: products, shipping, discount, gift cards.
+
+    Each unit price excludes tax and is the line's gross divided back, so that MultiSafepay's
+    own arithmetic (price x quantity x (1 + rate), rounded per line) gives Saleor's gross for
+    the line, and a refund of n items comes to n x Saleor's unit price.
+    """
+    lines = [
+        CartLine(
+            merchant_item_id(line, config.merchant_item_id_source),
+            line.product_name,
+            _unit_price(line.total_gross, line.quantity, _rate(line)),
+            line.quantity,
+            _rate(line),
+        )
+        for line in checkout.lines
+        if line.quantity > 0
+    ]
+    if checkout.shipping_gross > 0:
+        rate = _known_rate(
+            checkout.shipping_tax_rate, checkout.shipping_gross, checkout.shipping_net
+        )
+        price = _unit_price(checkout.shipping_gross, 1, rate)
+        lines.append(CartLine(config.shipping_item_id, "Shipping", price, 1, rate))
+    before_discount = sum((line.total_gross for line in checkout.lines), Decimal(0))
+    # A discount Saleor did not spread over the lines (an entire-order voucher in older
+    # Saleor) is one negative item, untaxed, so the cart still adds up to what is paid.
+    discount = before_discount + checkout.shipping_gross - checkout.total_gross
+    if discount > 0:
+        name = f"Discount {checkout.voucher_code}".strip()
+        lines.append(CartLine(DISCOUNT_ITEM_ID, name, -discount, 1, Decimal(0)))
+    gift_cards = checkout.total_gross - amount
+    if gift_cards > 0:
+        lines.append(CartLine(GIFT_CARD_ITEM_ID, "Gift card", -gift_cards, 1, Decimal(0)))
+    return lines
+
+
+def new_order_id(payment_information: Any) -> str:
+    """A MultiSafepay order id for a Saleor payment: its id and a random part, so that two
+    Saleor databases (a reset test shop) never meet the same id at MultiSafepay."""
+    return f"saleor-{payment_information.payment_id}-{secrets.token_hex(4)}"
+
+
+def chosen_gateway(payment_information: Any) -> str:
+    """The method the storefront chose (`paymentData: {"gateway": "KLARNA"}`), or ""."""
+    data = getattr(payment_information, "data", None) or {}
+    value = data.get("gateway") if isinstance(data, Mapping) else None
+    if value in (None, ""):
+        return ""
+    code = str(value).strip().upper()
+    if not _GATEWAY_CODE.match(code):
+        raise ConfigurationError(f"{str(value)[:40]!r} is not a MultiSafepay payment method code.")
+    return code
+
+
+def payment_order(
+    config: GatewayConfig, payment_information: Any, context: PaymentContext
+) -> PaymentOrder:
+    """The MultiSafepay order for a Saleor payment; a cart method without a cart is refused."""
+    amount = Decimal(payment_information.amount)
+    currency = str(payment_information.currency)
+    gateway = chosen_gateway(payment_information)
+    cart: Optional[OrderCart] = None
+    reason = "Saleor gave no checkout lines"
+    if context.checkout is not None:
+        try:
+            cart = build_order_cart(cart_lines(config, context.checkout, amount), amount, currency)
+        except (CartDoesNotAddUp, RefundRefused) as exc:
+            reason = str(exc)
+    if cart is None:
+        if is_cart_gateway(gateway):
+            raise CartDoesNotAddUp(
+                f"{gateway} needs the order's items, and they cannot be sent: {reason}"
+            )
+        # Other methods need no cart; the payment page will not offer the cart methods.
+        logger.warning("MultiSafepay order created without a shopping cart: %s", reason)
+    return PaymentOrder(
+        order_id=new_order_id(payment_information),
+        amount=amount,
+        currency=currency,
+        description=f"Saleor payment {payment_information.payment_id}",
+        gateway=gateway,
+        cart=cart,
+        notification_url=context.notification_url,
+        redirect_url=context.return_url,
+        cancel_url=context.return_url,
+        email=str(getattr(payment_information, "customer_email", "") or ""),
+        ip_address=str(getattr(payment_information, "customer_ip_address", "") or ""),
+        locale=context.locale,
+        billing=_address(getattr(payment_information, "billing", None)),
+        shipping=_address(getattr(payment_information, "shipping", None)),
+    )
+
+
+def process_payment(
+    config: GatewayConfig,
+    payment_information: Any,
+    context: PaymentContext,
+    session: Optional[requests.Session] = None,
+) -> GatewayAnswer:
+    """Create the MultiSafepay order; the answer sends the customer to its payment page."""
+    try:
+        order = payment_order(config, payment_information, context)
+        body = order_body(order)
+    except (MultiSafepayRefundError, ValueError) as exc:
+        return _failure(payment_information, "", f"MultiSafepay payment not started: {exc}")
+    try:
+        with _client(config, session) as client:
+            created = client.create_order(body)
+    except MultiSafepayRefundError as exc:
+        # Nothing is charged by creating an order: a lost answer leaves an order nobody pays.
+        return _failure(
+            payment_information,
+            order.order_id,
+            f"MultiSafepay payment not started: {_reason(exc)} Nothing was charged; try again.",
+        )
+    payment_url = str(created.get("payment_url") or "")
+    if not payment_url:
+        return _failure(
+            payment_information,
+            order.order_id,
+            "MultiSafepay payment not started: MultiSafepay gave no payment page. Nothing was "
+            "charged; try again.",
+        )
+    data = {"payment_url": payment_url, "multisafepay_order_id": order.order_id}
+    return _answer(
+        payment_information,
+        order.order_id,
+        ACTION_TO_CONFIRM,
+        {**data, "gateway": order.gateway},
+        action_required_data=data,
+    )
+
+
+def confirm_payment(
+    config: GatewayConfig, payment_information: Any, session: Optional[requests.Session] = None
+) -> GatewayAnswer:
+    """What became of the payment at MultiSafepay, once the customer is back (or notified)."""
+    order_id = _order_id(payment_information)
+    try:
+        with _client(config, session) as client:
+            view = _checked_view(client, order_id, payment_information)
+    except MultiSafepayRefundError as exc:
+        return _failure(payment_information, order_id, f"MultiSafepay payment unclear: {exc}")
+    raw = {"multisafepay_order_id": order_id, "status": view.status, "gateway": view.gateway}
+    state = view.state
+    if state is PaymentState.AUTHORIZED:
+        return _answer(payment_information, order_id, AUTH, raw)
+    if state is PaymentState.CAPTURED:
+        return _answer(payment_information, order_id, CAPTURE, raw)
+    if state is PaymentState.FAILED:
+        return _failure(
+            payment_information,
+            order_id,
+            f"MultiSafepay payment {view.status}: nothing was charged. Pay again, with this or "
+            "another method.",
+        )
+    payment_url = _payment_url(payment_information)
+    if view.status == "initialized" and payment_url:
+        # The customer came back without finishing: send them to the payment page again.
+        data = {"payment_url": payment_url, "multisafepay_order_id": order_id}
+        return _answer(
+            payment_information, order_id, ACTION_TO_CONFIRM, raw, action_required_data=data
+        )
+    # Paid and still being checked (uncleared): the order is placed, the notification of the
+    # outcome records the capture.
+    return _answer(payment_information, order_id, PENDING, raw)
+
+
+def capture_payment(
+    config: GatewayConfig, payment_information: Any, session: Optional[requests.Session] = None
+) -> GatewayAnswer:
+    """Capture: a cart method's order is shipped (MultiSafepay then invoices the customer)."""
+    order_id = _order_id(payment_information)
+    try:
+        with _client(config, session) as client:
+            view = _checked_view(client, order_id, payment_information, whole=False)
+            if view.state is PaymentState.AUTHORIZED:
+                amount = Decimal(payment_information.amount)
+                if to_minor_units(amount, view.currency) != view.amount:
+                    raise RefundRefused(
+                        f"{view.gateway} is captured whole, when the order is shipped: "
+                        f"{view.currency} {from_minor_units(view.amount, view.currency)}, not "
+                        f"{view.currency} {amount}."
+                    )
+                view = _ship(client, view)
+    except MultiSafepayRefundError as exc:
+        return _failure(
+            payment_information, order_id, f"MultiSafepay capture failed: {exc}", CAPTURE
+        )
+    raw = {"multisafepay_order_id": order_id, "status": view.status, "gateway": view.gateway}
+    if view.state is PaymentState.CAPTURED:
+        return _answer(payment_information, order_id, CAPTURE, raw)
+    return _failure(
+        payment_information,
+        order_id,
+        f"MultiSafepay capture not possible: the order is {view.status or 'without a status'}.",
+        CAPTURE,
+    )
+
+
+def void_payment(
+    config: GatewayConfig, payment_information: Any, session: Optional[requests.Session] = None
+) -> GatewayAnswer:
+    """Cancel an order that is not shipped (captured) yet."""
+    order_id = _order_id(payment_information)
+    try:
+        with _client(config, session) as client:
+            view = read_payment(client.get_order(order_id))
+            if view.state in (PaymentState.AUTHORIZED, PaymentState.PENDING):
+                client.update_order(order_id, {"status": "cancelled"})
+                view = read_payment(client.get_order(order_id))
+    except MultiSafepayRefundError as exc:
+        return _failure(payment_information, order_id, f"MultiSafepay void failed: {exc}", VOID)
+    raw = {"multisafepay_order_id": order_id, "status": view.status, "gateway": view.gateway}
+    if view.state is PaymentState.FAILED:
+        return _answer(payment_information, order_id, VOID, raw)
+    return _failure(
+        payment_information,
+        order_id,
+        f"MultiSafepay void not possible: the order is {view.status}"
+        + (": refund it instead." if view.state is PaymentState.CAPTURED else "."),
+        VOID,
+    )
+
+
+def _ship(client: MultiSafepayClient, view: PaymentView) -> PaymentView:
+    """PATCH status shipped, then the order as it is now; a lost answer is read back."""
+    try:
+        client.update_order(view.order_id, {"status": "shipped"})
+    except (TransportError, ApiError) as exc:
+        # Shipping is a status, not money sent: reading the order back tells whether it took.
+        after = read_payment(client.get_order(view.order_id))
+        if after.state is not PaymentState.CAPTURED:
+            raise exc from None
+        return after
+    return read_payment(client.get_order(view.order_id))
+
+
+def _checked_view(
+    client: MultiSafepayClient, order_id: str, payment_information: Any, whole: bool = True
+) -> PaymentView:
+    """The order, refused when it is not this payment's (another amount or currency)."""
+    view = read_payment(client.get_order(order_id))
+    currency = str(payment_information.currency).upper()
+    if view.currency != currency or (
+        whole and view.amount != to_minor_units(Decimal(payment_information.amount), currency)
+    ):
+        raise InvalidResponse(
+            f"MultiSafepay's order {order_id} is for {view.currency} "
+            f"{from_minor_units(view.amount, view.currency)}, the payment for {currency} "
+            f"{payment_information.amount}: not this payment's order."
+        )
+    return view
+
+
+@contextmanager
+def _client(
+    config: GatewayConfig, session: Optional[requests.Session]
+) -> Iterator[MultiSafepayClient]:
+    """The configuration's client, closed afterwards unless the session is the caller's."""
+    client = config.client(session)
+    try:
+        yield client
+    finally:
+        if session is None:
+            client.close()
+
+
+def _order_id(payment_information: Any) -> str:
+    for value in (payment_information.token, payment_information.psp_reference):
+        if value not in (None, ""):
+            return str(value)
+    return ""
+
+
+def _payment_url(payment_information: Any) -> str:
+    """The payment page given when the order was created (kept in Saleor's transaction)."""
+    for transaction in reversed(getattr(payment_information, "transactions", None) or ()):
+        response = getattr(transaction, "gateway_response", None) or {}
+        if transaction.kind == ACTION_TO_CONFIRM and response.get("payment_url"):
+            return str(response["payment_url"])
+    return ""
+
+
+def _address(data: Any) -> Optional[Address]:
+    if data is None:
+        return None
+    return Address(
+        **{name: str(getattr(data, name, "") or "") for name in Address.__dataclass_fields__}
+    )
+
+
+def _rate(line: CheckoutLineTotals) -> Decimal:
+    return _known_rate(line.tax_rate, line.total_gross, line.total_net)
+
+
+def _known_rate(rate: Optional[Decimal], gross: Decimal, net: Decimal) -> Decimal:
+    if rate is not None:
+        return Decimal(rate)
+    if net <= 0 or gross <= net:
+        return Decimal(0)
+    # Saleor keeps rates with 4 decimals (0.2100).
+    return (gross / net - 1).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+
+
+def _unit_price(gross: Decimal, quantity: int, rate: Decimal) -> Decimal:
+    unit = (gross / (1 + rate) / quantity).quantize(_UNIT_PRICE_QUANTUM, rounding=ROUND_HALF_UP)
+    return unit.normalize() if unit else Decimal(0)
+
+
+def _reason(error: MultiSafepayRefundError) -> str:
+    text = str(error).rstrip(".")
+    return f"{text}."
+
+
+def _answer(
+    payment_information: Any,
+    order_id: str,
+    kind: str,
+    raw: Dict[str, str],
+    action_required_data: Optional[Dict[str, str]] = None,
+) -> GatewayAnswer:
+    return GatewayAnswer(
+        is_success=True,
+        amount=Decimal(payment_information.amount),
+        currency=str(payment_information.currency),
+        transaction_id=order_id,
+        error=None,
+        raw_response=raw,
+        psp_reference=order_id,
+        kind=kind,
+        action_required=action_required_data is not None,
+        action_required_data=action_required_data,
+    )
+
+
+def _failure(
+    payment_information: Any, order_id: str, message: str, kind: str = ACTION_TO_CONFIRM
+) -> GatewayAnswer:
+    return GatewayAnswer(
+        is_success=False,
+        amount=Decimal(payment_information.amount),
+        currency=str(payment_information.currency),
+        transaction_id=order_id,
+        error=message[: ERROR_LENGTH - 1] + "…" if len(message) > ERROR_LENGTH else message,
+        raw_response={"multisafepay_order_id": order_id, "error": message},
+        psp_reference=order_id or None,
+        kind=kind,
+        note=message,
+    )
+
+
+__all__: Sequence[str] = [
+    "CheckoutLineTotals",
+    "CheckoutTotals",
+    "PaymentContext",
+    "capture_payment",
+    "confirm_payment",
+    "process_payment",
+    "void_payment",
+]

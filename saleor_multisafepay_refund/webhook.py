@@ -1,0 +1,204 @@
+"""MultiSafepay's notifications: verified, the order read back, Saleor brought in line.
+
+Imports nothing of Saleor or Django: Saleor's side is a `SaleorSide` (`saleor_payments.py` in
+Saleor, a fake in tests). A notification only says "this order changed": its signature is
+checked (`notifications.py`), then the order is read from MultiSafepay and Saleor is compared
+with what MultiSafepay shows NOW. So a repeated notification changes nothing, and notifications
+arriving out of order cannot move Saleor backwards.
+
+    MultiSafepay shows                     Saleor has                    done
+    =====================================  ============================  ==========================
+    paid (authorized, captured, uncleared) no order yet (customer left)  the checkout is completed
+    captured (shipped, or iDEAL cleared)   no capture                    the capture is recorded
+    declined, cancelled, expired, void     an order, nothing captured    a note in the history
+    a refund Saleor did not make           -                             recorded once, and noted
+    a refund declined or voided            counted as refunded           ledger, and noted
+
+The answer: `OK` (HTTP 200) once done; a forged or stale notification 403; one for an order
+Saleor does not know (yet) 404 and one whose order cannot be read now 503, so that
+MultiSafepay sends it again later.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Any, FrozenSet, List, Mapping, Optional, Protocol, Sequence, Tuple
+
+from . import wire
+from .config import GatewayConfig
+from .errors import MultiSafepayRefundError
+from .gateway import settle_refunds, unrecorded_refunds
+from .ledger import LedgerStore
+from .notifications import InvalidNotification, verify_notification
+from .order import parse_order
+from .payment_status import PaymentState
+from .payments import PaymentView, read_payment
+
+if TYPE_CHECKING:
+    import requests
+
+logger = logging.getLogger(__name__)
+
+Refund = Tuple[str, Decimal, str]  # refund id, amount, currency
+
+
+@dataclass(frozen=True)
+class SaleorPayment:
+    """What the notification flow needs of Saleor's payment."""
+
+    payment_id: str
+    order_id: Optional[str]  # Saleor's order; None while the checkout is not completed
+    is_active: bool
+    to_confirm: bool  # Saleor waits for the customer to come back
+    captured: bool  # Saleor recorded a successful capture
+    refund_ids: FrozenSet[str] = field(default_factory=frozenset)
+
+
+class SaleorSide(Protocol):
+    def find_payment(self, msp_order_id: str) -> Optional[SaleorPayment]: ...
+
+    def complete_checkout(self, payment: SaleorPayment) -> str: ...
+
+    def record_capture(self, payment: SaleorPayment, msp_order_id: str) -> bool: ...
+
+    def write_note(self, payment: SaleorPayment, text: str) -> None: ...
+
+    def record_refunds(self, payment: SaleorPayment, refunds: Sequence[Refund]) -> None: ...
+
+
+class PaymentAction(str, Enum):
+    NONE = "none"
+    COMPLETE_CHECKOUT = "complete_checkout"
+    RECORD_CAPTURE = "record_capture"
+    REPORT_FAILURE = "report_failure"
+
+
+@dataclass(frozen=True)
+class NotificationAnswer:
+    status: int
+    body: str
+    actions: Tuple[str, ...] = ()  # what was done, for logs and tests
+
+
+def payment_action(payment: SaleorPayment, view: PaymentView) -> PaymentAction:
+    """What Saleor's payment needs, given MultiSafepay's order now (the table above)."""
+    state = view.state
+    paid = state in (PaymentState.AUTHORIZED, PaymentState.CAPTURED) or (
+        state is PaymentState.PENDING and view.status == "uncleared"
+    )
+    if payment.order_id is None:
+        if paid and payment.is_active and payment.to_confirm:
+            return PaymentAction.COMPLETE_CHECKOUT
+        return PaymentAction.NONE
+    if state is PaymentState.CAPTURED and not payment.captured and payment.is_active:
+        return PaymentAction.RECORD_CAPTURE
+    if state is PaymentState.FAILED and not payment.captured and payment.is_active:
+        return PaymentAction.REPORT_FAILURE
+    return PaymentAction.NONE
+
+
+def notified_order_id(raw_body: bytes, query: Mapping[str, str]) -> str:
+    """The order a notification is about: the body's `order_id`, which must agree with the
+    URL's `transactionid` when both are given; "" when there is none."""
+    try:
+        data = wire.loads(raw_body) if raw_body else None
+    except ValueError:
+        data = None
+    from_body = str(data.get("order_id") or "") if isinstance(data, dict) else ""
+    from_query = str(query.get("transactionid") or "")
+    if from_body and from_query and from_body != from_query:
+        return ""
+    return from_body or from_query
+
+
+def handle_notification(
+    config: GatewayConfig,
+    raw_body: bytes,
+    auth_header: Optional[str],
+    query: Mapping[str, str],
+    saleor: SaleorSide,
+    ledger: LedgerStore,
+    session: Optional[requests.Session] = None,
+    now: Optional[float] = None,
+) -> NotificationAnswer:
+    """Verify a notification and bring Saleor in line with MultiSafepay; never raises."""
+    try:
+        verify_notification(raw_body, auth_header, config.api_key, now=now)
+    except InvalidNotification as exc:
+        logger.warning("MultiSafepay notification refused: %s", exc)
+        return NotificationAnswer(403, str(exc))
+    order_id = notified_order_id(raw_body, query)
+    if not order_id:
+        return NotificationAnswer(400, "The notification names no order (or two).")
+    try:
+        payment = saleor.find_payment(order_id)
+        if payment is None:
+            # Not (yet) a payment of this shop: MultiSafepay tries again later.
+            return NotificationAnswer(404, f"No Saleor payment for MultiSafepay order {order_id}.")
+        client = config.client(session)
+        try:
+            data = client.get_order(order_id)
+        finally:
+            if session is None:
+                client.close()
+        return NotificationAnswer(200, "OK", _apply(config, payment, data, saleor, ledger))
+    except MultiSafepayRefundError as exc:
+        logger.warning("MultiSafepay notification for %s not applied: %s", order_id, exc)
+        return NotificationAnswer(503, f"Not applied, send it again later: {exc}")
+    except Exception:
+        logger.exception("MultiSafepay notification for %s stopped on an error", order_id)
+        return NotificationAnswer(503, "Not applied (an error in the shop): send it again later.")
+
+
+def _apply(
+    config: GatewayConfig,
+    payment: SaleorPayment,
+    data: Mapping[str, Any],
+    saleor: SaleorSide,
+    ledger: LedgerStore,
+) -> Tuple[str, ...]:
+    view = read_payment(data)
+    done: List[str] = []
+    action = payment_action(payment, view)
+    if action is PaymentAction.COMPLETE_CHECKOUT:
+        done.append(f"checkout: {saleor.complete_checkout(payment)}")
+    elif action is PaymentAction.RECORD_CAPTURE:
+        if saleor.record_capture(payment, view.order_id):
+            done.append("capture recorded")
+            saleor.write_note(
+                payment,
+                f"MultiSafepay captured order {view.order_id} ({view.status}): recorded in "
+                "Saleor's payment.",
+            )
+    elif action is PaymentAction.REPORT_FAILURE:
+        done.append(f"reported {view.status}")
+        saleor.write_note(
+            payment,
+            f"MultiSafepay shows order {view.order_id} as {view.status}: nothing will be "
+            "charged. Do not ship it; cancel the order in Saleor.",
+        )
+    if data.get("related_transactions") and view.gateway:
+        done.extend(_refunds(config, payment, data, saleor, ledger))
+    return tuple(done)
+
+
+def _refunds(
+    config: GatewayConfig,
+    payment: SaleorPayment,
+    data: Mapping[str, Any],
+    saleor: SaleorSide,
+    ledger: LedgerStore,
+) -> List[str]:
+    """Refunds: open ledger entries settled, status changes noted, outside refunds recorded."""
+    order = parse_order(data)
+    recorded = set(payment.refund_ids)
+    entries, reports = settle_refunds(ledger, payment.payment_id, order, recorded, config)
+    for report in reports:
+        saleor.write_note(payment, report)
+    unrecorded = unrecorded_refunds(entries, recorded)
+    if unrecorded:
+        saleor.record_refunds(payment, unrecorded)
+    return [*(f"noted: {report}" for report in reports), *(f"recorded {r[0]}" for r in unrecorded)]
