@@ -36,7 +36,7 @@ from .errors import (
     TransportError,
 )
 from .gateway import ERROR_LENGTH, GatewayAnswer, merchant_item_id
-from .money import from_minor_units, to_minor_units
+from .money import from_minor_units, round_money, to_minor_units
 from .order_cart import CartDoesNotAddUp, CartLine, OrderCart, build_order_cart
 from .order_request import Address, PaymentOrder, order_body
 from .payment_status import PaymentState, payment_state
@@ -124,7 +124,9 @@ def read_payment(data: Mapping[str, Any]) -> PaymentView:
     )
 
 
-def cart_lines(config: GatewayConfig, checkout: CheckoutTotals, amount: Decimal) -> List[CartLine]:
+def cart_lines(
+    config: GatewayConfig, checkout: CheckoutTotals, amount: Decimal, currency: str
+) -> List[CartLine]:
     """The checkout as MultiSafepay cart lines: products, shipping, discount, gift cards.
 
     Each unit price excludes tax and is the line's gross divided back, so that MultiSafepay's
@@ -135,16 +137,16 @@ def cart_lines(config: GatewayConfig, checkout: CheckoutTotals, amount: Decimal)
         CartLine(
             merchant_item_id(line, config.merchant_item_id_source),
             line.product_name,
-            _unit_price(line.total_gross, line.quantity, _rate(line)),
+            _unit_price(line.total_gross, line.quantity, _rate(line, currency)),
             line.quantity,
-            _rate(line),
+            _rate(line, currency),
         )
         for line in checkout.lines
         if line.quantity > 0
     ]
     if checkout.shipping_gross > 0:
         rate = _known_rate(
-            checkout.shipping_tax_rate, checkout.shipping_gross, checkout.shipping_net
+            checkout.shipping_tax_rate, checkout.shipping_gross, checkout.shipping_net, currency
         )
         price = _unit_price(checkout.shipping_gross, 1, rate)
         lines.append(CartLine(config.shipping_item_id, "Shipping", price, 1, rate))
@@ -190,7 +192,8 @@ def payment_order(
     reason = "Saleor gave no checkout lines"
     if context.checkout is not None:
         try:
-            cart = build_order_cart(cart_lines(config, context.checkout, amount), amount, currency)
+            lines = cart_lines(config, context.checkout, amount, currency)
+            cart = build_order_cart(lines, amount, currency)
         except (CartDoesNotAddUp, RefundRefused) as exc:
             reason = str(exc)
     if cart is None:
@@ -417,17 +420,26 @@ def _address(data: Any) -> Optional[Address]:
     )
 
 
-def _rate(line: CheckoutLineTotals) -> Decimal:
-    return _known_rate(line.tax_rate, line.total_gross, line.total_net)
+def _rate(line: CheckoutLineTotals, currency: str) -> Decimal:
+    return _known_rate(line.tax_rate, line.total_gross, line.total_net, currency)
 
 
-def _known_rate(rate: Optional[Decimal], gross: Decimal, net: Decimal) -> Decimal:
+def _known_rate(rate: Optional[Decimal], gross: Decimal, net: Decimal, currency: str) -> Decimal:
     if rate is not None:
         return Decimal(rate)
     if net <= 0 or gross <= net:
         return Decimal(0)
-    # Saleor keeps rates with 4 decimals (0.2100).
-    return (gross / net - 1).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    # Saleor's gross and net are rounded to the currency, so gross / net - 1 carries that
+    # rounding (10.00 / 8.26 - 1 = 0.2107 for 21 %), and MultiSafepay would print it on the
+    # invoice: the rate is the one with the fewest decimals (Saleor keeps 4) from which the
+    # gross gives Saleor's net back. Any rate keeps the cart adding up: unit prices are the
+    # gross divided back by it.
+    exact = gross / net - 1
+    for places in ("0.01", "0.001", "0.0001"):
+        candidate = exact.quantize(Decimal(places), rounding=ROUND_HALF_UP)
+        if round_money(gross / (1 + candidate), currency) == round_money(net, currency):
+            return candidate
+    return exact.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
 
 
 def _unit_price(gross: Decimal, quantity: int, rate: Decimal) -> Decimal:

@@ -1,4 +1,5 @@
-"""The Saleor plugin: configuration and thin hooks; the work is in `gateway.py`.
+"""The Saleor plugin: configuration and thin hooks; the work is in `gateway.py` (refunds),
+`payments.py` (payments) and `webhook.py` (notifications).
 
 Imported by Saleor only (through the `saleor.plugins` entry point): it needs Saleor and Django.
 """
@@ -6,14 +7,16 @@ Imported by Saleor only (through the `saleor.plugins` entry point): it needs Sal
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Dict, List, Optional
+from typing import Any, Callable, ClassVar, Dict, List, Optional, cast
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpResponse, HttpResponseNotFound
 from saleor.payment.interface import GatewayResponse
 from saleor.plugins.base_plugin import BasePlugin, ConfigurationTypeField
 
-from . import gateway
-from .cart import SHIPPING_ITEM_ID
+from . import gateway, payments, saleor_payments
+from .cart import CART_GATEWAYS, SHIPPING_ITEM_ID
 from .config import (
     GatewayConfig,
     InvalidConfiguration,
@@ -24,8 +27,10 @@ from .config import (
 from .ledger_store import SaleorLedger
 from .order_history import write_order_note
 from .saleor_records import record_after_commit
+from .webhook import handle_notification
 
 PLUGIN_ID = "multisafepay"
+NOTIFICATION_URL = "notification_url"
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +39,9 @@ class MultiSafepayPlugin(BasePlugin):
     PLUGIN_ID = PLUGIN_ID
     PLUGIN_NAME = "MultiSafepay"
     PLUGIN_DESCRIPTION = (
-        "Refunds through MultiSafepay, by product for Pay After Delivery, Klarna, in3, "
-        "Riverty and the other buy-now-pay-later methods, by amount for the rest."
+        "Payments through MultiSafepay's payment page, with the order's items for Pay After "
+        "Delivery, Klarna, in3, Riverty and the other buy-now-pay-later methods; refunds by "
+        "product for those methods, by amount for the rest."
     )
     CONFIGURATION_PER_CHANNEL = True
     DEFAULT_ACTIVE = False
@@ -48,6 +54,7 @@ class MultiSafepayPlugin(BasePlugin):
         {"name": "sign_conventions", "value": ""},
         {"name": "refund_description", "value": ""},
         {"name": "rounding_tolerance", "value": "0.01"},
+        {"name": NOTIFICATION_URL, "value": ""},
     ]
     CONFIG_STRUCTURE: ClassVar[Dict[str, Dict[str, Any]]] = {
         "api_key": {
@@ -106,9 +113,24 @@ class MultiSafepayPlugin(BasePlugin):
                 "the amount Saleor refunds, such as 0.01. Beyond it the refund is refused."
             ),
         },
+        NOTIFICATION_URL: {
+            "type": ConfigurationTypeField.OUTPUT,
+            "label": "Notification URL",
+            "help_text": (
+                "Sent with every payment, so MultiSafepay needs no setting for it: its "
+                "notifications of payments, shipments and refunds arrive here."
+            ),
+        },
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        channel = kwargs.get("channel")
+        if channel is not None and "configuration" in kwargs:
+            # A read-only field: shown in the Dashboard, never saved (Saleor drops OUTPUT values).
+            url = saleor_payments.notification_url(PLUGIN_ID, channel.slug)
+            kwargs["configuration"] = [
+                item for item in kwargs["configuration"] if item.get("name") != NOTIFICATION_URL
+            ] + [{"name": NOTIFICATION_URL, "value": url}]
         super().__init__(*args, **kwargs)
         # Built once per plugin instance; Saleor builds instances per request, so keep it cheap.
         self._config: Optional[GatewayConfig] = None
@@ -143,6 +165,130 @@ class MultiSafepayPlugin(BasePlugin):
         _record(payment_information, answer)
         record_after_commit(payment_information.payment_id, answer.unrecorded)
         return _gateway_response(answer)
+
+    # -- payments (Saleor's legacy checkout flow) ----------------------------------------
+
+    def get_supported_currencies(self, previous_value: Any) -> List[str]:
+        # Per channel: the channel's currency (MultiSafepay's methods each limit it further).
+        return [self.channel.currency_code] if self.channel is not None else []
+
+    def get_payment_config(self, previous_value: Any) -> List[Dict[str, Any]]:
+        return [
+            {"field": "test_mode", "value": str(self.config.test_mode).lower()},
+            {"field": "cart_methods", "value": ",".join(sorted(CART_GATEWAYS))},
+        ]
+
+    def token_is_required_as_payment_input(self, previous_value: Any) -> bool:
+        return False  # the customer pays on MultiSafepay's page: no token from the storefront
+
+    def process_payment(self, payment_information: Any, previous_value: Any) -> Any:
+        if not self.active:
+            return previous_value
+        slug = self.channel.slug if self.channel is not None else ""
+        return self._payment(
+            lambda config: payments.process_payment(
+                config,
+                payment_information,
+                saleor_payments.payment_context(payment_information, PLUGIN_ID, slug),
+            ),
+            payment_information,
+        )
+
+    def confirm_payment(self, payment_information: Any, previous_value: Any) -> Any:
+        if not self.active:
+            return previous_value
+        return self._payment(
+            lambda config: payments.confirm_payment(config, payment_information),
+            payment_information,
+        )
+
+    def capture_payment(self, payment_information: Any, previous_value: Any) -> Any:
+        if not self.active:
+            return previous_value
+        return self._payment(
+            lambda config: payments.capture_payment(config, payment_information),
+            payment_information,
+        )
+
+    def void_payment(self, payment_information: Any, previous_value: Any) -> Any:
+        if not self.active:
+            return previous_value
+        return self._payment(
+            lambda config: payments.void_payment(config, payment_information),
+            payment_information,
+        )
+
+    def order_fulfilled(self, order: Any, previous_value: Any, webhooks: Any = None) -> Any:
+        """Ship (capture) a buy-now-pay-later payment once the whole order is fulfilled."""
+        if self.active and self.channel is not None:
+            try:
+                saleor_payments.capture_fulfilled(order, self.channel.slug, PLUGIN_ID)
+            except Exception:
+                logger.exception("MultiSafepay capture on fulfilment stopped on an error")
+        return previous_value
+
+    def webhook(self, request: Any, path: str, previous_value: Any) -> HttpResponse:
+        """MultiSafepay's notifications: /plugins/channel/<slug>/multisafepay/notification."""
+        if not self.active or self.channel is None:
+            return cast(HttpResponse, previous_value)
+        if path.strip("/") != saleor_payments.NOTIFICATION_PATH:
+            return HttpResponseNotFound()
+        if request.method != "POST":
+            return HttpResponse("POST only", status=405, content_type="text/plain")
+        try:
+            config = self._usable_config()
+        except InvalidConfiguration:
+            return HttpResponse("Not configured", status=503, content_type="text/plain")
+        with transaction.atomic():
+            answer = handle_notification(
+                config,
+                request.body,
+                request.headers.get("Auth"),
+                {key: request.GET.get(key, "") for key in request.GET},
+                saleor_payments.SaleorPayments(PLUGIN_ID, self.channel.slug),
+                SaleorLedger(),
+            )
+            if answer.status >= 500:
+                transaction.set_rollback(True)  # MultiSafepay sends it again
+        logger.info("MultiSafepay notification: %s %s", answer.status, ", ".join(answer.actions))
+        return HttpResponse(answer.body, status=answer.status, content_type="text/plain")
+
+    def _usable_config(self) -> GatewayConfig:
+        values = configuration_values(self.configuration)
+        return parse_configuration(values, require_api_key=True)
+
+    def _payment(
+        self,
+        flow: Callable[[GatewayConfig], gateway.GatewayAnswer],
+        payment_information: Any,
+    ) -> GatewayResponse:
+        try:
+            answer = flow(self._usable_config())
+        except InvalidConfiguration as exc:
+            answer = _payment_failure(
+                payment_information,
+                f"MultiSafepay cannot be used: the plugin's configuration is incomplete ({exc}).",
+            )
+        except Exception:
+            # Saleor turns an exception into an internal error and loses the reason.
+            logger.exception("MultiSafepay payment stopped on an unexpected error")
+            answer = _payment_failure(
+                payment_information,
+                "MultiSafepay payment stopped on an unexpected error; nothing was charged by it.",
+            )
+        return _gateway_response(answer)
+
+
+def _payment_failure(payment_information: Any, message: str) -> gateway.GatewayAnswer:
+    return gateway.GatewayAnswer(
+        is_success=False,
+        amount=payment_information.amount,
+        currency=payment_information.currency,
+        transaction_id=str(payment_information.token or ""),
+        error=message,
+        raw_response={"error": message},
+        kind=payments.ACTION_TO_CONFIRM,
+    )
 
 
 def _record(payment_information: Any, answer: gateway.GatewayAnswer) -> None:

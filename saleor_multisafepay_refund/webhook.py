@@ -10,18 +10,19 @@ arriving out of order cannot move Saleor backwards.
     =====================================  ============================  ==========================
     paid (authorized, captured, uncleared) no order yet (customer left)  the checkout is completed
     captured (shipped, or iDEAL cleared)   no capture                    the capture is recorded
-    declined, cancelled, expired, void     an order, nothing captured    a note in the history
+    declined, cancelled, expired, void     an order, nothing captured    a note, once
     a refund Saleor did not make           -                             recorded once, and noted
     a refund declined or voided            counted as refunded           ledger, and noted
 
 The answer: `OK` (HTTP 200) once done; a forged or stale notification 403; one for an order
-Saleor does not know (yet) 404 and one whose order cannot be read now 503, so that
-MultiSafepay sends it again later.
+Saleor does not know (yet) 404, and one whose order cannot be read now, or that arrives while
+a refund of the payment is still being sent, 503, so that MultiSafepay sends it again later.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -31,7 +32,7 @@ from . import wire
 from .config import GatewayConfig
 from .errors import MultiSafepayRefundError
 from .gateway import settle_refunds, unrecorded_refunds
-from .ledger import LedgerStore
+from .ledger import EntryState, LedgerEntry, LedgerStore
 from .notifications import InvalidNotification, verify_notification
 from .order import parse_order
 from .payment_status import PaymentState
@@ -44,6 +45,14 @@ logger = logging.getLogger(__name__)
 
 Refund = Tuple[str, Decimal, str]  # refund id, amount, currency
 
+# MultiSafepayClient's connect timeout: with the read timeout, what a refund's POST and its
+# read-back GET may take while its ledger entry is PENDING.
+_CONNECT_TIMEOUT = 5.0
+
+
+class RefundInProgress(MultiSafepayRefundError):
+    """A refund of the payment is being sent right now: its own flow records its outcome."""
+
 
 @dataclass(frozen=True)
 class SaleorPayment:
@@ -55,6 +64,9 @@ class SaleorPayment:
     to_confirm: bool  # Saleor waits for the customer to come back
     captured: bool  # Saleor recorded a successful capture
     refund_ids: FrozenSet[str] = field(default_factory=frozenset)
+    # The notes already in the order's history: a failure changes nothing in Saleor's payment,
+    # so its note is the only trace that it was reported.
+    notes: FrozenSet[str] = field(default_factory=frozenset)
 
 
 class SaleorSide(Protocol):
@@ -174,12 +186,15 @@ def _apply(
                 "Saleor's payment.",
             )
     elif action is PaymentAction.REPORT_FAILURE:
-        done.append(f"reported {view.status}")
-        saleor.write_note(
-            payment,
+        note = (
             f"MultiSafepay shows order {view.order_id} as {view.status}: nothing will be "
-            "charged. Do not ship it; cancel the order in Saleor.",
+            "charged. Do not ship it; cancel the order in Saleor."
         )
+        # Reporting leaves Saleor's payment as it was, so every repeated notification would
+        # report it again: the order's history says whether staff were told already.
+        if note not in payment.notes:
+            done.append(f"reported {view.status}")
+            saleor.write_note(payment, note)
     if data.get("related_transactions") and view.gateway:
         done.extend(_refunds(config, payment, data, saleor, ledger))
     return tuple(done)
@@ -193,6 +208,12 @@ def _refunds(
     ledger: LedgerStore,
 ) -> List[str]:
     """Refunds: open ledger entries settled, status changes noted, outside refunds recorded."""
+    # MultiSafepay notifies a refund as soon as it is made, possibly before its POST is
+    # answered. Settled here, the plugin's own refund would be taken for one whose answer was
+    # lost (noted so, and recorded in Saleor beside the refund's own record): MultiSafepay
+    # sends the notification again later, once the refund's flow has recorded it.
+    if any(_in_flight(entry, config) for entry in ledger.entries(payment.payment_id)):
+        raise RefundInProgress("a refund of this payment is being sent to MultiSafepay right now.")
     order = parse_order(data)
     recorded = set(payment.refund_ids)
     entries, reports = settle_refunds(ledger, payment.payment_id, order, recorded, config)
@@ -202,3 +223,9 @@ def _refunds(
     if unrecorded:
         saleor.record_refunds(payment, unrecorded)
     return [*(f"noted: {report}" for report in reports), *(f"recorded {r[0]}" for r in unrecorded)]
+
+
+def _in_flight(entry: LedgerEntry, config: GatewayConfig) -> bool:
+    """PENDING and younger than its POST and read-back may take: not lost, still being sent."""
+    limit = 2 * (_CONNECT_TIMEOUT + config.read_timeout)
+    return entry.state is EntryState.PENDING and time.time() - entry.created_at < limit

@@ -6,6 +6,8 @@ from typing import Any, Dict, List
 
 from saleor_multisafepay_refund.emulator import build_order
 
+KEY = "saleor-it-key-0123456789abcdef"  # the emulator's API key, and the plugin's
+
 
 def msp_order_of(order: Any, msp_order_id: str, gateway: str = "PAYAFTER") -> Dict[str, Any]:
     """Net unit prices, one tax table per rate, the shipping as `msp-shipping`."""

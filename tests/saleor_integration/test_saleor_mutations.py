@@ -30,15 +30,14 @@ from saleor.order.models import OrderEvent  # noqa: E402
 from saleor.payment import ChargeStatus, TransactionKind  # noqa: E402
 from saleor.plugins.models import PluginConfiguration  # noqa: E402
 
-from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind  # noqa: E402
+from saleor_multisafepay_refund.emulator import Fault, FaultKind  # noqa: E402
 from saleor_multisafepay_refund.ledger import EntryState  # noqa: E402
 from saleor_multisafepay_refund.ledger_store import SaleorLedger  # noqa: E402
 from saleor_multisafepay_refund.money import from_minor_units, to_minor_units  # noqa: E402
 from saleor_multisafepay_refund.plugin import PLUGIN_ID, MultiSafepayPlugin  # noqa: E402
 
-from .msp_orders import msp_order_of  # noqa: E402
+from .msp_orders import KEY, msp_order_of  # noqa: E402
 
-KEY = "saleor-it-key-0123456789abcdef"
 MSP_ORDER_ID = "msp-order-1"
 
 REFUND_PRODUCTS = """
@@ -65,33 +64,6 @@ mutation($id: ID!, $amount: PositiveDecimal!) {
   }
 }
 """
-
-
-@pytest.fixture
-def msp():
-    with Emulator(api_key=KEY, duplicate_window_seconds=0) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def multisafepay(settings, channel_USD, msp):
-    """The plugin, active in the order's channel, configured as a shop owner would."""
-    settings.PLUGINS = [f"{MultiSafepayPlugin.__module__}.{MultiSafepayPlugin.__name__}"]
-    configuration = [
-        {"name": "api_key", "value": KEY},
-        {"name": "api_url", "value": msp.base_url},
-        {"name": "test_mode", "value": True},
-    ]
-    plugin_configuration = PluginConfiguration(
-        identifier=PLUGIN_ID,
-        name="MultiSafepay",
-        channel=channel_USD,
-        active=True,
-        configuration=configuration,
-    )
-    MultiSafepayPlugin.validate_plugin_configuration(plugin_configuration)
-    plugin_configuration.save()
-    return plugin_configuration
 
 
 @pytest.fixture
