@@ -104,7 +104,11 @@ def _tax_tables(rates: List[Decimal]) -> Dict[str, Any]:
         "tax_tables": {
             "default": {"shipping_taxed": True, "rate": "0"},
             "alternate": [
-                {"name": tax_table_name(rate), "standalone": True, "rules": [{"rate": f"{rate:f}"}]}
+                {
+                    "name": tax_table_name(rate),
+                    "standalone": True,
+                    "rules": [{"rate": f"{rate.normalize():f}"}],
+                }
                 for rate in rates
             ],
         }

@@ -157,11 +157,33 @@ def buyer(api_client, checkout_with_items_and_shipping, multisafepay):
     return api_client, checkout
 
 
+def _charge_vat(checkout: Any, rate: int) -> None:
+    """Flat-rate VAT on every product and the shipping, prices entered with tax (Europe)."""
+    from saleor.product.models import Product
+    from saleor.shipping.models import ShippingMethod
+    from saleor.tax import TaxCalculationStrategy
+    from saleor.tax.models import TaxClass
+
+    configuration = checkout.channel.tax_configuration
+    configuration.country_exceptions.all().delete()
+    configuration.charge_taxes = True
+    configuration.prices_entered_with_tax = True
+    configuration.tax_calculation_strategy = TaxCalculationStrategy.FLAT_RATES
+    configuration.save()
+    vat = TaxClass.objects.create(name=f"VAT {rate}")
+    vat.country_rates.create(country=checkout.shipping_address.country, rate=rate)
+    Product.objects.update(tax_class=vat)
+    ShippingMethod.objects.update(tax_class=vat)
+
+
+@pytest.mark.parametrize("vat", [0, 21])
 @pytest.mark.parametrize("method", ["PAYAFTER", "KLARNA"])
 def test_pay_ship_refund_and_return_with_a_cart_method_saleor_and_multisafepay_agree(
-    buyer, msp, staff_api_client, permission_group_manage_orders, method
+    buyer, msp, staff_api_client, permission_group_manage_orders, method, vat
 ):
     api_client, checkout = buyer
+    if vat:
+        _charge_vat(checkout, vat)
     skus = [line.variant.sku for line in checkout.lines.all()]
 
     # The storefront pays: Saleor asks to confirm, with MultiSafepay's payment page.
@@ -175,6 +197,12 @@ def test_pay_ship_refund_and_return_with_a_cart_method_saleor_and_multisafepay_a
     assert created["payment_details"]["type"] == method
     assert cart_ids[: len(skus)] == skus and "msp-shipping" in cart_ids
     assert from_minor_units(created["amount"], payment.currency) == payment.total
+    rates = {
+        rule["rate"]
+        for table in created["checkout_options"]["alternate"]
+        for rule in table["rules"]
+    }
+    assert ("0.21" in rates) if vat else rates == {"0"}  # Saleor keeps 0.2100: sent as 0.21
 
     # The customer pays on the page and comes back: the order is placed, authorized.
     msp.pay(msp_order_id)
