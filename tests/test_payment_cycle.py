@@ -123,7 +123,7 @@ TAX_TABLES = {
         "alternate": [
             {"name": "rate-0", "standalone": True, "rules": [{"rate": "0"}]},
             {"name": "rate-0.09", "standalone": True, "rules": [{"rate": "0.09"}]},
-            {"name": "rate-0.21", "standalone": True, "rules": [{"rate": "0.2100"}]},
+            {"name": "rate-0.21", "standalone": True, "rules": [{"rate": "0.21"}]},
         ],
     }
 }
