@@ -2,9 +2,9 @@
 
 Every API key the tests use ends in SECRET_MARK (or, for wrong keys, WRONG_MARK). Throughout
 the run, logging is at DEBUG for every logger, and every log record (with its traceback),
-every error this package creates, every answer the Saleor-facing flow gives (error, note,
-raw response) and every test's captured output (the command line's among it) is kept; when
-the session ends, any of them holding a key fails the run.
+every error this package creates, every answer the Saleor-facing flows give (refunds,
+payments, notifications: their whole repr) and every test's captured output (the command
+line's among it) is kept; when the session ends, any of them holding a key fails the run.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, Iterator, List
 
 import pytest
 
-from saleor_multisafepay_refund import errors, gateway
+from saleor_multisafepay_refund import errors, gateway, payments, webhook
 from saleor_multisafepay_refund.emulator import Emulator
 
 SECRET_MARK = "0123456789abcdef"
@@ -43,14 +43,26 @@ def pytest_configure(config: pytest.Config) -> None:
 
     errors.MultiSafepayRefundError.__init__ = keep_error  # type: ignore[method-assign]
 
-    original_refund = gateway.refund_payment
+    for module, name in [
+        (gateway, "refund_payment"),
+        (payments, "process_payment"),
+        (payments, "confirm_payment"),
+        (payments, "capture_payment"),
+        (payments, "void_payment"),
+        (webhook, "handle_notification"),
+    ]:
+        setattr(module, name, _keeping_answers(getattr(module, name)))
+
+
+def _keeping_answers(flow: Any) -> Any:
+    """`flow`, keeping every text of its answers (to Saleor, or to MultiSafepay)."""
 
     def keep_answer(*args: Any, **kwargs: Any) -> Any:
-        answer = original_refund(*args, **kwargs)
-        _SEEN.extend([answer.error or "", answer.note, repr(answer.raw_response)])
+        answer = flow(*args, **kwargs)
+        _SEEN.append(repr(answer))
         return answer
 
-    gateway.refund_payment = keep_answer  # type: ignore[assignment]
+    return keep_answer
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
