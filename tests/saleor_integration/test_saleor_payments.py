@@ -374,3 +374,36 @@ def test_the_notification_url_is_shown_read_only_in_the_configuration(multisafep
     assert url.scheme in ("http", "https") and url.netloc
     assert url.path == f"/plugins/channel/{channel_USD.slug}/{PLUGIN_ID}/notification"
     assert shown["notification_url"]["type"] == "OUTPUT"
+
+
+def test_a_refund_multisafepay_declines_later_is_noted_once_and_kept_in_the_ledger(
+    buyer, msp, staff_api_client, permission_group_manage_orders
+):
+    from saleor_multisafepay_refund.ledger import EntryState
+    from saleor_multisafepay_refund.ledger_store import SaleorLedger
+
+    from .test_saleor_mutations import ORDER_REFUND
+
+    api_client, checkout = buyer
+    first = _start(api_client, checkout, "IDEAL")
+    msp_order_id = json.loads(first["confirmationData"])["multisafepay_order_id"]
+    msp.pay(msp_order_id)
+    order = Order.objects.get(number=_complete(api_client, checkout)["order"]["number"])
+    payment = Payment.objects.get(psp_reference=msp_order_id)
+    msp.refund_status = "reserved"  # as MultiSafepay's test environment leaves them
+    permission_group_manage_orders.user_set.add(staff_api_client.user)
+    refunded = staff_api_client.post_graphql(
+        ORDER_REFUND, {"id": _gid("Order", order.pk), "amount": "5.00"}
+    )
+    assert json.loads(refunded.content)["data"]["orderRefund"]["errors"] == []
+    [refund] = payment.transactions.filter(kind=TransactionKind.REFUND, is_success=True)
+
+    msp.set_refund_status(msp_order_id, refund.token, "declined")
+    statuses = _deliver(msp) + _deliver(msp)
+
+    assert set(statuses) == {200}
+    [entry] = SaleorLedger().entries(str(payment.pk))
+    assert entry.state is EntryState.DECLINED and entry.refund_status == "declined"
+    declined = [note for note in _notes(order) if "declined refund" in note]
+    assert len(declined) == 1 and "did not get this money back" in declined[0]
+    assert msp.order(msp_order_id)["amount_refunded"] == 0  # MultiSafepay no longer counts it
