@@ -78,8 +78,10 @@ class GatewayAnswer:
     psp_reference: Optional[str] = None
     kind: str = REFUND
     action_required: bool = False
-    # For a payment: where the storefront sends the customer (Saleor's confirmationData).
+    # For a payment: where the storefront sends the customer (Saleor's confirmationData), and
+    # whether Saleor holds this very answer already (it then records nothing twice).
     action_required_data: Optional[Dict[str, str]] = None
+    transaction_already_processed: bool = False
     # Not part of Saleor's response: what the order's history says of this refund, and refunds
     # MultiSafepay made that Saleor has not recorded (refund id, amount, currency).
     note: str = ""

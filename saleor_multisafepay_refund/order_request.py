@@ -75,11 +75,13 @@ def order_body(order: PaymentOrder) -> Dict[str, Any]:
         "payment_options": {
             "notification_url": order.notification_url,
             "notification_method": "POST",
-            "redirect_url": order.redirect_url,
-            "cancel_url": order.cancel_url,
             "close_window": False,
         },
     }
+    # Without a return URL (the storefront gave none) MultiSafepay shows its own end page.
+    for name, url in (("redirect_url", order.redirect_url), ("cancel_url", order.cancel_url)):
+        if url:
+            body["payment_options"][name] = url
     if order.gateway:
         body["gateway"] = order.gateway
     customer = _person(order.billing, order.email, order.ip_address, order.locale)

@@ -20,7 +20,7 @@ import logging
 import re
 import secrets
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
@@ -55,6 +55,9 @@ VOID = "void"
 
 DISCOUNT_ITEM_ID = "msp-discount"
 GIFT_CARD_ITEM_ID = "msp-gift-card"
+# Bank transfer orders stay "initialized" until the money arrives, days later: the customer
+# is not sent back to the payment page, the order is placed with its payment pending.
+_PAID_LATER = frozenset({"BANKTRANS"})
 # MultiSafepay reads unit prices with up to 10 decimals (docs/msp-api.md).
 _UNIT_PRICE_QUANTUM = Decimal("1e-10")
 _GATEWAY_CODE = re.compile(r"[A-Z][A-Z0-9_]{1,31}\Z")
@@ -228,6 +231,10 @@ def process_payment(
     session: Optional[requests.Session] = None,
 ) -> GatewayAnswer:
     """Create the MultiSafepay order; the answer sends the customer to its payment page."""
+    recorded = _recorded(payment_information)
+    if recorded is not None:
+        # Paid already (Saleor stopped between the payment and the order): no second order.
+        return recorded
     try:
         order = payment_order(config, payment_information, context)
         body = order_body(order)
@@ -265,6 +272,11 @@ def confirm_payment(
     config: GatewayConfig, payment_information: Any, session: Optional[requests.Session] = None
 ) -> GatewayAnswer:
     """What became of the payment at MultiSafepay, once the customer is back (or notified)."""
+    recorded = _recorded(payment_information)
+    if recorded is not None:
+        # Saleor recorded it already (a notification placed the order first): the same answer,
+        # marked so that Saleor counts it once.
+        return recorded
     order_id = _order_id(payment_information)
     try:
         with _client(config, session) as client:
@@ -277,7 +289,7 @@ def confirm_payment(
         return _answer(payment_information, order_id, AUTH, raw)
     if state is PaymentState.CAPTURED:
         return _answer(payment_information, order_id, CAPTURE, raw)
-    if state is PaymentState.FAILED:
+    if state in (PaymentState.FAILED, PaymentState.CHARGED_BACK):
         return _failure(
             payment_information,
             order_id,
@@ -285,7 +297,7 @@ def confirm_payment(
             "another method.",
         )
     payment_url = _payment_url(payment_information)
-    if view.status == "initialized" and payment_url:
+    if view.status == "initialized" and payment_url and view.gateway not in _PAID_LATER:
         # The customer came back without finishing: send them to the payment page again.
         data = {"payment_url": payment_url, "multisafepay_order_id": order_id}
         return _answer(
@@ -363,7 +375,11 @@ def _ship(client: MultiSafepayClient, view: PaymentView) -> PaymentView:
         if after.state is not PaymentState.CAPTURED:
             raise exc from None
         return after
-    return read_payment(client.get_order(view.order_id))
+    try:
+        return read_payment(client.get_order(view.order_id))
+    except MultiSafepayRefundError:
+        # MultiSafepay said yes to the shipment: that is the capture, whatever the read says.
+        return replace(view, status="shipped")
 
 
 def _checked_view(
@@ -401,6 +417,22 @@ def _order_id(payment_information: Any) -> str:
         if value not in (None, ""):
             return str(value)
     return ""
+
+
+def _recorded(payment_information: Any) -> Optional[GatewayAnswer]:
+    """The authorization or capture Saleor already holds for this payment, if any."""
+    for transaction in reversed(getattr(payment_information, "transactions", None) or ()):
+        if transaction.kind in (AUTH, CAPTURE) and transaction.is_success and transaction.token:
+            answer = _answer(
+                payment_information,
+                str(transaction.token),
+                transaction.kind,
+                {"multisafepay_order_id": str(transaction.token), "status": "recorded"},
+            )
+            # Saleor's TransactionData.amount: {"amount": "10.00", "currency": "EUR"}.
+            amount = Decimal(str(transaction.amount["amount"]))
+            return replace(answer, amount=amount, transaction_already_processed=True)
+    return None
 
 
 def _payment_url(payment_information: Any) -> str:

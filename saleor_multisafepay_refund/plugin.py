@@ -173,8 +173,13 @@ class MultiSafepayPlugin(BasePlugin):
         return [self.channel.currency_code] if self.channel is not None else []
 
     def get_payment_config(self, previous_value: Any) -> List[Dict[str, Any]]:
+        try:
+            test_mode = self.config.test_mode
+        except InvalidConfiguration:
+            # A bad stored value must not break the channel's list of payment gateways.
+            test_mode = True
         return [
-            {"field": "test_mode", "value": str(self.config.test_mode).lower()},
+            {"field": "test_mode", "value": str(test_mode).lower()},
             {"field": "cart_methods", "value": ",".join(sorted(CART_GATEWAYS))},
         ]
 
@@ -192,6 +197,7 @@ class MultiSafepayPlugin(BasePlugin):
                 saleor_payments.payment_context(payment_information, PLUGIN_ID, slug),
             ),
             payment_information,
+            payments.ACTION_TO_CONFIRM,
         )
 
     def confirm_payment(self, payment_information: Any, previous_value: Any) -> Any:
@@ -200,6 +206,7 @@ class MultiSafepayPlugin(BasePlugin):
         return self._payment(
             lambda config: payments.confirm_payment(config, payment_information),
             payment_information,
+            payments.ACTION_TO_CONFIRM,
         )
 
     def capture_payment(self, payment_information: Any, previous_value: Any) -> Any:
@@ -208,6 +215,7 @@ class MultiSafepayPlugin(BasePlugin):
         return self._payment(
             lambda config: payments.capture_payment(config, payment_information),
             payment_information,
+            payments.CAPTURE,
         )
 
     def void_payment(self, payment_information: Any, previous_value: Any) -> Any:
@@ -216,6 +224,7 @@ class MultiSafepayPlugin(BasePlugin):
         return self._payment(
             lambda config: payments.void_payment(config, payment_information),
             payment_information,
+            payments.VOID,
         )
 
     def order_fulfilled(self, order: Any, previous_value: Any, webhooks: Any = None) -> Any:
@@ -231,7 +240,10 @@ class MultiSafepayPlugin(BasePlugin):
         """MultiSafepay's notifications: /plugins/channel/<slug>/multisafepay/notification."""
         if not self.active or self.channel is None:
             return cast(HttpResponse, previous_value)
-        if path.strip("/") != saleor_payments.NOTIFICATION_PATH:
+        # Saleor cuts `path` at the first "multisafepay" of the URL, which a channel slug may
+        # contain too: the request's own path says where it was sent.
+        expected = f"/{PLUGIN_ID}/{saleor_payments.NOTIFICATION_PATH}"
+        if not request.path.rstrip("/").endswith(expected):
             return HttpResponseNotFound()
         if request.method != "POST":
             return HttpResponse("POST only", status=405, content_type="text/plain")
@@ -261,6 +273,7 @@ class MultiSafepayPlugin(BasePlugin):
         self,
         flow: Callable[[GatewayConfig], gateway.GatewayAnswer],
         payment_information: Any,
+        kind: str,
     ) -> GatewayResponse:
         try:
             answer = flow(self._usable_config())
@@ -268,18 +281,21 @@ class MultiSafepayPlugin(BasePlugin):
             answer = _payment_failure(
                 payment_information,
                 f"MultiSafepay cannot be used: the plugin's configuration is incomplete ({exc}).",
+                kind,
             )
         except Exception:
             # Saleor turns an exception into an internal error and loses the reason.
             logger.exception("MultiSafepay payment stopped on an unexpected error")
             answer = _payment_failure(
                 payment_information,
-                "MultiSafepay payment stopped on an unexpected error; nothing was charged by it.",
+                "MultiSafepay stopped on an unexpected error: check the order in MultiSafepay's "
+                "dashboard before trying again.",
+                kind,
             )
         return _gateway_response(answer)
 
 
-def _payment_failure(payment_information: Any, message: str) -> gateway.GatewayAnswer:
+def _payment_failure(payment_information: Any, message: str, kind: str) -> gateway.GatewayAnswer:
     return gateway.GatewayAnswer(
         is_success=False,
         amount=payment_information.amount,
@@ -287,7 +303,7 @@ def _payment_failure(payment_information: Any, message: str) -> gateway.GatewayA
         transaction_id=str(payment_information.token or ""),
         error=message,
         raw_response={"error": message},
-        kind=payments.ACTION_TO_CONFIRM,
+        kind=kind,
     )
 
 
@@ -311,6 +327,7 @@ def _gateway_response(answer: gateway.GatewayAnswer) -> GatewayResponse:
         is_success=answer.is_success,
         action_required=answer.action_required,
         action_required_data=dict(answer.action_required_data or {}),
+        transaction_already_processed=answer.transaction_already_processed,
         kind=answer.kind,
         amount=answer.amount,
         currency=answer.currency,

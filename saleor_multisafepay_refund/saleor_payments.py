@@ -24,8 +24,9 @@ from saleor.order import OrderEvents
 from saleor.order.actions import order_charged
 from saleor.order.fetch import fetch_order_info
 from saleor.order.models import OrderEvent
-from saleor.payment import TransactionKind
+from saleor.payment import PaymentError, TransactionKind
 from saleor.payment import gateway as saleor_gateway
+from saleor.payment.gateway import payment_refund_or_void
 from saleor.payment.interface import GatewayResponse
 from saleor.payment.models import Payment
 from saleor.payment.utils import create_transaction, gateway_postprocess
@@ -34,7 +35,7 @@ from saleor.plugins.manager import get_plugins_manager
 from .order_history import write_order_note
 from .payments import CheckoutLineTotals, CheckoutTotals, PaymentContext
 from .saleor_records import record_after_commit
-from .webhook import SaleorPayment
+from .webhook import CheckoutNotCompleted, SaleorPayment
 
 logger = logging.getLogger(__name__)
 
@@ -150,21 +151,45 @@ class SaleorPayments:
         )
 
     def complete_checkout(self, payment: SaleorPayment) -> str:
-        saleor_payment = Payment.objects.get(pk=payment.payment_id)
-        checkout = (
-            Checkout.objects.select_for_update().filter(pk=saleor_payment.checkout_id).first()
-        )
-        if checkout is None:
-            return "no checkout left to complete"
+        """Place the order of a customer who paid and never came back, the way the storefront's
+        checkoutComplete would; when it cannot be placed, the money goes back (Saleor's own
+        `payment_refund_or_void`: the plugin's void or refund)."""
+        saleor_payment = Payment.objects.select_for_update().get(pk=payment.payment_id)
         manager = get_plugins_manager(allow_replica=False)
+        try:
+            # What MultiSafepay shows, recorded first (the plugin's confirm_payment), so that
+            # a checkout that cannot be completed is refunded or voided below.
+            saleor_gateway.confirm(saleor_payment, manager, channel_slug=self.channel_slug)
+        except PaymentError as exc:
+            raise CheckoutNotCompleted(f"the payment could not be confirmed ({exc})") from None
+        saleor_payment.refresh_from_db()
+        # checkoutComplete confirms through the plugin again, which answers "already recorded".
+        saleor_payment.to_confirm = True
+        saleor_payment.save(update_fields=["to_confirm"])
+        reason = self._place_order(saleor_payment, manager)
+        if reason.startswith("order "):
+            return reason
+        saleor_payment.refresh_from_db()
+        try:
+            payment_refund_or_void(saleor_payment, manager, self.channel_slug)
+        except PaymentError:
+            logger.exception("Could not give back MultiSafepay payment %s", saleor_payment.pk)
+        logger.error(
+            "MultiSafepay paid for Saleor payment %s, but Saleor could not place the order "
+            "(%s): the payment is refunded or voided.",
+            saleor_payment.pk,
+            reason,
+        )
+        return f"not completed ({reason}): payment refunded or voided"
+
+    def _place_order(self, payment: Payment, manager: Any) -> str:
+        """ "order <number> created", or why not."""
+        checkout = Checkout.objects.select_for_update().filter(pk=payment.checkout_id).first()
+        if checkout is None:
+            return "its checkout no longer exists"
         lines, unavailable = fetch_checkout_lines(checkout)
         if unavailable:
-            logger.error(
-                "MultiSafepay paid for checkout %s, but some of its products are no longer "
-                "available: no order was created; refund the payment in MultiSafepay.",
-                checkout.pk,
-            )
-            return "not completed: products no longer available"
+            return "some of its products are no longer available"
         checkout_info = fetch_checkout_info(checkout, list(lines), manager)
         try:
             order, _, _ = complete_checkout(
@@ -177,13 +202,8 @@ class SaleorPayments:
                 app=None,
             )
         except ValidationError as exc:
-            logger.error(
-                "MultiSafepay paid for checkout %s, but Saleor could not complete it: %s",
-                checkout.pk,
-                "; ".join(exc.messages),
-            )
-            return f"not completed: {'; '.join(exc.messages)}"
-        return f"order {order.number} created" if order is not None else "not completed yet"
+            return "; ".join(exc.messages)
+        return f"order {order.number} created" if order is not None else "Saleor placed no order"
 
     def record_capture(self, payment: SaleorPayment, msp_order_id: str) -> bool:
         saleor_payment = Payment.objects.select_for_update().get(pk=payment.payment_id)
@@ -279,6 +299,7 @@ def capture_fulfilled(order: Any, channel_slug: str, plugin_id: str) -> Optional
     payment.refresh_from_db()
     if transaction.kind != TransactionKind.CAPTURE or not transaction.is_success:
         return None
+    order.refresh_from_db()  # the hook's order predates the capture
     order_charged(fetch_order_info(order), None, None, transaction.amount, payment, manager)
     note = (
         f"MultiSafepay order {transaction.token} shipped: {payment.currency} "

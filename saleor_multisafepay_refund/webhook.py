@@ -11,6 +11,8 @@ arriving out of order cannot move Saleor backwards.
     paid (authorized, captured, uncleared) no order yet (customer left)  the checkout is completed
     captured (shipped, or iDEAL cleared)   no capture                    the capture is recorded
     declined, cancelled, expired, void     an order, nothing captured    a note, once
+    charged back                           an order                      a note, once
+    paid                                   a payment Saleor dropped      cancelled or refunded
     a refund Saleor did not make           -                             recorded once, and noted
     a refund declined or voided            counted as refunded           ledger, and noted
 
@@ -29,6 +31,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, FrozenSet, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from . import wire
+from .cart import RefundRequest
 from .config import GatewayConfig
 from .errors import MultiSafepayRefundError
 from .gateway import settle_refunds, unrecorded_refunds
@@ -37,6 +40,7 @@ from .notifications import InvalidNotification, verify_notification
 from .order import parse_order
 from .payment_status import PaymentState
 from .payments import PaymentView, read_payment
+from .refunds import RefundStatus, refund_order
 
 if TYPE_CHECKING:
     import requests
@@ -52,6 +56,10 @@ _CONNECT_TIMEOUT = 5.0
 
 class RefundInProgress(MultiSafepayRefundError):
     """A refund of the payment is being sent right now: its own flow records its outcome."""
+
+
+class CheckoutNotCompleted(MultiSafepayRefundError):
+    """The checkout could not be completed for now (MultiSafepay unreadable): try again later."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,8 @@ class PaymentAction(str, Enum):
     COMPLETE_CHECKOUT = "complete_checkout"
     RECORD_CAPTURE = "record_capture"
     REPORT_FAILURE = "report_failure"
+    REPORT_CHARGEBACK = "report_chargeback"
+    GIVE_BACK = "give_back"
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,13 @@ def payment_action(payment: SaleorPayment, view: PaymentView) -> PaymentAction:
     if payment.order_id is None:
         if paid and payment.is_active and payment.to_confirm:
             return PaymentAction.COMPLETE_CHECKOUT
+        if state in (PaymentState.AUTHORIZED, PaymentState.CAPTURED) and not payment.is_active:
+            # Paid for a payment Saleor dropped (the customer started another one): no order
+            # will ever claim this money.
+            return PaymentAction.GIVE_BACK
         return PaymentAction.NONE
+    if state is PaymentState.CHARGED_BACK:
+        return PaymentAction.REPORT_CHARGEBACK
     if state is PaymentState.CAPTURED and not payment.captured and payment.is_active:
         return PaymentAction.RECORD_CAPTURE
     if state is PaymentState.FAILED and not payment.captured and payment.is_active:
@@ -113,17 +129,17 @@ def payment_action(payment: SaleorPayment, view: PaymentView) -> PaymentAction:
 
 
 def notified_order_id(raw_body: bytes, query: Mapping[str, str]) -> str:
-    """The order a notification is about: the body's `order_id`, which must agree with the
-    URL's `transactionid` when both are given; "" when there is none."""
+    """The order a notification is about: the signed body's `order_id`, which must agree with
+    the URL's (unsigned) `transactionid` when that is given; "" when there is none."""
     try:
         data = wire.loads(raw_body) if raw_body else None
     except ValueError:
         data = None
     from_body = str(data.get("order_id") or "") if isinstance(data, dict) else ""
     from_query = str(query.get("transactionid") or "")
-    if from_body and from_query and from_body != from_query:
+    if from_query and from_body != from_query:
         return ""
-    return from_body or from_query
+    return from_body
 
 
 def handle_notification(
@@ -156,7 +172,8 @@ def handle_notification(
         finally:
             if session is None:
                 client.close()
-        return NotificationAnswer(200, "OK", _apply(config, payment, data, saleor, ledger))
+        done = _apply(config, payment, data, saleor, ledger, session)
+        return NotificationAnswer(200, "OK", done)
     except MultiSafepayRefundError as exc:
         logger.warning("MultiSafepay notification for %s not applied: %s", order_id, exc)
         return NotificationAnswer(503, f"Not applied, send it again later: {exc}")
@@ -171,12 +188,31 @@ def _apply(
     data: Mapping[str, Any],
     saleor: SaleorSide,
     ledger: LedgerStore,
+    session: Optional[requests.Session] = None,
 ) -> Tuple[str, ...]:
+    # MultiSafepay notifies a refund as soon as it is made, possibly before its POST is
+    # answered. Settled now, the plugin's own refund would be taken for one whose answer was
+    # lost (noted so, and recorded in Saleor beside the refund's own record): MultiSafepay
+    # sends the notification again later, once the refund's flow has recorded it. Checked
+    # first, so that nothing is done twice when the notification comes again.
+    if any(_in_flight(entry, config) for entry in ledger.entries(payment.payment_id)):
+        raise RefundInProgress("a refund of this payment is being sent to MultiSafepay right now.")
     view = read_payment(data)
     done: List[str] = []
     action = payment_action(payment, view)
     if action is PaymentAction.COMPLETE_CHECKOUT:
         done.append(f"checkout: {saleor.complete_checkout(payment)}")
+    elif action is PaymentAction.GIVE_BACK:
+        done.append(_give_back(config, payment, view, data, session))
+    elif action is PaymentAction.REPORT_CHARGEBACK:
+        note = (
+            f"MultiSafepay shows a chargeback on order {view.order_id}: the customer's bank "
+            "took the money back. Saleor's payment does not show this; see MultiSafepay's "
+            "dashboard."
+        )
+        if note not in payment.notes:
+            done.append("reported chargeback")
+            saleor.write_note(payment, note)
     elif action is PaymentAction.RECORD_CAPTURE:
         if saleor.record_capture(payment, view.order_id):
             done.append("capture recorded")
@@ -208,12 +244,6 @@ def _refunds(
     ledger: LedgerStore,
 ) -> List[str]:
     """Refunds: open ledger entries settled, status changes noted, outside refunds recorded."""
-    # MultiSafepay notifies a refund as soon as it is made, possibly before its POST is
-    # answered. Settled here, the plugin's own refund would be taken for one whose answer was
-    # lost (noted so, and recorded in Saleor beside the refund's own record): MultiSafepay
-    # sends the notification again later, once the refund's flow has recorded it.
-    if any(_in_flight(entry, config) for entry in ledger.entries(payment.payment_id)):
-        raise RefundInProgress("a refund of this payment is being sent to MultiSafepay right now.")
     order = parse_order(data)
     recorded = set(payment.refund_ids)
     entries, reports = settle_refunds(ledger, payment.payment_id, order, recorded, config)
@@ -223,6 +253,40 @@ def _refunds(
     if unrecorded:
         saleor.record_refunds(payment, unrecorded)
     return [*(f"noted: {report}" for report in reports), *(f"recorded {r[0]}" for r in unrecorded)]
+
+
+def _give_back(
+    config: GatewayConfig,
+    payment: SaleorPayment,
+    view: PaymentView,
+    data: Mapping[str, Any],
+    session: Optional[requests.Session],
+) -> str:
+    """Cancel, or refund whole, an order paid for a payment Saleor no longer uses."""
+    refunded = data.get("amount_refunded")
+    if isinstance(refunded, int) and refunded >= view.amount:
+        return "given back already"
+    client = config.client(session)
+    try:
+        if view.state is PaymentState.AUTHORIZED:
+            client.update_order(view.order_id, {"status": "cancelled"})
+            what = "cancelled"
+        else:
+            outcome = refund_order(client, view.order_id, RefundRequest(full=True))
+            if outcome.status is not RefundStatus.REFUNDED:
+                raise CheckoutNotCompleted(f"it could not be refunded: {outcome.error}")
+            what = f"refunded (refund {outcome.refund_id})"
+    finally:
+        if session is None:
+            client.close()
+    logger.error(
+        "MultiSafepay order %s was paid for Saleor payment %s, which Saleor no longer uses "
+        "(the customer paid again): %s at MultiSafepay.",
+        view.order_id,
+        payment.payment_id,
+        what,
+    )
+    return f"paid for a payment Saleor dropped: {what}"
 
 
 def _in_flight(entry: LedgerEntry, config: GatewayConfig) -> bool:

@@ -121,6 +121,8 @@ def test_an_amount_with_a_fraction_of_a_cent_is_refused_before_anything_is_sent(
     [
         ("initialized", "KLARNA", PaymentState.PENDING),
         ("uncleared", "IDEAL", PaymentState.PENDING),
+        ("uncleared", "PAYAFTER", PaymentState.AUTHORIZED),
+        ("chargedback", "VISA", PaymentState.CHARGED_BACK),
         ("completed", "KLARNA", PaymentState.AUTHORIZED),
         ("completed", "PAYAFTER", PaymentState.AUTHORIZED),
         ("completed", "IDEAL", PaymentState.CAPTURED),

@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 import requests
 
+from saleor_multisafepay_refund import payments
 from saleor_multisafepay_refund.config import GatewayConfig
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind, RecordedRequest
 from saleor_multisafepay_refund.gateway import merchant_item_id
@@ -41,7 +42,9 @@ from .saleor_shapes import (
     FulfillmentLineData,
     OrderLine,
     OrderLineInfo,
+    PaymentData,
     RefundData,
+    TransactionData,
 )
 
 KEY = "payment-cycle-key-0123456789abcdef"
@@ -882,3 +885,30 @@ def test_voiding_an_authorized_in3_order_is_refused_with_multisafepays_reason(
         "1016: a IN3 order cannot be cancelled once authorized: refund it)"
     )
     assert payment.is_active and emu.order(payment.msp_order_id)["status"] == "completed"
+
+
+@pytest.mark.parametrize("kind", [AUTH, CAPTURE])
+def test_a_payment_saleor_recorded_already_is_answered_as_recorded_without_asking_twice(
+    emulator, kind
+):
+    """A notification placed the order first; the storefront's checkoutComplete (or a second
+    process_payment after a crash) must neither count the money twice nor create an order."""
+    config = GatewayConfig(api_key="test-key-0123456789abcdef", api_url=emulator.base_url)
+    recorded = TransactionData(
+        "saleor-9-abcd", True, kind, {}, {"amount": "315.00", "currency": "EUR"}
+    )
+    information = PaymentData(
+        amount=Decimal("315.00"), order_id="None", transactions=[recorded], token="saleor-9-abcd"
+    )
+    context = payments.PaymentContext(notification_url="https://shop.example/notification")
+
+    answers = [
+        payments.confirm_payment(config, information),
+        payments.process_payment(config, information, context),
+    ]
+
+    for answer in answers:
+        assert answer.is_success and answer.kind == kind
+        assert answer.transaction_already_processed is True
+        assert (answer.transaction_id, answer.amount) == ("saleor-9-abcd", Decimal("315.00"))
+    assert emulator.requests == []  # MultiSafepay was not asked, no order created
