@@ -37,7 +37,14 @@ from .errors import (
 )
 from .gateway import ERROR_LENGTH, GatewayAnswer, merchant_item_id
 from .money import from_minor_units, round_money, to_minor_units
-from .order_cart import CartDoesNotAddUp, CartLine, OrderCart, build_order_cart
+from .order import parse_order
+from .order_cart import (
+    BALANCING_ITEM_ID,
+    CartDoesNotAddUp,
+    CartLine,
+    OrderCart,
+    build_order_cart,
+)
 from .order_request import Address, PaymentOrder, order_body
 from .payment_status import PaymentState, payment_state
 
@@ -269,9 +276,17 @@ def process_payment(
 
 
 def confirm_payment(
-    config: GatewayConfig, payment_information: Any, session: Optional[requests.Session] = None
+    config: GatewayConfig,
+    payment_information: Any,
+    session: Optional[requests.Session] = None,
+    checkout: Optional[CheckoutTotals] = None,
 ) -> GatewayAnswer:
-    """What became of the payment at MultiSafepay, once the customer is back (or notified)."""
+    """What became of the payment at MultiSafepay, once the customer is back (or notified).
+
+    With the `checkout` as it is now, a cart method's order is checked against it: the customer
+    may have changed the checkout while on the payment page, and MultiSafepay's cart is what
+    the provider invoices and what every refund must find again.
+    """
     recorded = _recorded(payment_information)
     if recorded is not None:
         # Saleor recorded it already (a notification placed the order first): the same answer,
@@ -280,9 +295,20 @@ def confirm_payment(
     order_id = _order_id(payment_information)
     try:
         with _client(config, session) as client:
-            view = _checked_view(client, order_id, payment_information)
+            data = client.get_order(order_id)
+            view = _checked(read_payment(data), payment_information)
+            changed = _cart_changed(config, data, view, payment_information, checkout)
+            if changed and view.state is PaymentState.AUTHORIZED:
+                client.update_order(order_id, {"status": "cancelled"})
     except MultiSafepayRefundError as exc:
         return _failure(payment_information, order_id, f"MultiSafepay payment unclear: {exc}")
+    if changed:
+        return _failure(
+            payment_information,
+            order_id,
+            f"The checkout changed after the payment started ({changed}): MultiSafepay's order "
+            f"{order_id} is cancelled and nothing is charged. Pay again.",
+        )
     raw = {"multisafepay_order_id": order_id, "status": view.status, "gateway": view.gateway}
     state = view.state
     if state is PaymentState.AUTHORIZED:
@@ -382,11 +408,51 @@ def _ship(client: MultiSafepayClient, view: PaymentView) -> PaymentView:
         return replace(view, status="shipped")
 
 
+def _cart_changed(
+    config: GatewayConfig,
+    data: Mapping[str, Any],
+    view: PaymentView,
+    payment_information: Any,
+    checkout: Optional[CheckoutTotals],
+) -> str:
+    """What differs between MultiSafepay's cart and the checkout now; "" when nothing does (or
+    when there is nothing to compare: no checkout, a method that refunds by amount)."""
+    if checkout is None or not is_cart_gateway(view.gateway):
+        return ""
+    try:
+        # At the checkout's own total: what is paid by gift card or rounded is not an item.
+        lines = cart_lines(config, checkout, checkout.total_gross, view.currency)
+    except RefundRefused as exc:
+        return str(exc)
+    now = sorted((line.merchant_item_id, line.quantity) for line in lines)
+    paid = sorted(
+        (item.merchant_item_id, item.quantity)
+        for item in parse_order(data).items
+        if item.merchant_item_id not in (GIFT_CARD_ITEM_ID, BALANCING_ITEM_ID)
+    )
+    if now == paid:
+        return ""
+    gone = [f"{q} x {key}" for key, q in paid if (key, q) not in now]
+    new = [f"{q} x {key}" for key, q in now if (key, q) not in paid]
+    return "; ".join(
+        part
+        for part in (
+            f"paid for but no longer in it: {', '.join(gone)}" if gone else "",
+            f"in it but not paid for: {', '.join(new)}" if new else "",
+        )
+        if part
+    )
+
+
 def _checked_view(
     client: MultiSafepayClient, order_id: str, payment_information: Any, whole: bool = True
 ) -> PaymentView:
     """The order, refused when it is not this payment's (another amount or currency)."""
-    view = read_payment(client.get_order(order_id))
+    return _checked(read_payment(client.get_order(order_id)), payment_information, whole)
+
+
+def _checked(view: PaymentView, payment_information: Any, whole: bool = True) -> PaymentView:
+    order_id = view.order_id
     currency = str(payment_information.currency).upper()
     if view.currency != currency or (
         whole and view.amount != to_minor_units(Decimal(payment_information.amount), currency)

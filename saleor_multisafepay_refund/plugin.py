@@ -204,7 +204,11 @@ class MultiSafepayPlugin(BasePlugin):
         if not self.active:
             return previous_value
         return self._payment(
-            lambda config: payments.confirm_payment(config, payment_information),
+            lambda config: payments.confirm_payment(
+                config,
+                payment_information,
+                checkout=saleor_payments.checkout_totals(payment_information),
+            ),
             payment_information,
             payments.ACTION_TO_CONFIRM,
         )

@@ -55,18 +55,28 @@ def payment_context(payment_information: Any, plugin_id: str, channel_slug: str)
     Saleor computed them (fresh: checkoutComplete recalculates before paying), and where the
     customer returns to."""
     payment = Payment.objects.filter(pk=payment_information.payment_id).first()
-    checkout = (
-        Checkout.objects.filter(token=payment_information.checkout_token)
-        .prefetch_related("lines__variant__product")
-        .first()
-        if payment_information.checkout_token
-        else None
-    )
+    checkout = _checkout(payment_information)
     return PaymentContext(
         notification_url=notification_url(plugin_id, channel_slug),
         return_url=(payment.return_url or "") if payment is not None else "",
         checkout=_totals(checkout) if checkout is not None else None,
         locale=_locale(checkout, payment_information),
+    )
+
+
+def checkout_totals(payment_information: Any) -> Optional[CheckoutTotals]:
+    """The payment's checkout as Saleor priced it now; None once it is an order (or gone)."""
+    checkout = _checkout(payment_information)
+    return _totals(checkout) if checkout is not None else None
+
+
+def _checkout(payment_information: Any) -> Optional[Checkout]:
+    if not payment_information.checkout_token:
+        return None
+    return (
+        Checkout.objects.filter(token=payment_information.checkout_token)
+        .prefetch_related("lines__variant__product")
+        .first()
     )
 
 

@@ -284,7 +284,8 @@ class FakeSaleor:
         """Saleor's checkout completion of a payment to confirm: confirm, then the order."""
         payment.confirm_calls += 1
         data = self.payment_data(payment, token=payment.token_of(ACTION_TO_CONFIRM))
-        answer = payments.confirm_payment(self.config, data)
+        # The plugin gives confirm the checkout as it is now (the customer may have changed it).
+        answer = payments.confirm_payment(self.config, data, checkout=payment.checkout)
         self._keep(payment, answer)
         # Saleor makes the order of any success that needs no more action (auth, capture,
         # pending); a failure or action_required leaves the checkout as it is.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -912,3 +913,32 @@ def test_a_payment_saleor_recorded_already_is_answered_as_recorded_without_askin
         assert answer.transaction_already_processed is True
         assert (answer.transaction_id, answer.amount) == ("saleor-9-abcd", Decimal("315.00"))
     assert emulator.requests == []  # MultiSafepay was not asked, no order created
+
+
+@pytest.mark.parametrize("change", ["removed", "more"])
+def test_a_checkout_changed_on_the_payment_page_cancels_the_klarna_order_and_places_none(
+    saleor: FakeSaleor, emu: Emulator, change: str
+) -> None:
+    # Given a Klarna payment made for the candle holders and the apple
+    payment = paid(saleor, emu, "KLARNA")
+    order_id = payment.msp_order_id
+    # When the customer changed the checkout in another tab before coming back
+    candles, apple = CHECKOUT.lines
+    lines = (candles,) if change == "removed" else (replace(candles, quantity=4), apple)
+    payment.checkout = replace(CHECKOUT, lines=lines)
+    answer = saleor.confirm(payment)
+    # Then no order is placed, and Klarna's order is cancelled: nothing will be invoiced
+    assert not answer.is_success and payment.order_id is None
+    assert "checkout changed" in (answer.error or "")
+    expected = "1 x APPLE" if change == "removed" else "4 x CANDLE-3"
+    assert expected in (answer.error or "").replace(APPLE_VARIANT, "APPLE")
+    assert emu.order(order_id)["status"] == "void"
+    assert patches(emu) == [{"status": "cancelled"}]
+
+
+def test_an_unchanged_checkout_confirms_as_before(saleor: FakeSaleor, emu: Emulator) -> None:
+    payment = paid(saleor, emu, "KLARNA")
+
+    answer = saleor.confirm(payment)
+
+    assert answer.is_success and answer.kind == AUTH and patches(emu) == []

@@ -407,3 +407,57 @@ def test_a_refund_multisafepay_declines_later_is_noted_once_and_kept_in_the_ledg
     declined = [note for note in _notes(order) if "declined refund" in note]
     assert len(declined) == 1 and "did not get this money back" in declined[0]
     assert msp.order(msp_order_id)["amount_refunded"] == 0  # MultiSafepay no longer counts it
+
+
+def test_a_paid_checkout_that_can_no_longer_be_placed_is_cancelled_at_multisafepay(buyer, msp):
+    """The customer paid with Klarna and left; meanwhile Saleor deleted the checkout (it
+    expired). No order can claim the money, so nothing may stay charged."""
+    api_client, checkout = buyer
+    first = _start(api_client, checkout, "KLARNA")
+    msp_order_id = json.loads(first["confirmationData"])["multisafepay_order_id"]
+    msp.pay(msp_order_id)
+    checkout.delete()
+
+    statuses = _deliver(msp)
+
+    assert statuses == [200]
+    payment = Payment.objects.get(psp_reference=msp_order_id)
+    assert payment.order is None
+    assert msp.order(msp_order_id)["status"] == "void"  # cancelled: the customer owes nothing
+    assert payment.transactions.filter(kind=TransactionKind.VOID, is_success=True).exists()
+    assert _deliver(msp, msp.notifications()[-1:]) == [200]  # the cancellation's own notice
+
+
+LINES_DELETE = """
+mutation($id: ID, $lines: [ID!]!) {
+  checkoutLinesDelete(id: $id, linesIds: $lines) { errors { field message } }
+}
+"""
+
+
+def test_a_checkout_changed_while_the_customer_pays_is_not_placed_and_not_charged(buyer, msp):
+    """The customer removes a product in another tab while on Klarna's page: Klarna would
+    invoice the product the order lacks, and no refund could find the lines."""
+    api_client, checkout = buyer
+    first = _start(api_client, checkout, "KLARNA")
+    msp_order_id = json.loads(first["confirmationData"])["multisafepay_order_id"]
+    removed = checkout.lines.order_by("pk").last()
+    _data(
+        api_client.post_graphql(
+            LINES_DELETE,
+            {"id": _gid("Checkout", checkout.pk), "lines": [_gid("CheckoutLine", removed.pk)]},
+        ),
+        "checkoutLinesDelete",
+    )
+    msp.pay(msp_order_id)
+
+    response = api_client.post_graphql(
+        COMPLETE, {"id": _gid("Checkout", checkout.pk), "redirectUrl": RETURN_URL}
+    )
+
+    result = json.loads(response.content)["data"]["checkoutComplete"]
+    assert result["order"] is None
+    [error] = result["errors"]
+    assert "checkout changed" in error["message"] and removed.variant.sku in error["message"]
+    assert msp.order(msp_order_id)["status"] == "void"  # Klarna's order cancelled: no invoice
+    assert not Order.objects.filter(checkout_token=checkout.token).exists()
