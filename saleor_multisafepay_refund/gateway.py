@@ -503,7 +503,9 @@ def merchant_item_id(line: Any, source: ItemIdSource) -> str:
             f"the order line {line.product_name!r} has no SKU and no product variant, so it "
             "cannot be found in MultiSafepay's cart."
         )
-    return str(key)
+    # A promotion's free gift can be the very product bought beside it: at another price
+    # (zero), so under its own id, or neither line could be refunded by id.
+    return f"{key}-gift" if getattr(line, "is_gift", False) else str(key)
 
 
 def _from_outcome(payment_information: Any, outcome: RefundOutcome) -> GatewayAnswer:

@@ -28,6 +28,7 @@ from .cart import is_cart_gateway
 from .client import MultiSafepayClient
 from .config import GatewayConfig
 from .errors import (
+    AmbiguousItem,
     ApiError,
     ConfigurationError,
     InvalidResponse,
@@ -81,6 +82,7 @@ class CheckoutLineTotals:
     total_gross: Decimal
     total_net: Decimal
     tax_rate: Optional[Decimal] = None  # a fraction; None: derived from gross and net
+    is_gift: bool = False  # a promotion's free gift (its own merchant_item_id)
 
 
 @dataclass(frozen=True)
@@ -143,17 +145,19 @@ def cart_lines(
     own arithmetic (price x quantity x (1 + rate), rounded per line) gives Saleor's gross for
     the line, and a refund of n items comes to n x Saleor's unit price.
     """
-    lines = [
-        CartLine(
-            merchant_item_id(line, config.merchant_item_id_source),
-            line.product_name,
-            _unit_price(line.total_gross, line.quantity, _rate(line, currency)),
-            line.quantity,
-            _rate(line, currency),
-        )
-        for line in checkout.lines
-        if line.quantity > 0
-    ]
+    lines = _merged(
+        [
+            CartLine(
+                merchant_item_id(line, config.merchant_item_id_source),
+                line.product_name,
+                _unit_price(line.total_gross, line.quantity, _rate(line, currency)),
+                line.quantity,
+                _rate(line, currency),
+            )
+            for line in checkout.lines
+            if line.quantity > 0
+        ]
+    )
     if checkout.shipping_gross > 0:
         rate = _known_rate(
             checkout.shipping_tax_rate, checkout.shipping_gross, checkout.shipping_net, currency
@@ -171,6 +175,25 @@ def cart_lines(
     if gift_cards > 0:
         lines.append(CartLine(GIFT_CARD_ITEM_ID, "Gift card", -gift_cards, 1, Decimal(0)))
     return lines
+
+
+def _merged(lines: List[CartLine]) -> List[CartLine]:
+    """One cart line per merchant_item_id: a refund names items by id, so two checkout lines of
+    one product (Saleor's forceNewLine) become one line; at two prices they are refused."""
+    merged: Dict[str, CartLine] = {}
+    for line in lines:
+        seen = merged.get(line.merchant_item_id)
+        if seen is None:
+            merged[line.merchant_item_id] = line
+        elif (seen.unit_price, seen.tax_rate) == (line.unit_price, line.tax_rate):
+            merged[line.merchant_item_id] = replace(seen, quantity=seen.quantity + line.quantity)
+        else:
+            raise AmbiguousItem(
+                f"two checkout lines of {line.merchant_item_id} have different prices "
+                f"({seen.unit_price} and {line.unit_price} without tax): a refund could not "
+                "tell them apart."
+            )
+    return list(merged.values())
 
 
 def new_order_id(payment_information: Any) -> str:

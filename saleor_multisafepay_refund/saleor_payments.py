@@ -97,6 +97,7 @@ def _totals(checkout: Checkout) -> CheckoutTotals:
                 total_gross=Decimal(line.total_price_gross_amount),
                 total_net=Decimal(line.total_price_net_amount),
                 tax_rate=_rate(line.tax_rate),
+                is_gift=bool(getattr(line, "is_gift", False)),
             )
         )
     return CheckoutTotals(

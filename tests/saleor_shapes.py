@@ -20,6 +20,7 @@ class OrderLine:
     variant_id: Optional[int] = None
     quantity: int = 1
     unit_price_gross_amount: Decimal = Decimal(0)
+    is_gift: bool = False
 
 
 @dataclass

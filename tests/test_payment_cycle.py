@@ -942,3 +942,36 @@ def test_an_unchanged_checkout_confirms_as_before(saleor: FakeSaleor, emu: Emula
     answer = saleor.confirm(payment)
 
     assert answer.is_success and answer.kind == AUTH and patches(emu) == []
+
+
+def test_two_checkout_lines_of_one_product_become_one_cart_line_and_a_free_gift_its_own() -> None:
+    candles = CHECKOUT.lines[0]  # 3 x CANDLE-3 at 90.00 with 21% tax
+    again = replace(candles, quantity=1, total_gross=Decimal("90.00"), total_net=Decimal("74.38"))
+    gift = replace(again, total_gross=Decimal(0), total_net=Decimal(0), is_gift=True)
+    checkout = replace(CHECKOUT, lines=(candles, again, gift), total_gross=Decimal("405.00"))
+    config = GatewayConfig(api_key=KEY)
+
+    lines = payments.cart_lines(config, checkout, Decimal("405.00"), "EUR")
+
+    by_id = {line.merchant_item_id: line for line in lines}
+    assert by_id["CANDLE-3"].quantity == 4  # a refund of 4 candle holders finds them
+    assert (by_id["CANDLE-3-gift"].quantity, by_id["CANDLE-3-gift"].unit_price) == (1, 0)
+    # The order lines Saleor makes of them map to the same ids.
+    assert merchant_item_id(replace(CANDLES, is_gift=True), config.merchant_item_id_source) == (
+        "CANDLE-3-gift"
+    )
+
+
+def test_one_product_at_two_prices_is_refused_for_a_cart_method_before_anything_is_sent(
+    saleor: FakeSaleor, emu: Emulator
+) -> None:
+    candles = CHECKOUT.lines[0]
+    cheaper = replace(candles, quantity=1, total_gross=Decimal("80.00"), total_net=Decimal("66.12"))
+    checkout = replace(CHECKOUT, lines=(*CHECKOUT.lines, cheaper), total_gross=Decimal("395.00"))
+    payment = start(saleor, "KLARNA", checkout=checkout, amount=Decimal("395.00"))
+
+    answer = saleor.process(payment)
+
+    assert not answer.is_success
+    assert "two checkout lines of CANDLE-3 have different prices" in (answer.error or "")
+    assert created_orders(emu) == []
