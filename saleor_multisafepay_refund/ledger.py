@@ -247,8 +247,9 @@ def refund_status_changes(
                 (
                     changed,
                     f"MultiSafepay {'declined' if status == 'declined' else 'cancelled'} {what}: "
-                    "the customer did not get this money back, though Saleor counts it as "
-                    "refunded. Refund it again, or settle it with the customer.",
+                    "the customer did not get this money back. Saleor's payment counts it as "
+                    "not refunded again (refund reversed): refund it again, or settle it with "
+                    "the customer.",
                 )
             )
             continue

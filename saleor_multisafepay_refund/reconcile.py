@@ -40,6 +40,10 @@ class Reconciliation:
         return out
 
 
+# Refunds MultiSafepay lists but did not make (declined, or voided while reserved).
+_NOT_REFUNDED = frozenset({"declined", "void", "cancelled", "canceled"})
+
+
 def reconcile(
     payment_id: str,
     saleor_refunds: Mapping[str, Decimal],
@@ -67,6 +71,11 @@ def reconcile(
         )
         if at_msp is None:
             differences.append(f"refund {refund_id} is not at MultiSafepay")
+        elif at_msp.status in _NOT_REFUNDED:
+            if in_saleor is not None:
+                differences.append(
+                    f"refund {refund_id} was {at_msp.status} at MultiSafepay but Saleor counts it"
+                )
         elif in_saleor is None:
             why = "made outside Saleor" if entry is None or entry.external else "landed"
             differences.append(f"refund {refund_id} ({why}) is not recorded in Saleor")

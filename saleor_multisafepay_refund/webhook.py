@@ -88,6 +88,8 @@ class SaleorSide(Protocol):
 
     def record_refunds(self, payment: SaleorPayment, refunds: Sequence[Refund]) -> None: ...
 
+    def reverse_refunds(self, payment: SaleorPayment, refunds: Sequence[Refund]) -> None: ...
+
 
 class PaymentAction(str, Enum):
     NONE = "none"
@@ -252,7 +254,20 @@ def _refunds(
     unrecorded = unrecorded_refunds(entries, recorded)
     if unrecorded:
         saleor.record_refunds(payment, unrecorded)
-    return [*(f"noted: {report}" for report in reports), *(f"recorded {r[0]}" for r in unrecorded)]
+    # Refunds Saleor recorded that MultiSafepay declined or voided: Saleor's payment must count
+    # that money as not refunded again (Saleor's "refund reversed"), once per refund.
+    declined = [
+        (entry.refund_id, entry.amount, entry.currency)
+        for entry in entries
+        if entry.state is EntryState.DECLINED and entry.refund_id in recorded
+    ]
+    if declined:
+        saleor.reverse_refunds(payment, declined)
+    return [
+        *(f"noted: {report}" for report in reports),
+        *(f"recorded {refund[0]}" for refund in unrecorded),
+        *(f"reversed {refund[0]}" for refund in declined),
+    ]
 
 
 def _give_back(

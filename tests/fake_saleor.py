@@ -49,6 +49,7 @@ ACTION_TO_CONFIRM, AUTH, CAPTURE, VOID, REFUND, PENDING = (
     "refund",
     "pending",
 )
+REFUND_REVERSED = "refund_reversed"
 
 NOTIFICATION_URL = "https://shop.example/plugins/channel/default-channel/multisafepay/notify"
 RETURN_URL = "https://store.example/checkout/return"
@@ -88,15 +89,21 @@ class ShopPayment:
 
     @property
     def refund_ids(self) -> Set[str]:
-        return {t.token for t in self.transactions if t.kind == REFUND and t.is_success}
+        """Refunds Saleor counts: recorded and not reversed."""
+        recorded = {t.token for t in self.transactions if t.kind == REFUND and t.is_success}
+        return recorded - self.reversed_ids
+
+    @property
+    def reversed_ids(self) -> Set[str]:
+        return {t.token for t in self.transactions if t.kind == REFUND_REVERSED and t.is_success}
 
     @property
     def refunded(self) -> Decimal:
         return sum(
             (
-                Decimal(t.amount["amount"])
+                Decimal(t.amount["amount"]) * (1 if t.kind == REFUND else -1)
                 for t in self.transactions
-                if t.kind == REFUND and t.is_success
+                if t.kind in (REFUND, REFUND_REVERSED) and t.is_success
             ),
             Decimal(0),
         )
@@ -267,6 +274,20 @@ class FakeSaleor:
         with self._lock:  # as `saleor_records._record`: the payment locked, then looked at
             self._record_refunds(self.payments[int(payment.payment_id)], refunds)
 
+    def reverse_refunds(
+        self, payment: SaleorPayment, refunds: Sequence[Tuple[str, Decimal, str]]
+    ) -> None:
+        """`saleor_payments.reverse_refunds`: a refund reversed once, if Saleor recorded it."""
+        with self._lock:
+            shop = self.payments[int(payment.payment_id)]
+            for refund_id, amount, _currency in refunds:
+                recorded = any(
+                    t.kind == REFUND and t.is_success and t.token == refund_id
+                    for t in shop.transactions
+                )
+                if recorded and refund_id not in shop.reversed_ids:
+                    self._add(shop, REFUND_REVERSED, refund_id, True, amount)
+
     def view(self, payment: ShopPayment) -> SaleorPayment:
         return SaleorPayment(
             payment_id=str(payment.payment_id),
@@ -342,6 +363,9 @@ class FakeSaleor:
             if payment.captured_amount <= 0:
                 payment.captured_amount = Decimal(0)
                 payment.is_active = False
+        elif kind == REFUND_REVERSED:  # Saleor: captured again, the payment active again
+            payment.captured_amount += amount
+            payment.is_active = True
 
     def _record_refunds(
         self, payment: ShopPayment, refunds: Sequence[Tuple[str, Decimal, str]]

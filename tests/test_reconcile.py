@@ -49,3 +49,18 @@ def test_every_kind_of_difference_is_flagged():
         "Saleor recorded EUR 10.00 refunded, MultiSafepay EUR 215.00",
     )
     assert sum(line.startswith("  DIFFERENCE") for line in result.lines()) == 5
+
+
+def test_a_declined_refund_agrees_once_saleor_reversed_it_and_is_flagged_while_saleor_counts_it():
+    declined = {**refund(7, 18000), "status": "declined"}
+    order = parse_order(seed_order(order_id="o1", related_transactions=[declined]))
+    ledger = [entry(state=EntryState.DECLINED, refund_id="7")]
+
+    reversed_in_saleor = reconcile("p1", {}, ledger, order)
+    still_counted = reconcile("p1", {"7": Decimal("180.00")}, ledger, order)
+
+    assert reversed_in_saleor.agrees
+    assert still_counted.differences == (
+        "refund 7 was declined at MultiSafepay but Saleor counts it",
+        "Saleor recorded EUR 180.00 refunded, MultiSafepay EUR 0.00",
+    )

@@ -361,12 +361,15 @@ def test_a_reserved_refund_that_is_declined_is_marked_and_noted_once(reserved: E
     assert (entry.state, entry.refund_status) == (EntryState.DECLINED, "declined")
     assert payment.notes[1:] == [
         f"MultiSafepay declined refund {refund.transaction_id} (EUR 180.00 (2 x CANDLE-3)) of "
-        f"order {payment.msp_order_id}: the customer did not get this money back, though "
-        "Saleor counts it as refunded. Refund it again, or settle it with the customer."
+        f"order {payment.msp_order_id}: the customer did not get this money back. Saleor's "
+        "payment counts it as not refunded again (refund reversed): refund it again, or settle "
+        "it with the customer."
     ]
-    # MultiSafepay no longer counts it; Saleor still does, which is what the note is for.
+    # MultiSafepay no longer counts it, and neither does Saleor: reversed once, captured again.
     assert reserved.order(payment.msp_order_id)["amount_refunded"] == 0
-    assert payment.refunded == Decimal("180.00")
+    assert payment.refunded == Decimal(0) and payment.reversed_ids == {refund.transaction_id}
+    assert payment.captured_amount == payment.amount
+    agree(reserved, payment)
 
 
 def test_a_notification_while_the_plugins_own_refund_is_in_flight_is_taken_later(

@@ -407,6 +407,10 @@ def test_a_refund_multisafepay_declines_later_is_noted_once_and_kept_in_the_ledg
     declined = [note for note in _notes(order) if "declined refund" in note]
     assert len(declined) == 1 and "did not get this money back" in declined[0]
     assert msp.order(msp_order_id)["amount_refunded"] == 0  # MultiSafepay no longer counts it
+    reversals = payment.transactions.filter(kind=TransactionKind.REFUND_REVERSED)
+    assert [(t.token, t.amount) for t in reversals] == [(refund.token, Decimal("5.00"))]
+    payment.refresh_from_db()
+    assert payment.captured_amount == payment.total  # Saleor counts it as not refunded again
 
 
 def test_a_paid_checkout_that_can_no_longer_be_placed_is_cancelled_at_multisafepay(buyer, msp):

@@ -57,9 +57,15 @@ class Command(BaseCommand):
             return f"Payment {payment.pk}, MultiSafepay order {msp_order_id}: {exc}"
         finally:
             client.close()
+        successful = payment.transactions.filter(is_success=True)
+        # A refund MultiSafepay declined is reversed in Saleor: it no longer counts.
+        reversed_ids = set(
+            successful.filter(kind=TransactionKind.REFUND_REVERSED).values_list("token", flat=True)
+        )
         saleor_refunds: Dict[str, Decimal] = {
             str(t.token): t.amount
-            for t in payment.transactions.filter(kind=TransactionKind.REFUND, is_success=True)
+            for t in successful.filter(kind=TransactionKind.REFUND)
+            if t.token not in reversed_ids
         }
         result = reconcile(str(payment.pk), saleor_refunds, ledger.entries(str(payment.pk)), order)
         return "\n".join(result.lines())
