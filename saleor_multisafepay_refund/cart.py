@@ -282,10 +282,22 @@ def _cart_refund(order: Order, request: RefundRequest, convention: SignConventio
             "than zero. A discount line is refunded together with the items it discounted."
         )
     if total > order.remaining_amount:
+        lowering = [
+            b.merchant_item_id
+            for b in balances.values()
+            if b.template.unit_price < 0 and b.bought > b.refunded
+        ]
+        why = (
+            f"the order's discount or gift card lines ({', '.join(lowering)}) lower what was "
+            "paid, and a refund by product does not take them along. Refund everything that "
+            "remains instead (an amount refund of exactly what is left)"
+            if lowering
+            else "MultiSafepay's cart does not show every earlier refund"
+        )
         raise AmountExceedsRemaining(
             f"These items come to {_show(total, order.currency)}, but only "
             f"{_show(order.remaining_amount, order.currency)} of order {order.order_id} is "
-            "left to refund: MultiSafepay's cart does not show every earlier refund."
+            f"left to refund: {why}."
         )
     if request.amount is not None and total != request.amount:
         raise AmountNotAllowed(

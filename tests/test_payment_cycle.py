@@ -720,6 +720,34 @@ def test_a_gift_card_becomes_a_negative_line_for_what_it_paid(
     }
 
 
+def test_after_a_gift_card_the_rest_is_refunded_by_amount_not_by_every_product(
+    saleor: FakeSaleor, emu: Emulator
+) -> None:
+    # Given the gift card order shipped, 2 candle holders (180.00) refunded by product
+    payment = start(saleor, "PAYAFTER", amount=Decimal("275.00"))
+    pay_on_page(payment_url(saleor.process(payment).action_required_data))
+    saleor.confirm(payment)
+    saleor.capture(payment)
+    two = RefundData(order_lines_to_refund=[OrderLineInfo(CANDLES, 2)])
+    assert saleor.refund(payment, Decimal("180.00"), two).is_success
+
+    # When staff return every other product: they come to 135.00, only 95.00 was paid
+    rest = RefundData(
+        order_lines_to_refund=[OrderLineInfo(CANDLES, 1), OrderLineInfo(APPLE, 1)],
+        refund_shipping_costs=True,
+    )
+    by_product = saleor.refund(payment, Decimal("135.00"), rest)
+    # Then that is refused, saying why and what to do; the amount that remains works
+    assert not by_product.is_success
+    assert "gift card lines (msp-gift-card)" in by_product.note
+    assert "Refund everything that remains" in by_product.note
+    remaining = saleor.refund(payment, Decimal("95.00"), None)
+    assert remaining.is_success, remaining.note
+    order = emu.order(payment.msp_order_id)
+    assert order["amount_refunded"] == order["amount"] == 27500
+    agree(emu, payment)
+
+
 def test_a_wrong_api_key_is_a_failure_that_never_shows_the_key(emu: Emulator) -> None:
     wrong = "wrong-key-ABCDEFGHIJ"
     saleor = FakeSaleor(GatewayConfig(api_key=wrong, api_url=emu.base_url))
