@@ -10,7 +10,6 @@ import logging
 from typing import Any, Callable, ClassVar, Dict, List, Optional, cast
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import HttpResponse, HttpResponseNotFound
 from saleor.payment.interface import GatewayResponse
 from saleor.plugins.base_plugin import BasePlugin, ConfigurationTypeField
@@ -255,17 +254,18 @@ class MultiSafepayPlugin(BasePlugin):
             config = self._usable_config()
         except InvalidConfiguration:
             return HttpResponse("Not configured", status=503, content_type="text/plain")
-        with transaction.atomic():
-            answer = handle_notification(
-                config,
-                request.body,
-                request.headers.get("Auth"),
-                {key: request.GET.get(key, "") for key in request.GET},
-                saleor_payments.SaleorPayments(PLUGIN_ID, self.channel.slug),
-                SaleorLedger(),
-            )
-            if answer.status >= 500:
-                transaction.set_rollback(True)  # MultiSafepay sends it again
+        # No transaction around it: completing a checkout runs Saleor's own transactions (it
+        # releases the stock rows before the payment call), and each change Saleor's side
+        # makes locks the payment itself and is made once; a notification sent again after a
+        # 503 finds what was done and goes on from there.
+        answer = handle_notification(
+            config,
+            request.body,
+            request.headers.get("Auth"),
+            {key: request.GET.get(key, "") for key in request.GET},
+            saleor_payments.SaleorPayments(PLUGIN_ID, self.channel.slug),
+            SaleorLedger(),
+        )
         logger.info("MultiSafepay notification: %s %s", answer.status, ", ".join(answer.actions))
         return HttpResponse(answer.body, status=answer.status, content_type="text/plain")
 

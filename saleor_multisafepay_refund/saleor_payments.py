@@ -15,6 +15,7 @@ from typing import Any, FrozenSet, Optional, Sequence, Tuple
 from urllib.parse import urljoin
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.urls import reverse
 from saleor.checkout.complete_checkout import complete_checkout
 from saleor.checkout.fetch import fetch_checkout_info, fetch_checkout_lines
@@ -23,7 +24,7 @@ from saleor.core.utils import build_absolute_uri
 from saleor.order import OrderEvents
 from saleor.order.actions import order_charged
 from saleor.order.fetch import fetch_order_info
-from saleor.order.models import OrderEvent
+from saleor.order.models import Order, OrderEvent
 from saleor.payment import PaymentError, TransactionKind
 from saleor.payment import gateway as saleor_gateway
 from saleor.payment.gateway import payment_refund_or_void
@@ -127,8 +128,9 @@ def _locale(checkout: Optional[Checkout], payment_information: Any) -> str:
 
 
 class SaleorPayments:
-    """`webhook.SaleorSide` on Saleor's models, for one channel. Call inside a transaction:
-    the checkout and the payment are locked in Saleor's order (checkout first)."""
+    """`webhook.SaleorSide` on Saleor's models, for one channel. Called outside a transaction:
+    every change locks the payment itself (Saleor's refunds hold that lock too) and checks
+    first whether it was made already."""
 
     def __init__(self, plugin_id: str, channel_slug: str) -> None:
         self.plugin_id = plugin_id
@@ -142,9 +144,7 @@ class SaleorPayments:
         )
         if found is None:
             return None
-        if found.checkout_id:
-            Checkout.objects.select_for_update().filter(pk=found.checkout_id).first()
-        payment = Payment.objects.select_for_update().get(pk=found.pk)
+        payment = found
         if _channel_slug(payment) not in (None, self.channel_slug):
             return None  # another channel's payment: its own URL and key apply
         transactions = list(payment.transactions.all())
@@ -169,18 +169,22 @@ class SaleorPayments:
         """Place the order of a customer who paid and never came back, the way the storefront's
         checkoutComplete would; when it cannot be placed, the money goes back (Saleor's own
         `payment_refund_or_void`: the plugin's void or refund)."""
-        saleor_payment = Payment.objects.select_for_update().get(pk=payment.payment_id)
+        saleor_payment = Payment.objects.get(pk=payment.payment_id)
         manager = get_plugins_manager(allow_replica=False)
         try:
-            # What MultiSafepay shows, recorded first (the plugin's confirm_payment), so that
-            # a checkout that cannot be completed is refunded or voided below.
+            # What MultiSafepay shows, recorded first (the plugin's confirm_payment; a second
+            # confirm by the storefront meanwhile is answered "already recorded"), so that a
+            # checkout that cannot be completed is refunded or voided below.
             saleor_gateway.confirm(saleor_payment, manager, channel_slug=self.channel_slug)
         except PaymentError as exc:
             raise CheckoutNotCompleted(f"the payment could not be confirmed ({exc})") from None
-        saleor_payment.refresh_from_db()
-        # checkoutComplete confirms through the plugin again, which answers "already recorded".
-        saleor_payment.to_confirm = True
-        saleor_payment.save(update_fields=["to_confirm"])
+        with transaction.atomic():
+            saleor_payment = Payment.objects.select_for_update().get(pk=payment.payment_id)
+            if saleor_payment.order_id:
+                return "placed meanwhile by the storefront"
+            # checkoutComplete confirms through the plugin again: "already recorded".
+            saleor_payment.to_confirm = True
+            saleor_payment.save(update_fields=["to_confirm"])
         reason = self._place_order(saleor_payment, manager)
         if reason.startswith("order "):
             return reason
@@ -199,8 +203,11 @@ class SaleorPayments:
 
     def _place_order(self, payment: Payment, manager: Any) -> str:
         """ "order <number> created", or why not."""
-        checkout = Checkout.objects.select_for_update().filter(pk=payment.checkout_id).first()
+        checkout = Checkout.objects.filter(pk=payment.checkout_id).first()
         if checkout is None:
+            order = Order.objects.filter(payments=payment).first()
+            if order is not None:  # the storefront placed it meanwhile
+                return f"order {order.number} created"
             return "its checkout no longer exists"
         lines, unavailable = fetch_checkout_lines(checkout)
         if unavailable:
@@ -221,6 +228,10 @@ class SaleorPayments:
         return f"order {order.number} created" if order is not None else "Saleor placed no order"
 
     def record_capture(self, payment: SaleorPayment, msp_order_id: str) -> bool:
+        with transaction.atomic():
+            return self._record_capture(payment, msp_order_id)
+
+    def _record_capture(self, payment: SaleorPayment, msp_order_id: str) -> bool:
         saleor_payment = Payment.objects.select_for_update().get(pk=payment.payment_id)
         if saleor_payment.transactions.filter(
             kind=TransactionKind.CAPTURE, is_success=True, action_required=False
@@ -238,14 +249,14 @@ class SaleorPayments:
             raw_response={"multisafepay_order_id": msp_order_id, "source": "notification"},
             psp_reference=msp_order_id,
         )
-        transaction = create_transaction(
+        capture = create_transaction(
             saleor_payment,
             kind=TransactionKind.CAPTURE,
             payment_information=None,
             action_required=False,
             gateway_response=response,
         )
-        gateway_postprocess(transaction, saleor_payment)
+        gateway_postprocess(capture, saleor_payment)
         if saleor_payment.order is not None:
             manager = get_plugins_manager(allow_replica=False)
             order_charged(
@@ -262,13 +273,19 @@ class SaleorPayments:
         if payment.order_id is None:
             logger.warning("MultiSafepay (payment %s, no order yet): %s", payment.payment_id, text)
             return
-        # Inside the notification's transaction: a rolled-back notification is sent again.
+        # Written as it happens: the change it reports is made already, and made once.
         write_order_note(payment.order_id, text, outside=False)
 
     def reverse_refunds(
         self, payment: SaleorPayment, refunds: Sequence[Tuple[str, Decimal, str]]
     ) -> None:
         """Saleor's "refund reversed", once per refund id, for refunds MultiSafepay declined."""
+        with transaction.atomic():
+            self._reverse_refunds(payment, refunds)
+
+    def _reverse_refunds(
+        self, payment: SaleorPayment, refunds: Sequence[Tuple[str, Decimal, str]]
+    ) -> None:
         saleor_payment = Payment.objects.select_for_update().get(pk=payment.payment_id)
         transactions = saleor_payment.transactions.filter(is_success=True)
         refunded = set(
@@ -332,7 +349,7 @@ def capture_fulfilled(order: Any, channel_slug: str, plugin_id: str) -> Optional
         return None
     manager = get_plugins_manager(allow_replica=False)
     try:
-        transaction = saleor_gateway.capture(payment, manager, channel_slug=channel_slug)
+        captured = saleor_gateway.capture(payment, manager, channel_slug=channel_slug)
     except Exception as exc:  # Saleor raises PaymentError; anything else must not break
         note = (
             f"MultiSafepay capture (shipping) of this order failed: {exc}. The order is "
@@ -341,13 +358,13 @@ def capture_fulfilled(order: Any, channel_slug: str, plugin_id: str) -> Optional
         write_order_note(order.pk, note, outside=True)
         return note
     payment.refresh_from_db()
-    if transaction.kind != TransactionKind.CAPTURE or not transaction.is_success:
+    if captured.kind != TransactionKind.CAPTURE or not captured.is_success:
         return None
     order.refresh_from_db()  # the hook's order predates the capture
-    order_charged(fetch_order_info(order), None, None, transaction.amount, payment, manager)
+    order_charged(fetch_order_info(order), None, None, captured.amount, payment, manager)
     note = (
-        f"MultiSafepay order {transaction.token} shipped: {payment.currency} "
-        f"{transaction.amount} captured (the customer is invoiced by the payment provider)."
+        f"MultiSafepay order {captured.token} shipped: {payment.currency} "
+        f"{captured.amount} captured (the customer is invoiced by the payment provider)."
     )
     write_order_note(order.pk, note, outside=False)
     return note

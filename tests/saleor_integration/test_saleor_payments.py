@@ -305,6 +305,8 @@ def test_pay_ship_refund_and_return_with_a_cart_method_saleor_and_multisafepay_a
     assert _notes(order) == notes
 
 
+# Committed for real, as in production: the notification runs outside any transaction.
+@pytest.mark.django_db(transaction=True)
 def test_a_customer_who_pays_and_never_comes_back_gets_the_order_from_the_notification(buyer, msp):
     api_client, checkout = buyer
     first = _start(api_client, checkout, "KLARNA")
@@ -413,6 +415,7 @@ def test_a_refund_multisafepay_declines_later_is_noted_once_and_kept_in_the_ledg
     assert payment.captured_amount == payment.total  # Saleor counts it as not refunded again
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_paid_checkout_that_can_no_longer_be_placed_is_cancelled_at_multisafepay(buyer, msp):
     """The customer paid with Klarna and left; meanwhile Saleor deleted the checkout (it
     expired). No order can claim the money, so nothing may stay charged."""
