@@ -16,9 +16,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from . import wire
+from .answers import REFUND, GatewayAnswer, msp_order_id, short_error
 from .cart import KnownRefunds, RefundPlan, RefundRequest, build_refund, is_cart_gateway
 from .client import MultiSafepayClient
-from .config import GatewayConfig, ItemIdSource
+from .config import GatewayConfig
 from .errors import (
     AmountMismatch,
     AmountNotAllowed,
@@ -27,7 +28,6 @@ from .errors import (
     InvalidQuantity,
     MultiSafepayRefundError,
     RefundRefused,
-    UnknownItem,
 )
 from .ledger import (
     EntryState,
@@ -40,6 +40,7 @@ from .ledger import (
     settle,
     with_state,
 )
+from .line_ids import merchant_item_id
 from .money import to_minor_units
 from .order import Order, parse_order
 from .refunds import (
@@ -55,37 +56,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-REFUND = "refund"  # saleor.payment.TransactionKind.REFUND
-# Saleor's Transaction.error holds 256 characters; the order note carries the whole text.
-ERROR_LENGTH = 256
 # saleor.order.FulfillmentStatus.REFUNDED: Saleor passes such lines but does not count them.
 FULFILLMENT_REFUNDED = "refunded"
 # MultiSafepay refuses the same amount twice on one order within 5 minutes (error 1034).
 CANNOT_REFUND = 1034
 DUPLICATE_WINDOW_SECONDS = 300
-
-
-@dataclass(frozen=True)
-class GatewayAnswer:
-    """The fields of Saleor's GatewayResponse, for a refund or a payment (`payments.py`)."""
-
-    is_success: bool
-    amount: Decimal
-    currency: str
-    transaction_id: str
-    error: Optional[str]
-    raw_response: Dict[str, str]
-    psp_reference: Optional[str] = None
-    kind: str = REFUND
-    action_required: bool = False
-    # For a payment: where the storefront sends the customer (Saleor's confirmationData), and
-    # whether Saleor holds this very answer already (it then records nothing twice).
-    action_required_data: Optional[Dict[str, str]] = None
-    transaction_already_processed: bool = False
-    # Not part of Saleor's response: what the order's history says of this refund, and refunds
-    # MultiSafepay made that Saleor has not recorded (refund id, amount, currency).
-    note: str = ""
-    unrecorded: Tuple[Tuple[str, Decimal, str], ...] = ()
 
 
 def refund_payment(
@@ -109,7 +84,7 @@ def refund_payment(
         logger.exception("MultiSafepay refund stopped on an unexpected error")
         return _failure(
             payment_information,
-            _order_id(payment_information) or "",
+            msp_order_id(payment_information) or "",
             "The MultiSafepay refund stopped on an unexpected error: check the order in "
             "MultiSafepay's dashboard before trying again.",
         )
@@ -122,7 +97,7 @@ def refuse_unconfigured(payment_information: Any, error: ConfigurationError) -> 
     """The answer when the plugin's configuration cannot be used: nothing is sent."""
     return _failure(
         payment_information,
-        _order_id(payment_information) or "",
+        msp_order_id(payment_information) or "",
         f"MultiSafepay refund not sent: the plugin's configuration cannot be used ({error}). "
         "Fix it in Configuration > Plugins > MultiSafepay.",
     )
@@ -131,7 +106,7 @@ def refuse_unconfigured(payment_information: Any, error: ConfigurationError) -> 
 def _refund(
     client: MultiSafepayClient, config: GatewayConfig, payment_information: Any, ledger: LedgerStore
 ) -> GatewayAnswer:
-    order_id = _order_id(payment_information)
+    order_id = msp_order_id(payment_information)
     if not order_id:
         return _failure(
             payment_information,
@@ -359,14 +334,6 @@ def _joined(reports: Sequence[str], message: str) -> str:
     return " ".join([*reports, message])
 
 
-def _order_id(payment_information: Any) -> Optional[str]:
-    """The MultiSafepay order of a payment: its capture token, else its PSP reference."""
-    for value in (payment_information.token, payment_information.psp_reference):
-        if value not in (None, ""):
-            return str(value)
-    return None
-
-
 def _known_refunds(entries: Sequence[LedgerEntry], order: Order) -> KnownRefunds:
     """What the ledger knows this plugin refunded of the order, for a cart that does not say."""
     quantities: Dict[str, int] = {}
@@ -488,26 +455,6 @@ def _items(config: GatewayConfig, refund_data: Any) -> Dict[str, int]:
     return items
 
 
-def merchant_item_id(line: Any, source: ItemIdSource) -> str:
-    """The merchant_item_id of a Saleor order line: its SKU, else its product variant's ID.
-
-    It must be the id the MultiSafepay order was created with, or the item is not found.
-    """
-    variant = line.product_variant_id or (
-        str(line.variant_id) if getattr(line, "variant_id", None) is not None else ""
-    )
-    sku = line.product_sku if source is ItemIdSource.SKU else None
-    key = sku or variant
-    if not key:
-        raise UnknownItem(
-            f"the order line {line.product_name!r} has no SKU and no product variant, so it "
-            "cannot be found in MultiSafepay's cart."
-        )
-    # A promotion's free gift can be the very product bought beside it: at another price
-    # (zero), so under its own id, or neither line could be refunded by id.
-    return f"{key}-gift" if getattr(line, "is_gift", False) else str(key)
-
-
 def _from_outcome(payment_information: Any, outcome: RefundOutcome) -> GatewayAnswer:
     if outcome.status is not RefundStatus.REFUNDED:
         prefix = {
@@ -546,7 +493,7 @@ def _failure(payment_information: Any, order_id: str, message: str) -> GatewayAn
         amount=Decimal(payment_information.amount),
         currency=payment_information.currency,
         transaction_id=order_id or str(payment_information.token or ""),
-        error=message[: ERROR_LENGTH - 1] + "…" if len(message) > ERROR_LENGTH else message,
+        error=short_error(message),
         raw_response={"multisafepay_order_id": order_id, "error": message},
         note=message,
     )

@@ -10,7 +10,7 @@ Saleor's legacy checkout flow calls, in order:
     capture_payment  cart methods: PATCH status shipped, when the order is fulfilled
     void_payment     PATCH status cancelled, before it is shipped
 
-The cart is built with the refund's own merchant_item_id rule (`gateway.merchant_item_id`), so
+The cart is built with the refunds' own merchant_item_id rule (`line_ids.py`), so
 every refund finds its items again.
 """
 
@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+from .answers import GatewayAnswer, msp_order_id, short_error
 from .cart import is_cart_gateway
 from .client import MultiSafepayClient
 from .config import GatewayConfig
@@ -36,7 +37,7 @@ from .errors import (
     RefundRefused,
     TransportError,
 )
-from .gateway import ERROR_LENGTH, GatewayAnswer, merchant_item_id
+from .line_ids import merchant_item_id
 from .money import from_minor_units, round_money, to_minor_units
 from .order import parse_order
 from .order_cart import (
@@ -315,7 +316,7 @@ def confirm_payment(
         # Saleor recorded it already (a notification placed the order first): the same answer,
         # marked so that Saleor counts it once.
         return recorded
-    order_id = _order_id(payment_information)
+    order_id = msp_order_id(payment_information)
     try:
         with _client(config, session) as client:
             data = client.get_order(order_id)
@@ -361,7 +362,7 @@ def capture_payment(
     config: GatewayConfig, payment_information: Any, session: Optional[requests.Session] = None
 ) -> GatewayAnswer:
     """Capture: a cart method's order is shipped (MultiSafepay then invoices the customer)."""
-    order_id = _order_id(payment_information)
+    order_id = msp_order_id(payment_information)
     try:
         with _client(config, session) as client:
             view = _checked_view(client, order_id, payment_information, whole=False)
@@ -393,7 +394,7 @@ def void_payment(
     config: GatewayConfig, payment_information: Any, session: Optional[requests.Session] = None
 ) -> GatewayAnswer:
     """Cancel an order that is not shipped (captured) yet."""
-    order_id = _order_id(payment_information)
+    order_id = msp_order_id(payment_information)
     try:
         with _client(config, session) as client:
             view = read_payment(client.get_order(order_id))
@@ -501,13 +502,6 @@ def _client(
             client.close()
 
 
-def _order_id(payment_information: Any) -> str:
-    for value in (payment_information.token, payment_information.psp_reference):
-        if value not in (None, ""):
-            return str(value)
-    return ""
-
-
 def _recorded(payment_information: Any) -> Optional[GatewayAnswer]:
     """The authorization or capture Saleor already holds for this payment, if any."""
     for transaction in reversed(getattr(payment_information, "transactions", None) or ()):
@@ -602,7 +596,7 @@ def _failure(
         amount=Decimal(payment_information.amount),
         currency=str(payment_information.currency),
         transaction_id=order_id,
-        error=message[: ERROR_LENGTH - 1] + "…" if len(message) > ERROR_LENGTH else message,
+        error=short_error(message),
         raw_response={"multisafepay_order_id": order_id, "error": message},
         psp_reference=order_id or None,
         kind=kind,

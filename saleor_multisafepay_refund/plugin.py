@@ -15,6 +15,7 @@ from saleor.payment.interface import GatewayResponse
 from saleor.plugins.base_plugin import BasePlugin, ConfigurationTypeField
 
 from . import gateway, payments, saleor_payments
+from .answers import GatewayAnswer
 from .cart import CART_GATEWAYS, SHIPPING_ITEM_ID
 from .config import (
     GatewayConfig,
@@ -275,7 +276,7 @@ class MultiSafepayPlugin(BasePlugin):
 
     def _payment(
         self,
-        flow: Callable[[GatewayConfig], gateway.GatewayAnswer],
+        flow: Callable[[GatewayConfig], GatewayAnswer],
         payment_information: Any,
         kind: str,
     ) -> GatewayResponse:
@@ -299,8 +300,8 @@ class MultiSafepayPlugin(BasePlugin):
         return _gateway_response(answer)
 
 
-def _payment_failure(payment_information: Any, message: str, kind: str) -> gateway.GatewayAnswer:
-    return gateway.GatewayAnswer(
+def _payment_failure(payment_information: Any, message: str, kind: str) -> GatewayAnswer:
+    return GatewayAnswer(
         is_success=False,
         amount=payment_information.amount,
         currency=payment_information.currency,
@@ -311,7 +312,7 @@ def _payment_failure(payment_information: Any, message: str, kind: str) -> gatew
     )
 
 
-def _record(payment_information: Any, answer: gateway.GatewayAnswer) -> None:
+def _record(payment_information: Any, answer: GatewayAnswer) -> None:
     """The answer's note in the order's history."""
     # Saleor passes str(None) for a payment without an order (a failed checkout).
     if payment_information.order_id in (None, "", "None"):
@@ -325,7 +326,7 @@ def _record(payment_information: Any, answer: gateway.GatewayAnswer) -> None:
         logger.exception("Could not write the MultiSafepay refund note to the order's history")
 
 
-def _gateway_response(answer: gateway.GatewayAnswer) -> GatewayResponse:
+def _gateway_response(answer: GatewayAnswer) -> GatewayResponse:
     raw: Dict[str, str] = dict(answer.raw_response)
     return GatewayResponse(
         is_success=answer.is_success,

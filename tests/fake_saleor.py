@@ -27,9 +27,9 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 from urllib.parse import parse_qsl, urlsplit
 
 from saleor_multisafepay_refund import gateway, payments
+from saleor_multisafepay_refund.answers import GatewayAnswer
 from saleor_multisafepay_refund.config import GatewayConfig
 from saleor_multisafepay_refund.emulator import Emulator, Notification
-from saleor_multisafepay_refund.gateway import GatewayAnswer
 from saleor_multisafepay_refund.ledger import MemoryLedger
 from saleor_multisafepay_refund.payments import CheckoutTotals, PaymentContext
 from saleor_multisafepay_refund.webhook import (

@@ -15,10 +15,11 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
+from saleor_multisafepay_refund.answers import GatewayAnswer
 from saleor_multisafepay_refund.cart import item_balances
 from saleor_multisafepay_refund.config import GatewayConfig
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind
-from saleor_multisafepay_refund.gateway import GatewayAnswer, refund_payment
+from saleor_multisafepay_refund.gateway import refund_payment
 from saleor_multisafepay_refund.ledger import EntryState, MemoryLedger
 from saleor_multisafepay_refund.money import to_minor_units
 from saleor_multisafepay_refund.order import parse_order

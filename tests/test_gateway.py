@@ -7,10 +7,11 @@ from decimal import Decimal
 import pytest
 
 from saleor_multisafepay_refund import wire
+from saleor_multisafepay_refund.answers import GatewayAnswer
 from saleor_multisafepay_refund.cart import SignConvention
 from saleor_multisafepay_refund.config import GatewayConfig, InvalidConfiguration, ItemIdSource
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind
-from saleor_multisafepay_refund.gateway import GatewayAnswer, refund_payment, refuse_unconfigured
+from saleor_multisafepay_refund.gateway import refund_payment, refuse_unconfigured
 from saleor_multisafepay_refund.ledger import MemoryLedger
 
 from .factories import item, order_data, seed_order

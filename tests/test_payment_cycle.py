@@ -22,7 +22,7 @@ import requests
 from saleor_multisafepay_refund import payments
 from saleor_multisafepay_refund.config import GatewayConfig
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind, RecordedRequest
-from saleor_multisafepay_refund.gateway import merchant_item_id
+from saleor_multisafepay_refund.line_ids import merchant_item_id
 from saleor_multisafepay_refund.money import to_minor_units
 from saleor_multisafepay_refund.payments import CheckoutLineTotals, CheckoutTotals
 from saleor_multisafepay_refund.webhook import NotificationAnswer
