@@ -401,3 +401,25 @@ def test_a_notification_while_the_plugins_own_refund_is_in_flight_is_taken_later
         f"{refund.token}): 2 x Geometric Candle Holders (CANDLE-3)."
     ]
     agree(emu, payment)
+
+
+@pytest.mark.parametrize(("gateway", "status"), [("KLARNA", "void"), ("IDEAL", "refunded")])
+def test_money_paid_for_a_payment_saleor_dropped_goes_back_once(
+    saleor: FakeSaleor, emu: Emulator, gateway: str, status: str
+) -> None:
+    # Given the customer paid an order whose payment Saleor no longer uses (they started
+    # another payment in the meantime): no order will ever claim this money
+    payment = paid(saleor, emu, gateway)
+    payment.is_active = False
+
+    # When its notification arrives, twice
+    [first] = emu.notifications()
+    answers = [saleor.notify(first), saleor.notify(first)]
+
+    # Then MultiSafepay cancels (Klarna: nothing invoiced) or refunds it whole, once
+    assert [a.status for a in answers] == [200, 200]
+    order = emu.order(payment.msp_order_id)
+    assert order["status"] == status
+    assert order["amount_refunded"] == (order["amount"] if gateway == "IDEAL" else 0)
+    assert len(emu.refund_posts(payment.msp_order_id)) == (1 if gateway == "IDEAL" else 0)
+    assert payment.order_id is None
