@@ -33,13 +33,12 @@ from saleor.payment.models import Payment
 from saleor.payment.utils import (
     create_transaction,
     gateway_postprocess,
-    update_payment_charge_status,
 )
 from saleor.plugins.manager import get_plugins_manager
 
 from .order_history import write_order_note
 from .payments import CheckoutLineTotals, CheckoutTotals, PaymentContext
-from .saleor_records import record_after_commit
+from .saleor_records import record_after_commit, reverse_refunds
 from .webhook import CheckoutNotCompleted, SaleorPayment
 
 logger = logging.getLogger(__name__)
@@ -279,37 +278,7 @@ class SaleorPayments:
     def reverse_refunds(
         self, payment: SaleorPayment, refunds: Sequence[Tuple[str, Decimal, str]]
     ) -> None:
-        """Saleor's "refund reversed", once per refund id, for refunds MultiSafepay declined."""
-        with transaction.atomic():
-            self._reverse_refunds(payment, refunds)
-
-    def _reverse_refunds(
-        self, payment: SaleorPayment, refunds: Sequence[Tuple[str, Decimal, str]]
-    ) -> None:
-        saleor_payment = Payment.objects.select_for_update().get(pk=payment.payment_id)
-        transactions = saleor_payment.transactions.filter(is_success=True)
-        refunded = set(
-            transactions.filter(kind=TransactionKind.REFUND).values_list("token", flat=True)
-        )
-        reversed_ = set(
-            transactions.filter(kind=TransactionKind.REFUND_REVERSED).values_list(
-                "token", flat=True
-            )
-        )
-        for refund_id, amount, currency in refunds:
-            if refund_id not in refunded or refund_id in reversed_:
-                continue
-            reversal = saleor_payment.transactions.create(
-                kind=TransactionKind.REFUND_REVERSED,
-                is_success=True,
-                action_required=False,
-                token=refund_id,
-                amount=amount,
-                currency=currency,
-                gateway_response={"multisafepay_refund_id": refund_id, "status": "declined"},
-            )
-            update_payment_charge_status(saleor_payment, reversal)
-            reversed_.add(refund_id)
+        reverse_refunds(int(payment.payment_id), refunds)
 
     def record_refunds(
         self, payment: SaleorPayment, refunds: Sequence[Tuple[str, Decimal, str]]

@@ -4,14 +4,15 @@ A refund whose answer was lost and that staff do not retry, or one made in Multi
 dashboard, is money the customer got back: Saleor's payment must say so. It is recorded after
 Saleor's own transaction commits, with the payment locked, as Saleor records a refund: a
 refund transaction with the refund id as its token, Saleor's own charge-status update, and a
-"payment refunded" event.
+"payment refunded" event. A refund Saleor recorded that MultiSafepay then declined or voided
+is reversed the same way, once (Saleor's "refund reversed").
 """
 
 from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Sequence, Tuple
+from typing import List, Sequence, Set, Tuple
 
 from django.db import transaction
 from saleor.order.events import payment_refunded_event
@@ -30,33 +31,53 @@ def record_after_commit(payment_id: int, refunds: Sequence[Refund]) -> None:
         transaction.on_commit(lambda: _record(payment_id, tuple(refunds)))
 
 
+def reverse_refunds(payment_id: int, refunds: Sequence[Refund]) -> None:
+    """Saleor's "refund reversed", once per refund Saleor recorded and MultiSafepay declined
+    or voided: the money counts as not refunded again."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        recorded = _tokens(payment, TransactionKind.REFUND)
+        wanted = [refund for refund in refunds if refund[0] in recorded]
+        _add_once(payment, TransactionKind.REFUND_REVERSED, wanted, "declined")
+
+
 def _record(payment_id: int, refunds: Sequence[Refund]) -> None:
     try:
         with transaction.atomic():
             payment = Payment.objects.select_for_update().get(pk=payment_id)
-            known = set(
-                payment.transactions.filter(
-                    kind=TransactionKind.REFUND, is_success=True
-                ).values_list("token", flat=True)
-            )
-            for refund_id, amount, currency in refunds:
-                if refund_id in known:
-                    continue  # recorded already (by Saleor, or by another request)
-                recorded = payment.transactions.create(
-                    kind=TransactionKind.REFUND,
-                    is_success=True,
-                    action_required=False,
-                    token=refund_id,
-                    amount=amount,
-                    currency=currency,
-                    gateway_response={"multisafepay_refund_id": refund_id},
-                )
-                update_payment_charge_status(payment, recorded)
+            for amount in _add_once(payment, TransactionKind.REFUND, refunds, "refunded"):
                 if payment.order_id:
                     payment_refunded_event(
                         order=payment.order, user=None, app=None, amount=amount, payment=payment
                     )
-                known.add(refund_id)
     except Exception:
         # After the commit nothing may fail the request: the next refund tries again.
         logger.exception("Could not record MultiSafepay's refunds in Saleor")
+
+
+def _add_once(payment: Payment, kind: str, refunds: Sequence[Refund], status: str) -> List[Decimal]:
+    """A `kind` transaction per refund id the payment has none of yet, with Saleor's own
+    charge-status update; the amounts added. The payment is locked by the caller."""
+    known = _tokens(payment, kind)  # by Saleor, or by another request
+    added = []
+    for refund_id, amount, currency in refunds:
+        if refund_id in known:
+            continue
+        record = payment.transactions.create(
+            kind=kind,
+            is_success=True,
+            action_required=False,
+            token=refund_id,
+            amount=amount,
+            currency=currency,
+            gateway_response={"multisafepay_refund_id": refund_id, "status": status},
+        )
+        update_payment_charge_status(payment, record)
+        known.add(refund_id)
+        added.append(amount)
+    return added
+
+
+def _tokens(payment: Payment, kind: str) -> Set[str]:
+    successful = payment.transactions.filter(kind=kind, is_success=True)
+    return set(successful.values_list("token", flat=True))
