@@ -176,7 +176,7 @@ def _answer(
             "and a refund is never sent unrecorded. Try again.",
         )
     outcome = send_refund(client, order, plan)
-    _record_outcome(ledger, entry, outcome)
+    record_outcome(ledger, entry, outcome)
     answer = _from_outcome(payment_information, _explained(outcome, entries))
     return replace(answer, note=_joined(reports, answer.note)) if reports else answer
 
@@ -289,7 +289,7 @@ def _already_refunded(
     )
 
 
-def _record_outcome(ledger: LedgerStore, entry: LedgerEntry, outcome: RefundOutcome) -> None:
+def record_outcome(ledger: LedgerStore, entry: LedgerEntry, outcome: RefundOutcome) -> None:
     state = {
         RefundStatus.REFUNDED: EntryState.REFUNDED,
         RefundStatus.FAILED: EntryState.FAILED,

@@ -47,6 +47,8 @@ class EntryState(str, Enum):
 
 
 OPEN_STATES = frozenset({EntryState.PENDING, EntryState.UNKNOWN})
+# Refunds MultiSafepay lists but did not make (declined, or voided while reserved).
+_NOT_REFUNDED = frozenset({"declined", "void", "cancelled", "canceled"})
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ def settle(
                 if refund.refund_id not in entry.refunds_before
                 and refund.refund_id not in claimed
                 and refund.amount in (None, minor)
-                and refund.status not in ("declined", "void", "cancelled")
+                and refund.status not in _NOT_REFUNDED
             ),
             None,
         )
@@ -193,7 +195,7 @@ def external_refunds(
     return [
         refund.refund_id
         for refund in order.refunds
-        if refund.refund_id not in known and refund.status not in ("declined", "void", "cancelled")
+        if refund.refund_id not in known and refund.status not in _NOT_REFUNDED
     ]
 
 
@@ -221,7 +223,6 @@ def external_entry(payment_id: str, order: Order, refund_id: str) -> LedgerEntry
 
 # Refund statuses in the order they happen; a notification never moves a refund back.
 _REFUND_STATUS_RANK = {"": 0, "initialized": 1, "reserved": 2, "completed": 3}
-_NOT_REFUNDED = frozenset({"declined", "void", "cancelled", "canceled"})
 
 
 def refund_status_changes(

@@ -38,7 +38,7 @@ from .errors import (
     TransportError,
 )
 from .line_ids import merchant_item_id
-from .money import from_minor_units, round_money, to_minor_units
+from .money import from_minor_units, line_total, quantum, round_money, to_minor_units
 from .order import parse_order
 from .order_cart import (
     BALANCING_ITEM_ID,
@@ -322,7 +322,8 @@ def confirm_payment(
             data = client.get_order(order_id)
             view = _checked(read_payment(data), payment_information)
             changed = _cart_changed(config, data, view, payment_information, checkout)
-            if changed and view.state is PaymentState.AUTHORIZED:
+            if changed and view.state in (PaymentState.AUTHORIZED, PaymentState.PENDING):
+                # Unpaid or not shipped: cancelled, so that nothing of it is ever invoiced.
                 client.update_order(order_id, {"status": "cancelled"})
     except MultiSafepayRefundError as exc:
         return _failure(payment_information, order_id, f"MultiSafepay payment unclear: {exc}")
@@ -366,6 +367,13 @@ def capture_payment(
     try:
         with _client(config, session) as client:
             view = _checked_view(client, order_id, payment_information, whole=False)
+            if view.state is PaymentState.AUTHORIZED and view.status != "completed":
+                # Pay After Delivery's "uncleared": MultiSafepay still decides (within two
+                # business days, its payment-flow page); shipping now could ship unpaid goods.
+                raise RefundRefused(
+                    f"MultiSafepay has not approved order {order_id} yet ({view.status}): "
+                    "capture it (ship) once MultiSafepay shows it completed."
+                )
             if view.state is PaymentState.AUTHORIZED:
                 amount = Decimal(payment_information.amount)
                 if to_minor_units(amount, view.currency) != view.amount:
@@ -439,8 +447,11 @@ def _cart_changed(
     payment_information: Any,
     checkout: Optional[CheckoutTotals],
 ) -> str:
-    """What differs between MultiSafepay's cart and the checkout now; "" when nothing does (or
-    when there is nothing to compare: no checkout, a method that refunds by amount)."""
+    """What differs between MultiSafepay's cart and the checkout now, item by item (quantity,
+    and the line's total with tax to the cent); "" when nothing does, or when there is nothing
+    to compare (no checkout, a method that refunds by amount). Free lines (a promotion's gift
+    that came or went with a recalculation) and what gift cards or rounding paid are no items
+    a refund or an invoice depends on: they are not compared."""
     if checkout is None or not is_cart_gateway(view.gateway):
         return ""
     try:
@@ -448,24 +459,47 @@ def _cart_changed(
         lines = cart_lines(config, checkout, checkout.total_gross, view.currency)
     except RefundRefused as exc:
         return str(exc)
-    now = sorted((line.merchant_item_id, line.quantity) for line in lines)
-    paid = sorted(
-        (item.merchant_item_id, item.quantity)
-        for item in parse_order(data).items
-        if item.merchant_item_id not in (GIFT_CARD_ITEM_ID, BALANCING_ITEM_ID)
-    )
-    if now == paid:
-        return ""
-    gone = [f"{q} x {key}" for key, q in paid if (key, q) not in now]
-    new = [f"{q} x {key}" for key, q in now if (key, q) not in paid]
-    return "; ".join(
-        part
-        for part in (
-            f"paid for but no longer in it: {', '.join(gone)}" if gone else "",
-            f"in it but not paid for: {', '.join(new)}" if new else "",
+    order = parse_order(data)
+    now = {
+        line.merchant_item_id: (
+            line.quantity,
+            line_total(line.unit_price, line.quantity, line.tax_rate, view.currency),
         )
-        if part
-    )
+        for line in lines
+        if line.unit_price
+    }
+    paid = {
+        item.merchant_item_id: (
+            item.quantity,
+            line_total(
+                item.unit_price,
+                item.quantity,
+                order.tax_rates.rate_for(item.tax_table_selector),
+                view.currency,
+            ),
+        )
+        for item in order.items
+        if item.unit_price and item.merchant_item_id not in (GIFT_CARD_ITEM_ID, BALANCING_ITEM_ID)
+    }
+    tolerance = quantum(view.currency)
+    differences = [
+        _difference(key, paid.get(key), now.get(key), view.currency)
+        for key in sorted(set(now) | set(paid))
+        if paid.get(key) is None
+        or now.get(key) is None
+        or paid[key][0] != now[key][0]
+        or abs(paid[key][1] - now[key][1]) > tolerance
+    ]
+    return "; ".join(differences)
+
+
+def _difference(
+    key: str, paid: Optional[Tuple[int, Decimal]], now: Optional[Tuple[int, Decimal]], currency: str
+) -> str:
+    def shown(line: Optional[Tuple[int, Decimal]]) -> str:
+        return "none" if line is None else f"{line[0]} for {currency} {line[1]}"
+
+    return f"{key}: paid {shown(paid)}, now {shown(now)}"
 
 
 def _checked_view(

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any, FrozenSet, Optional, Sequence, Tuple
+from typing import Any, FrozenSet, Optional, Sequence, Set, Tuple
 from urllib.parse import urljoin
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from saleor.checkout.complete_checkout import complete_checkout
+from saleor.checkout.error_codes import CheckoutErrorCode
 from saleor.checkout.fetch import fetch_checkout_info, fetch_checkout_lines
 from saleor.checkout.models import Checkout
 from saleor.core.utils import build_absolute_uri
@@ -25,7 +26,7 @@ from saleor.order import OrderEvents
 from saleor.order.actions import order_charged
 from saleor.order.fetch import fetch_order_info
 from saleor.order.models import Order, OrderEvent
-from saleor.payment import PaymentError, TransactionKind
+from saleor.payment import ChargeStatus, PaymentError, TransactionKind
 from saleor.payment import gateway as saleor_gateway
 from saleor.payment.gateway import payment_refund_or_void
 from saleor.payment.interface import GatewayResponse
@@ -44,6 +45,7 @@ from .webhook import CheckoutNotCompleted, SaleorPayment
 logger = logging.getLogger(__name__)
 
 NOTIFICATION_PATH = "notification"
+TAX_ERROR = CheckoutErrorCode.TAX_ERROR.value
 
 
 def notification_url(plugin_id: str, channel_slug: str) -> str:
@@ -162,6 +164,10 @@ class SaleorPayments:
                 if t.kind == TransactionKind.REFUND and t.is_success and t.token
             ),
             notes=_notes(payment.order_id),
+            given_back=any(
+                t.kind in (TransactionKind.VOID, TransactionKind.REFUND) and t.is_success
+                for t in transactions
+            ),
         )
 
     def complete_checkout(self, payment: SaleorPayment) -> str:
@@ -187,11 +193,21 @@ class SaleorPayments:
         reason = self._place_order(saleor_payment, manager)
         if reason.startswith("order "):
             return reason
-        saleor_payment.refresh_from_db()
+        with transaction.atomic():
+            saleor_payment = Payment.objects.select_for_update().get(pk=payment.payment_id)
+            if saleor_payment.order_id:
+                return "placed meanwhile by the storefront"
         try:
             payment_refund_or_void(saleor_payment, manager, self.channel_slug)
         except PaymentError:
             logger.exception("Could not give back MultiSafepay payment %s", saleor_payment.pk)
+        saleor_payment.refresh_from_db()
+        if _holds_money(saleor_payment):
+            # Not given back (MultiSafepay unreachable, a refund still unclear, a payment
+            # still being checked): MultiSafepay sends the notification again, this runs again.
+            raise CheckoutNotCompleted(
+                f"the order cannot be placed ({reason}) and the payment is not given back yet"
+            )
         logger.error(
             "MultiSafepay paid for Saleor payment %s, but Saleor could not place the order "
             "(%s): the payment is refunded or voided.",
@@ -223,6 +239,9 @@ class SaleorPayments:
                 app=None,
             )
         except ValidationError as exc:
+            if TAX_ERROR in _codes(exc):
+                # The tax app failed for now: try again, rather than give a good order back.
+                raise CheckoutNotCompleted("Saleor's taxes could not be computed") from None
             return "; ".join(exc.messages)
         return f"order {order.number} created" if order is not None else "Saleor placed no order"
 
@@ -284,6 +303,24 @@ class SaleorPayments:
         self, payment: SaleorPayment, refunds: Sequence[Tuple[str, Decimal, str]]
     ) -> None:
         record_after_commit(int(payment.payment_id), refunds)
+
+
+def _holds_money(payment: Payment) -> bool:
+    """Whether Saleor's payment still counts money the customer paid (captured, authorized, or
+    being checked at MultiSafepay)."""
+    # A void or a full refund makes Saleor's payment inactive.
+    return bool(payment.is_active) and bool(
+        payment.can_refund() or payment.can_void() or payment.charge_status == ChargeStatus.PENDING
+    )
+
+
+def _codes(error: ValidationError) -> Set[str]:
+    errors = (
+        [e for values in error.error_dict.values() for e in values]
+        if hasattr(error, "error_dict")
+        else error.error_list
+    )
+    return {str(e.code) for e in errors if e.code}
 
 
 def _notes(order_id: Any) -> FrozenSet[str]:

@@ -31,16 +31,17 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, FrozenSet, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from . import wire
-from .cart import RefundRequest
+from .cart import RefundRequest, build_refund
+from .client import MultiSafepayClient
 from .config import GatewayConfig
 from .errors import MultiSafepayRefundError
-from .gateway import settle_refunds, unrecorded_refunds
-from .ledger import EntryState, LedgerEntry, LedgerStore
+from .gateway import record_outcome, settle_refunds, unrecorded_refunds
+from .ledger import EntryState, LedgerEntry, LedgerStore, pending_entry
 from .notifications import InvalidNotification, verify_notification
 from .order import parse_order
 from .payment_status import PaymentState
 from .payments import PaymentView, read_payment
-from .refunds import RefundStatus, refund_order
+from .refunds import RefundStatus, send_refund
 
 if TYPE_CHECKING:
     import requests
@@ -72,6 +73,8 @@ class SaleorPayment:
     to_confirm: bool  # Saleor waits for the customer to come back
     captured: bool  # Saleor recorded a successful capture
     refund_ids: FrozenSet[str] = field(default_factory=frozenset)
+    # Saleor voided or refunded it (the money went back through Saleor already).
+    given_back: bool = False
     # The notes already in the order's history: a failure changes nothing in Saleor's payment,
     # so its note is the only trace that it was reported.
     notes: FrozenSet[str] = field(default_factory=frozenset)
@@ -113,14 +116,16 @@ def payment_action(payment: SaleorPayment, view: PaymentView) -> PaymentAction:
     paid = state in (PaymentState.AUTHORIZED, PaymentState.CAPTURED) or (
         state is PaymentState.PENDING and view.status == "uncleared"
     )
-    if payment.order_id is None:
-        if paid and payment.is_active and payment.to_confirm:
-            return PaymentAction.COMPLETE_CHECKOUT
-        if state in (PaymentState.AUTHORIZED, PaymentState.CAPTURED) and not payment.is_active:
-            # Paid for a payment Saleor dropped (the customer started another one): no order
-            # will ever claim this money.
+    if not payment.is_active:
+        if state in (PaymentState.AUTHORIZED, PaymentState.CAPTURED) and not payment.given_back:
+            # Paid for a payment Saleor dropped (the customer started another one, and may
+            # have placed the order with it): nothing in Saleor will ever claim this money.
             return PaymentAction.GIVE_BACK
         return PaymentAction.NONE
+    if payment.order_id is None:
+        # Whether or not Saleor still waits for the customer (`to_confirm`): a completion
+        # stopped halfway resumes; what Saleor recorded already is answered as recorded.
+        return PaymentAction.COMPLETE_CHECKOUT if paid else PaymentAction.NONE
     if state is PaymentState.CHARGED_BACK:
         return PaymentAction.REPORT_CHARGEBACK
     if state is PaymentState.CAPTURED and not payment.captured and payment.is_active:
@@ -205,7 +210,7 @@ def _apply(
     if action is PaymentAction.COMPLETE_CHECKOUT:
         done.append(f"checkout: {saleor.complete_checkout(payment)}")
     elif action is PaymentAction.GIVE_BACK:
-        done.append(_give_back(config, payment, view, data, session))
+        done.append(_give_back(config, payment, view, data, ledger, session))
     elif action is PaymentAction.REPORT_CHARGEBACK:
         note = (
             f"MultiSafepay shows a chargeback on order {view.order_id}: the customer's bank "
@@ -275,9 +280,11 @@ def _give_back(
     payment: SaleorPayment,
     view: PaymentView,
     data: Mapping[str, Any],
+    ledger: LedgerStore,
     session: Optional[requests.Session],
 ) -> str:
-    """Cancel, or refund whole, an order paid for a payment Saleor no longer uses."""
+    """Cancel, or refund whole, an order paid for a payment Saleor no longer uses. A refund is
+    written to the ledger before it is sent, like every refund: sent once, never twice."""
     refunded = data.get("amount_refunded")
     if isinstance(refunded, int) and refunded >= view.amount:
         return "given back already"
@@ -287,10 +294,7 @@ def _give_back(
             client.update_order(view.order_id, {"status": "cancelled"})
             what = "cancelled"
         else:
-            outcome = refund_order(client, view.order_id, RefundRequest(full=True))
-            if outcome.status is not RefundStatus.REFUNDED:
-                raise CheckoutNotCompleted(f"it could not be refunded: {outcome.error}")
-            what = f"refunded (refund {outcome.refund_id})"
+            what = _refund_whole(config, client, payment, data, ledger)
     finally:
         if session is None:
             client.close()
@@ -302,6 +306,27 @@ def _give_back(
         what,
     )
     return f"paid for a payment Saleor dropped: {what}"
+
+
+def _refund_whole(
+    config: GatewayConfig,
+    client: MultiSafepayClient,
+    payment: SaleorPayment,
+    data: Mapping[str, Any],
+    ledger: LedgerStore,
+) -> str:
+    order = parse_order(data)
+    entries, _ = settle_refunds(ledger, payment.payment_id, order, set(payment.refund_ids), config)
+    if any(entry.is_open for entry in entries):
+        raise CheckoutNotCompleted("an earlier refund of this order is still unclear")
+    plan = build_refund(order, RefundRequest(full=True), config.sign_conventions)
+    entry = pending_entry(payment.payment_id, plan, order)
+    ledger.save(entry)
+    outcome = send_refund(client, order, plan)
+    record_outcome(ledger, entry, outcome)
+    if outcome.status is not RefundStatus.REFUNDED:
+        raise CheckoutNotCompleted(f"it could not be refunded: {outcome.error}")
+    return f"refunded (refund {outcome.refund_id})"
 
 
 def _in_flight(entry: LedgerEntry, config: GatewayConfig) -> bool:

@@ -297,6 +297,7 @@ class FakeSaleor:
             captured=payment.captured,
             refund_ids=frozenset(payment.refund_ids),
             notes=frozenset(payment.notes),
+            given_back=any(t.kind in (VOID, REFUND) and t.is_success for t in payment.transactions),
         )
 
     # -- what Saleor does with an answer ---------------------------------------------------

@@ -21,7 +21,13 @@ import requests
 
 from saleor_multisafepay_refund import payments
 from saleor_multisafepay_refund.config import GatewayConfig
-from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind, RecordedRequest
+from saleor_multisafepay_refund.emulator import (
+    Emulator,
+    Fault,
+    FaultKind,
+    RecordedRequest,
+    build_order,
+)
 from saleor_multisafepay_refund.line_ids import merchant_item_id
 from saleor_multisafepay_refund.money import to_minor_units
 from saleor_multisafepay_refund.payments import CheckoutLineTotals, CheckoutTotals
@@ -958,10 +964,31 @@ def test_a_checkout_changed_on_the_payment_page_cancels_the_klarna_order_and_pla
     # Then no order is placed, and Klarna's order is cancelled: nothing will be invoiced
     assert not answer.is_success and payment.order_id is None
     assert "checkout changed" in (answer.error or "")
-    expected = "1 x APPLE" if change == "removed" else "4 x CANDLE-3"
-    assert expected in (answer.error or "").replace(APPLE_VARIANT, "APPLE")
+    expected = (
+        "APPLE: paid 1 for EUR 35.00, now none"
+        if change == "removed"
+        else "CANDLE-3: paid 3 for EUR 270.00, now 4 for EUR 270.00"
+    )
+    assert expected in (answer.note or "").replace(APPLE_VARIANT, "APPLE")
     assert emu.order(order_id)["status"] == "void"
     assert patches(emu) == [{"status": "cancelled"}]
+
+
+def test_a_cheaper_checkout_on_the_payment_page_is_a_change_too(
+    saleor: FakeSaleor, emu: Emulator
+) -> None:
+    # Given a Klarna payment; the customer then added a voucher in another tab: Saleor would
+    # accept the overpaid checkout, but Klarna would invoice the old prices
+    payment = paid(saleor, emu, "KLARNA")
+    candles, apple = CHECKOUT.lines
+    cheaper = replace(candles, total_gross=Decimal("243.00"), total_net=Decimal("200.83"))
+    payment.checkout = replace(CHECKOUT, lines=(cheaper, apple), total_gross=Decimal("288.00"))
+
+    answer = saleor.confirm(payment)
+
+    assert not answer.is_success and payment.order_id is None
+    assert "CANDLE-3: paid 3 for EUR 270.00, now 3 for EUR 243.00" in answer.note
+    assert emu.order(payment.msp_order_id)["status"] == "void"
 
 
 def test_an_unchanged_checkout_confirms_as_before(saleor: FakeSaleor, emu: Emulator) -> None:
@@ -1003,3 +1030,21 @@ def test_one_product_at_two_prices_is_refused_for_a_cart_method_before_anything_
     assert not answer.is_success
     assert "two checkout lines of CANDLE-3 have different prices" in (answer.error or "")
     assert created_orders(emu) == []
+
+
+def test_an_order_multisafepay_has_not_approved_yet_is_not_shipped(emulator) -> None:
+    # Given a Pay After Delivery order MultiSafepay still checks ("uncleared", as recorded in
+    # fixtures/msp/order.json): the order is placed, authorized
+    item = {"name": "Mug", "unit_price": "10.00", "quantity": 1, "merchant_item_id": "MUG"}
+    emulator.add_order(build_order("pad-1", "PAYAFTER", [item], tax_rates={"": "0"}))
+    config = GatewayConfig(api_key="test-key-0123456789abcdef", api_url=emulator.base_url)
+    information = PaymentData(amount=Decimal("10.00"), token="pad-1")
+    assert emulator.order("pad-1")["status"] == "uncleared"
+    assert payments.confirm_payment(config, information).kind == AUTH
+
+    # When the order is fulfilled and Saleor captures
+    answer = payments.capture_payment(config, information)
+
+    # Then nothing is shipped: MultiSafepay may still decline the customer
+    assert not answer.is_success and "has not approved order pad-1 yet" in answer.note
+    assert patches(emulator) == [] and emulator.order("pad-1")["status"] == "uncleared"
