@@ -36,8 +36,12 @@ def reverse_refunds(payment_id: int, refunds: Sequence[Refund]) -> None:
     or voided: the money counts as not refunded again."""
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment_id)
-        recorded = _tokens(payment, TransactionKind.REFUND)
-        wanted = [refund for refund in refunds if refund[0] in recorded]
+        recorded = {
+            str(t.token): t.amount
+            for t in payment.transactions.filter(kind=TransactionKind.REFUND, is_success=True)
+        }
+        # Exactly what Saleor recorded is reversed, whatever the ledger's amount says.
+        wanted = [(i, recorded[i], currency) for i, _, currency in refunds if i in recorded]
         _add_once(payment, TransactionKind.REFUND_REVERSED, wanted, "declined")
 
 

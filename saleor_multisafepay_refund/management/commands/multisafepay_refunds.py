@@ -25,7 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--order", help="Saleor order number or id (default: every payment)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        payments = Payment.objects.filter(gateway=PLUGIN_ID).select_related("order__channel")
+        # Refunds belong to orders: a checkout's payment that never became an order (abandoned,
+        # or given back) has none to compare.
+        payments = Payment.objects.filter(gateway=PLUGIN_ID, order__isnull=False).select_related(
+            "order__channel"
+        )
         if options.get("order"):
             order = str(options["order"])
             key = "order__number" if order.isdigit() else "order__id"
@@ -50,7 +54,10 @@ class Command(BaseCommand):
         plugin = self._plugin(payment)
         if plugin is None:
             return f"Payment {payment.pk}: the plugin is not configured for its channel."
-        client = plugin.config.client()
+        try:
+            client = plugin.config.client()
+        except MultiSafepayRefundError as exc:  # one channel's configuration, not the run
+            return f"Payment {payment.pk}: the plugin's configuration cannot be used ({exc})."
         try:
             order = parse_order(client.get_order(msp_order_id))
         except MultiSafepayRefundError as exc:
