@@ -468,3 +468,28 @@ def test_a_checkout_changed_while_the_customer_pays_is_not_placed_and_not_charge
     assert "checkout changed" in error["message"] and removed.variant.sku in error["message"]
     assert msp.order(msp_order_id)["status"] == "void"  # Klarna's order cancelled: no invoice
     assert not Order.objects.filter(checkout_token=checkout.token).exists()
+
+
+ORDER_VOID = """
+mutation($id: ID!) { orderVoid(id: $id) { errors { field message } } }
+"""
+
+
+def test_staff_voiding_a_klarna_order_before_shipping_cancels_it_at_multisafepay(
+    buyer, msp, staff_api_client, permission_group_manage_orders
+):
+    api_client, checkout = buyer
+    first = _start(api_client, checkout, "KLARNA")
+    msp_order_id = json.loads(first["confirmationData"])["multisafepay_order_id"]
+    msp.pay(msp_order_id)
+    order = Order.objects.get(number=_complete(api_client, checkout)["order"]["number"])
+    permission_group_manage_orders.user_set.add(staff_api_client.user)
+
+    _data(staff_api_client.post_graphql(ORDER_VOID, {"id": _gid("Order", order.pk)}), "orderVoid")
+
+    assert msp.order(msp_order_id)["status"] == "void"  # Klarna invoices nothing
+    payment = Payment.objects.get(psp_reference=msp_order_id)
+    assert payment.transactions.filter(kind=TransactionKind.VOID, is_success=True).count() == 1
+    assert payment.is_active is False
+    assert set(_deliver(msp)) == {200}  # the notifications change nothing more
+    assert payment.transactions.filter(kind=TransactionKind.VOID).count() == 1
