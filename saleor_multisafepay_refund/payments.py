@@ -31,7 +31,6 @@ from .config import GatewayConfig
 from .errors import (
     AmbiguousItem,
     ApiError,
-    ConfigurationError,
     InvalidResponse,
     MultiSafepayRefundError,
     RefundRefused,
@@ -70,6 +69,10 @@ _PAID_LATER = frozenset({"BANKTRANS"})
 # MultiSafepay reads unit prices with up to 10 decimals (docs/msp-api.md).
 _UNIT_PRICE_QUANTUM = Decimal("1e-10")
 _GATEWAY_CODE = re.compile(r"[A-Z][A-Z0-9_]{1,31}\Z")
+
+
+class UnknownPaymentMethod(MultiSafepayRefundError):
+    """The storefront's paymentData names no MultiSafepay payment method code."""
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,9 @@ def chosen_gateway(payment_information: Any) -> str:
         return ""
     code = str(value).strip().upper()
     if not _GATEWAY_CODE.match(code):
-        raise ConfigurationError(f"{str(value)[:40]!r} is not a MultiSafepay payment method code.")
+        raise UnknownPaymentMethod(
+            f"{str(value)[:40]!r} is not a MultiSafepay payment method code."
+        )
     return code
 
 
