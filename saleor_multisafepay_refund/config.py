@@ -7,10 +7,11 @@ the field messages into Django's ValidationError.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, Mapping, Optional
 
 from .cart import SHIPPING_ITEM_ID, SignConvention
 from .client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient, check_api_url
@@ -53,6 +54,17 @@ class GatewayConfig:
         if self.api_url:
             return self.api_url
         return TEST_API_URL if self.test_mode else LIVE_API_URL
+
+    @contextmanager
+    def connected(self, session: Optional[requests.Session] = None) -> Iterator[MultiSafepayClient]:
+        """`client(session)` for one piece of work, closed afterwards unless the session is
+        the caller's (its GETs, PATCHes and POSTs then share one connection)."""
+        client = self.client(session)
+        try:
+            yield client
+        finally:
+            if session is None:
+                client.close()
 
     def client(self, session: Optional[requests.Session] = None) -> MultiSafepayClient:
         """A client for this configuration; without a session, one of its own."""

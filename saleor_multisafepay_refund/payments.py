@@ -19,10 +19,9 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .answers import GatewayAnswer, msp_order_id, short_error
 from .cart import is_cart_gateway
@@ -277,7 +276,7 @@ def process_payment(
     except (MultiSafepayRefundError, ValueError) as exc:
         return _failure(payment_information, "", f"MultiSafepay payment not started: {exc}")
     try:
-        with _client(config, session) as client:
+        with config.connected(session) as client:
             created = client.create_order(body)
     except MultiSafepayRefundError as exc:
         # Nothing is charged by creating an order: a lost answer leaves an order nobody pays.
@@ -323,7 +322,7 @@ def confirm_payment(
         return recorded
     order_id = msp_order_id(payment_information)
     try:
-        with _client(config, session) as client:
+        with config.connected(session) as client:
             data = client.get_order(order_id)
             view = _checked(read_payment(data), payment_information)
             changed = _cart_changed(config, data, view, payment_information, checkout)
@@ -370,7 +369,7 @@ def capture_payment(
     """Capture: a cart method's order is shipped (MultiSafepay then invoices the customer)."""
     order_id = msp_order_id(payment_information)
     try:
-        with _client(config, session) as client:
+        with config.connected(session) as client:
             view = _checked_view(client, order_id, payment_information, whole=False)
             if view.state is PaymentState.AUTHORIZED and view.status != "completed":
                 # Pay After Delivery's "uncleared": MultiSafepay still decides (within two
@@ -409,7 +408,7 @@ def void_payment(
     """Cancel an order that is not shipped (captured) yet."""
     order_id = msp_order_id(payment_information)
     try:
-        with _client(config, session) as client:
+        with config.connected(session) as client:
             view = read_payment(client.get_order(order_id))
             if view.state in (PaymentState.AUTHORIZED, PaymentState.PENDING):
                 client.update_order(order_id, {"status": "cancelled"})
@@ -526,19 +525,6 @@ def _checked(view: PaymentView, payment_information: Any, whole: bool = True) ->
             f"{payment_information.amount}: not this payment's order."
         )
     return view
-
-
-@contextmanager
-def _client(
-    config: GatewayConfig, session: Optional[requests.Session]
-) -> Iterator[MultiSafepayClient]:
-    """The configuration's client, closed afterwards unless the session is the caller's."""
-    client = config.client(session)
-    try:
-        yield client
-    finally:
-        if session is None:
-            client.close()
 
 
 def _recorded(payment_information: Any) -> Optional[GatewayAnswer]:

@@ -50,10 +50,6 @@ logger = logging.getLogger(__name__)
 
 Refund = Tuple[str, Decimal, str]  # refund id, amount, currency
 
-# MultiSafepayClient's connect timeout: with the read timeout, what a refund's POST and its
-# read-back GET may take while its ledger entry is PENDING.
-_CONNECT_TIMEOUT = 5.0
-
 
 class RefundInProgress(MultiSafepayRefundError):
     """A refund of the payment is being sent right now: its own flow records its outcome."""
@@ -173,13 +169,9 @@ def handle_notification(
         if payment is None:
             # Not (yet) a payment of this shop: MultiSafepay tries again later.
             return NotificationAnswer(404, f"No Saleor payment for MultiSafepay order {order_id}.")
-        client = config.client(session)
-        try:
+        with config.connected(session) as client:
             data = client.get_order(order_id)
-        finally:
-            if session is None:
-                client.close()
-        done = _apply(config, payment, data, saleor, ledger, session)
+            done = _apply(config, client, payment, data, saleor, ledger)
         return NotificationAnswer(200, "OK", done)
     except MultiSafepayRefundError as exc:
         logger.warning("MultiSafepay notification for %s not applied: %s", order_id, exc)
@@ -191,18 +183,18 @@ def handle_notification(
 
 def _apply(
     config: GatewayConfig,
+    client: MultiSafepayClient,
     payment: SaleorPayment,
     data: Mapping[str, Any],
     saleor: SaleorSide,
     ledger: LedgerStore,
-    session: Optional[requests.Session] = None,
 ) -> Tuple[str, ...]:
     # MultiSafepay notifies a refund as soon as it is made, possibly before its POST is
     # answered. Settled now, the plugin's own refund would be taken for one whose answer was
     # lost (noted so, and recorded in Saleor beside the refund's own record): MultiSafepay
     # sends the notification again later, once the refund's flow has recorded it. Checked
     # first, so that nothing is done twice when the notification comes again.
-    if any(_in_flight(entry, config) for entry in ledger.entries(payment.payment_id)):
+    if any(_in_flight(entry, client) for entry in ledger.entries(payment.payment_id)):
         raise RefundInProgress("a refund of this payment is being sent to MultiSafepay right now.")
     view = read_payment(data)
     done: List[str] = []
@@ -210,7 +202,7 @@ def _apply(
     if action is PaymentAction.COMPLETE_CHECKOUT:
         done.append(f"checkout: {saleor.complete_checkout(payment)}")
     elif action is PaymentAction.GIVE_BACK:
-        done.append(_give_back(config, payment, view, data, ledger, session))
+        done.append(_give_back(config, client, payment, view, data, ledger))
     elif action is PaymentAction.REPORT_CHARGEBACK:
         note = (
             f"MultiSafepay shows a chargeback on order {view.order_id}: the customer's bank "
@@ -277,27 +269,22 @@ def _refunds(
 
 def _give_back(
     config: GatewayConfig,
+    client: MultiSafepayClient,
     payment: SaleorPayment,
     view: PaymentView,
     data: Mapping[str, Any],
     ledger: LedgerStore,
-    session: Optional[requests.Session],
 ) -> str:
     """Cancel, or refund whole, an order paid for a payment Saleor no longer uses. A refund is
     written to the ledger before it is sent, like every refund: sent once, never twice."""
     refunded = data.get("amount_refunded")
     if isinstance(refunded, int) and refunded >= view.amount:
         return "given back already"
-    client = config.client(session)
-    try:
-        if view.state is PaymentState.AUTHORIZED:
-            client.update_order(view.order_id, {"status": "cancelled"})
-            what = "cancelled"
-        else:
-            what = _refund_whole(config, client, payment, data, ledger)
-    finally:
-        if session is None:
-            client.close()
+    if view.state is PaymentState.AUTHORIZED:
+        client.update_order(view.order_id, {"status": "cancelled"})
+        what = "cancelled"
+    else:
+        what = _refund_whole(config, client, payment, data, ledger)
     logger.error(
         "MultiSafepay order %s was paid for Saleor payment %s, which Saleor no longer uses "
         "(the customer paid again): %s at MultiSafepay.",
@@ -329,7 +316,7 @@ def _refund_whole(
     return f"refunded (refund {outcome.refund_id})"
 
 
-def _in_flight(entry: LedgerEntry, config: GatewayConfig) -> bool:
+def _in_flight(entry: LedgerEntry, client: MultiSafepayClient) -> bool:
     """PENDING and younger than its POST and read-back may take: not lost, still being sent."""
-    limit = 2 * (_CONNECT_TIMEOUT + config.read_timeout)
+    limit = 2 * sum(client.timeout)
     return entry.state is EntryState.PENDING and time.time() - entry.created_at < limit
