@@ -44,6 +44,23 @@ def short_error(message: str) -> str:
     return message[: ERROR_LENGTH - 1] + "…" if len(message) > ERROR_LENGTH else message
 
 
+def failure(
+    payment_information: Any, order_id: str, message: str, kind: str = REFUND
+) -> GatewayAnswer:
+    """The answer when nothing was done: `message` as Saleor's error (shortened) and as the
+    order's note (whole)."""
+    return GatewayAnswer(
+        is_success=False,
+        amount=Decimal(payment_information.amount),
+        currency=str(payment_information.currency),
+        transaction_id=order_id or str(payment_information.token or ""),
+        error=short_error(message),
+        raw_response={"multisafepay_order_id": order_id, "error": message},
+        kind=kind,
+        note=message,
+    )
+
+
 def msp_order_id(payment_information: Any) -> str:
     """The MultiSafepay order of a payment: the token Saleor passes (the authorization's or
     capture's transaction id, which is the order id), else its PSP reference; "" if neither."""

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from . import wire
-from .answers import REFUND, GatewayAnswer, msp_order_id, short_error
+from .answers import REFUND, GatewayAnswer, failure, msp_order_id
 from .cart import KnownRefunds, RefundPlan, RefundRequest, build_refund, is_cart_gateway
 from .client import MultiSafepayClient
 from .config import GatewayConfig
@@ -82,7 +82,7 @@ def refund_payment(
     except Exception:
         # Saleor turns an exception into an internal error and loses the reason: answer instead.
         logger.exception("MultiSafepay refund stopped on an unexpected error")
-        return _failure(
+        return failure(
             payment_information,
             msp_order_id(payment_information) or "",
             "The MultiSafepay refund stopped on an unexpected error: check the order in "
@@ -95,7 +95,7 @@ def refund_payment(
 
 def refuse_unconfigured(payment_information: Any, error: ConfigurationError) -> GatewayAnswer:
     """The answer when the plugin's configuration cannot be used: nothing is sent."""
-    return _failure(
+    return failure(
         payment_information,
         msp_order_id(payment_information) or "",
         f"MultiSafepay refund not sent: the plugin's configuration cannot be used ({error}). "
@@ -108,7 +108,7 @@ def _refund(
 ) -> GatewayAnswer:
     order_id = msp_order_id(payment_information)
     if not order_id:
-        return _failure(
+        return failure(
             payment_information,
             "",
             "MultiSafepay refund not sent: this payment has no MultiSafepay order id (no "
@@ -143,7 +143,7 @@ def _answer(
     payment_id = str(payment_information.payment_id)
     still_open = [entry for entry in entries if entry.is_open]
     if still_open:
-        return _failure(
+        return failure(
             payment_information,
             order_id,
             _joined(
@@ -163,13 +163,13 @@ def _answer(
         plan = _plan(config, payment_information, order, asked, _known_refunds(entries, order))
     except RefundRefused as exc:
         message = f"MultiSafepay refund not sent: {exc}"
-        return _failure(payment_information, order_id, _joined(reports, message))
+        return failure(payment_information, order_id, _joined(reports, message))
     entry = pending_entry(payment_id, plan, order)
     try:
         ledger.save(entry)
     except Exception:
         logger.exception("Could not record the MultiSafepay refund before sending it")
-        return _failure(
+        return failure(
             payment_information,
             order_id,
             "MultiSafepay refund not sent: it could not be recorded first (a database error), "
@@ -462,7 +462,7 @@ def _from_outcome(payment_information: Any, outcome: RefundOutcome) -> GatewayAn
             RefundStatus.FAILED: "MultiSafepay refund failed",
             RefundStatus.UNKNOWN: "MultiSafepay refund outcome unknown",
         }.get(outcome.status, "MultiSafepay refund not made")
-        return _failure(payment_information, outcome.order_id, f"{prefix}: {outcome.error}")
+        return failure(payment_information, outcome.order_id, f"{prefix}: {outcome.error}")
     assert outcome.plan is not None and outcome.amount is not None
     plan = outcome.plan
     refund_id = outcome.refund_id or ""
@@ -485,18 +485,6 @@ def _from_outcome(payment_information: Any, outcome: RefundOutcome) -> GatewayAn
         note=note,
     )
     return answer
-
-
-def _failure(payment_information: Any, order_id: str, message: str) -> GatewayAnswer:
-    return GatewayAnswer(
-        is_success=False,
-        amount=Decimal(payment_information.amount),
-        currency=payment_information.currency,
-        transaction_id=order_id or str(payment_information.token or ""),
-        error=short_error(message),
-        raw_response={"multisafepay_order_id": order_id, "error": message},
-        note=message,
-    )
 
 
 def _raw(outcome: RefundOutcome) -> Dict[str, str]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .answers import GatewayAnswer, msp_order_id, short_error
+from .answers import GatewayAnswer, failure, msp_order_id
 from .cart import is_cart_gateway
 from .client import MultiSafepayClient
 from .config import GatewayConfig
@@ -121,6 +121,14 @@ class PaymentView:
     @property
     def state(self) -> PaymentState:
         return payment_state(self.status, self.gateway)
+
+    def raw_response(self) -> Dict[str, str]:
+        """What Saleor keeps of it in the payment's transaction."""
+        return {
+            "multisafepay_order_id": self.order_id,
+            "status": self.status,
+            "gateway": self.gateway,
+        }
 
 
 def read_payment(data: Mapping[str, Any]) -> PaymentView:
@@ -274,24 +282,29 @@ def process_payment(
         order = payment_order(config, payment_information, context)
         body = order_body(order)
     except (MultiSafepayRefundError, ValueError) as exc:
-        return _failure(payment_information, "", f"MultiSafepay payment not started: {exc}")
+        return failure(
+            payment_information, "", f"MultiSafepay payment not started: {exc}", ACTION_TO_CONFIRM
+        )
     try:
         with config.connected(session) as client:
             created = client.create_order(body)
     except MultiSafepayRefundError as exc:
         # Nothing is charged by creating an order: a lost answer leaves an order nobody pays.
-        return _failure(
+        return failure(
             payment_information,
             order.order_id,
-            f"MultiSafepay payment not started: {_reason(exc)} Nothing was charged; try again.",
+            f"MultiSafepay payment not started: {str(exc).rstrip('.')}. Nothing was charged; "
+            "try again.",
+            ACTION_TO_CONFIRM,
         )
     payment_url = str(created.get("payment_url") or "")
     if not payment_url:
-        return _failure(
+        return failure(
             payment_information,
             order.order_id,
             "MultiSafepay payment not started: MultiSafepay gave no payment page. Nothing was "
             "charged; try again.",
+            ACTION_TO_CONFIRM,
         )
     data = {"payment_url": payment_url, "multisafepay_order_id": order.order_id}
     return _answer(
@@ -330,26 +343,30 @@ def confirm_payment(
                 # Unpaid or not shipped: cancelled, so that nothing of it is ever invoiced.
                 client.update_order(order_id, {"status": "cancelled"})
     except MultiSafepayRefundError as exc:
-        return _failure(payment_information, order_id, f"MultiSafepay payment unclear: {exc}")
+        return failure(
+            payment_information, order_id, f"MultiSafepay payment unclear: {exc}", ACTION_TO_CONFIRM
+        )
     if changed:
-        return _failure(
+        return failure(
             payment_information,
             order_id,
             f"The checkout changed after the payment started ({changed}): MultiSafepay's order "
             f"{order_id} is cancelled and nothing is charged. Pay again.",
+            ACTION_TO_CONFIRM,
         )
-    raw = {"multisafepay_order_id": order_id, "status": view.status, "gateway": view.gateway}
+    raw = view.raw_response()
     state = view.state
     if state is PaymentState.AUTHORIZED:
         return _answer(payment_information, order_id, AUTH, raw)
     if state is PaymentState.CAPTURED:
         return _answer(payment_information, order_id, CAPTURE, raw)
     if state in (PaymentState.FAILED, PaymentState.CHARGED_BACK):
-        return _failure(
+        return failure(
             payment_information,
             order_id,
             f"MultiSafepay payment {view.status}: nothing was charged. Pay again, with this or "
             "another method.",
+            ACTION_TO_CONFIRM,
         )
     payment_url = _payment_url(payment_information)
     if view.status == "initialized" and payment_url and view.gateway not in _PAID_LATER:
@@ -388,13 +405,13 @@ def capture_payment(
                     )
                 view = _ship(client, view)
     except MultiSafepayRefundError as exc:
-        return _failure(
+        return failure(
             payment_information, order_id, f"MultiSafepay capture failed: {exc}", CAPTURE
         )
-    raw = {"multisafepay_order_id": order_id, "status": view.status, "gateway": view.gateway}
+    raw = view.raw_response()
     if view.state is PaymentState.CAPTURED:
         return _answer(payment_information, order_id, CAPTURE, raw)
-    return _failure(
+    return failure(
         payment_information,
         order_id,
         f"MultiSafepay capture not possible: the order is {view.status or 'without a status'}.",
@@ -414,11 +431,11 @@ def void_payment(
                 client.update_order(order_id, {"status": "cancelled"})
                 view = read_payment(client.get_order(order_id))
     except MultiSafepayRefundError as exc:
-        return _failure(payment_information, order_id, f"MultiSafepay void failed: {exc}", VOID)
-    raw = {"multisafepay_order_id": order_id, "status": view.status, "gateway": view.gateway}
+        return failure(payment_information, order_id, f"MultiSafepay void failed: {exc}", VOID)
+    raw = view.raw_response()
     if view.state is PaymentState.FAILED:
         return _answer(payment_information, order_id, VOID, raw)
-    return _failure(
+    return failure(
         payment_information,
         order_id,
         f"MultiSafepay void not possible: the order is {view.status}"
@@ -587,11 +604,6 @@ def _unit_price(gross: Decimal, quantity: int, rate: Decimal) -> Decimal:
     return unit.normalize() if unit else Decimal(0)
 
 
-def _reason(error: MultiSafepayRefundError) -> str:
-    text = str(error).rstrip(".")
-    return f"{text}."
-
-
 def _answer(
     payment_information: Any,
     order_id: str,
@@ -610,22 +622,6 @@ def _answer(
         kind=kind,
         action_required=action_required_data is not None,
         action_required_data=action_required_data,
-    )
-
-
-def _failure(
-    payment_information: Any, order_id: str, message: str, kind: str = ACTION_TO_CONFIRM
-) -> GatewayAnswer:
-    return GatewayAnswer(
-        is_success=False,
-        amount=Decimal(payment_information.amount),
-        currency=str(payment_information.currency),
-        transaction_id=order_id,
-        error=short_error(message),
-        raw_response={"multisafepay_order_id": order_id, "error": message},
-        psp_reference=order_id or None,
-        kind=kind,
-        note=message,
     )
 
 

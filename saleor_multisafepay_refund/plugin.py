@@ -15,7 +15,7 @@ from saleor.payment.interface import GatewayResponse
 from saleor.plugins.base_plugin import BasePlugin, ConfigurationTypeField
 
 from . import gateway, payments, saleor_payments
-from .answers import GatewayAnswer
+from .answers import GatewayAnswer, failure
 from .cart import CART_GATEWAYS, SHIPPING_ITEM_ID
 from .config import (
     GatewayConfig,
@@ -283,33 +283,23 @@ class MultiSafepayPlugin(BasePlugin):
         try:
             answer = flow(self._usable_config())
         except InvalidConfiguration as exc:
-            answer = _payment_failure(
+            answer = failure(
                 payment_information,
+                "",
                 f"MultiSafepay cannot be used: the plugin's configuration is incomplete ({exc}).",
                 kind,
             )
         except Exception:
             # Saleor turns an exception into an internal error and loses the reason.
             logger.exception("MultiSafepay payment stopped on an unexpected error")
-            answer = _payment_failure(
+            answer = failure(
                 payment_information,
+                "",
                 "MultiSafepay stopped on an unexpected error: check the order in MultiSafepay's "
                 "dashboard before trying again.",
                 kind,
             )
         return _gateway_response(answer)
-
-
-def _payment_failure(payment_information: Any, message: str, kind: str) -> GatewayAnswer:
-    return GatewayAnswer(
-        is_success=False,
-        amount=payment_information.amount,
-        currency=payment_information.currency,
-        transaction_id=str(payment_information.token or ""),
-        error=message,
-        raw_response={"error": message},
-        kind=kind,
-    )
 
 
 def _record(payment_information: Any, answer: GatewayAnswer) -> None:
