@@ -387,7 +387,7 @@ def capture_payment(
     order_id = msp_order_id(payment_information)
     try:
         with config.connected(session) as client:
-            view = _checked_view(client, order_id, payment_information, whole=False)
+            view = _checked(read_payment(client.get_order(order_id)), payment_information, False)
             if view.state is PaymentState.AUTHORIZED and view.status != "completed":
                 # Pay After Delivery's "uncleared": MultiSafepay still decides (within two
                 # business days, its payment-flow page); shipping now could ship unpaid goods.
@@ -426,7 +426,7 @@ def void_payment(
     order_id = msp_order_id(payment_information)
     try:
         with config.connected(session) as client:
-            view = read_payment(client.get_order(order_id))
+            view = _checked(read_payment(client.get_order(order_id)), payment_information, False)
             if view.state in (PaymentState.AUTHORIZED, PaymentState.PENDING):
                 client.update_order(order_id, {"status": "cancelled"})
                 # MultiSafepay said yes: a cancelled order's status is "void".
@@ -521,14 +521,9 @@ def _difference(
     return f"{key}: paid {shown(paid)}, now {shown(now)}"
 
 
-def _checked_view(
-    client: MultiSafepayClient, order_id: str, payment_information: Any, whole: bool = True
-) -> PaymentView:
-    """The order, refused when it is not this payment's (another amount or currency)."""
-    return _checked(read_payment(client.get_order(order_id)), payment_information, whole)
-
-
 def _checked(view: PaymentView, payment_information: Any, whole: bool = True) -> PaymentView:
+    """`view`, refused when it is not this payment's order (another currency, or with
+    `whole` another amount: a capture or void may be asked for part of it)."""
     order_id = view.order_id
     currency = str(payment_information.currency).upper()
     if view.currency != currency or (
