@@ -339,7 +339,13 @@ def _known_refunds(entries: Sequence[LedgerEntry], order: Order) -> KnownRefunds
     quantities: Dict[str, int] = {}
     amount = 0
     for entry in entries:
-        if entry.state is EntryState.REFUNDED and entry.msp_order_id == order.order_id:
+        # A refund made elsewhere says nothing of its items: it accounts for no cent here, so
+        # a cart that does not show it is refused rather than read as all items remaining.
+        if (
+            entry.state is EntryState.REFUNDED
+            and entry.msp_order_id == order.order_id
+            and not entry.external
+        ):
             for key, quantity in entry.lines.items():
                 quantities[key] = quantities.get(key, 0) + quantity
             amount += to_minor_units(entry.amount, entry.currency)

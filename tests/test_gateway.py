@@ -362,3 +362,17 @@ def test_an_unusable_configuration_is_answered_and_noted():
 
     assert not answer.is_success and answer.transaction_id == "o1"
     assert "api_url: The API URL must use https." in answer.error and answer.note == answer.error
+
+
+def test_a_dashboard_refund_the_cart_does_not_itemise_refuses_item_refunds_nothing_sent(msp):
+    # Given MultiSafepay's cart shows no refund lines, and 90.00 was refunded in its dashboard
+    msp.cart_shows_refunds = False
+    msp.dashboard_refund("o1", 9000)
+    refund = Refunder(msp)
+
+    # When Saleor refunds a candle holder (the dashboard refund may have been just that one)
+    answer = refund(PaymentData(Decimal("90.00"), token="o1", refund_data=lines((CANDLES, 1))))
+
+    # Then nothing is sent: which items remain cannot be told from MultiSafepay or the ledger
+    assert not answer.is_success and "does not show which items" in answer.note
+    assert msp.refund_posts("o1") == []
