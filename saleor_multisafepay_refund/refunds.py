@@ -122,9 +122,9 @@ def settle_unknown(
 
     Landed: exactly one new refund in related_transactions and amount_refunded grown by this
     refund's amount. Not landed: nothing changed, and MultiSafepay had finished with the
-    request (it answered, however badly), so a retry is safe. After a timeout or a dropped
-    connection an unchanged order proves nothing (MultiSafepay may still be working on it):
-    unknown.
+    request (it answered below HTTP 500, however badly), so a retry is safe. After a timeout,
+    a dropped connection or a server error (a 5xx may come from a proxy that gave up while
+    MultiSafepay goes on) an unchanged order proves nothing: unknown, settled later.
     """
     what = str(cause) if cause else "MultiSafepay answered without a refund id."
     assert outcome.plan is not None
@@ -143,7 +143,7 @@ def settle_unknown(
     if grown == expected and not new and not after.refunds:
         # Some answers list no related_transactions at all; the amount alone shows it landed.
         return _with(outcome, RefundStatus.REFUNDED)
-    finished = isinstance(cause, (InvalidResponse, ApiError))
+    finished = isinstance(cause, InvalidResponse) and (cause.http_status or 500) < 500
     if grown == 0 and not new and finished:
         return _with(
             outcome,

@@ -127,7 +127,8 @@ def test_msp_refusal_exits_1(cli, emulator):
 
 
 def test_a_post_that_did_not_land_exits_1(cli, emulator):
-    emulator.inject(Fault(FaultKind.SERVER_ERROR))
+    # MultiSafepay answered (HTTP 200, broken JSON) and the order shows no refund.
+    emulator.inject(Fault(FaultKind.MALFORMED_JSON))
 
     code, out, _ = cli("refund", "card", "--amount", "10", "--json")
 

@@ -300,10 +300,10 @@ def test_a_currency_other_than_the_orders_is_refused(msp):
     ("fault", "success", "words"),
     [
         (Fault(FaultKind.DROP_BEFORE), False, "outcome unknown"),
-        (Fault(FaultKind.UNAVAILABLE), False, "safe to try again"),
+        (Fault(FaultKind.UNAVAILABLE), False, "outcome unknown"),
         (Fault(FaultKind.UNAVAILABLE, apply=True), True, None),
         (Fault(FaultKind.DROP_AFTER), True, None),
-        (Fault(FaultKind.SERVER_ERROR), False, "safe to try again"),
+        (Fault(FaultKind.SERVER_ERROR), False, "outcome unknown"),
         (Fault(FaultKind.SERVER_ERROR, apply=True), True, None),
         (Fault(FaultKind.SLOW, delay=0.6, apply=False), False, "outcome unknown"),
     ],
