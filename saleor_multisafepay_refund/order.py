@@ -230,10 +230,9 @@ def _refunds(related: Any) -> Tuple[RelatedRefund, ...]:
         if refund_id in (None, ""):
             continue
         amount = entry.get("amount")
-        try:
-            minor = None if amount in (None, "") else _whole(amount, "refund amount")
-        except InvalidOrderData:
-            minor = None
+        # Absent is allowed (None: matched by amount_refunded alone); unreadable is not: a
+        # refund of unknown size must not be taken for the one a lost answer was about.
+        minor = None if amount in (None, "") else _whole(amount, "refund amount")
         refunds.append(
             RelatedRefund(
                 refund_id=_scalar_text(refund_id, "refund transaction_id"),

@@ -184,3 +184,19 @@ def test_null_weight_and_numeric_description_are_kept_as_they_came():
     [parsed] = parse_order(order_data([line])).items
 
     assert parsed.raw["weight"] is None and parsed.raw["description"] == 1234
+
+
+def test_a_refund_whose_amount_cannot_be_read_refuses_the_order():
+    """Its size unknown, it could be taken for the refund a lost answer was about."""
+    data = order_data(
+        [],
+        gateway="VISA",
+        amount=1000,
+        amount_refunded=300,
+        related_transactions=[
+            {"type": "refund", "transaction_id": 77, "status": "completed", "amount": "3.5"},
+        ],
+    )
+
+    with pytest.raises(InvalidOrderData, match="refund amount is not a whole number"):
+        parse_order(data)
