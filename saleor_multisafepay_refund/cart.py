@@ -30,6 +30,7 @@ from .money import (
     from_minor_units,
     line_total,
     parse_decimal,
+    quantum,
     round_money,
     to_minor_units,
 )
@@ -331,8 +332,35 @@ def _with_unshown_refunds(
     When it lists none though money was refunded, which items remain can only come from the
     caller's own record of those refunds, and only if it accounts for every cent.
     """
-    if order.amount_refunded == 0 or any(b.refunded for b in balances.values()):
+    if order.amount_refunded == 0:
         return balances
+    shown = [b for b in balances.values() if b.refunded]
+    if shown:
+        # The cart itemises refunds: they must account for what MultiSafepay refunded, or an
+        # amount refund (or one it does not itemise) hides which items came back. Each refund
+        # request rounds per line: up to a minor unit per item refunded.
+        total = sum(
+            (
+                line_total(
+                    b.template.unit_price,
+                    b.refunded,
+                    order.tax_rates.rate_for(b.template.tax_table_selector),
+                    order.currency,
+                )
+                for b in shown
+            ),
+            Decimal(0),
+        )
+        slack = quantum(order.currency) * sum(b.refunded for b in shown)
+        refunded = from_minor_units(order.amount_refunded, order.currency)
+        if abs(refunded - total) <= slack:
+            return balances
+        raise RefundsNotShown(
+            f"MultiSafepay has refunded {_show(refunded, order.currency)} of order "
+            f"{order.order_id}, but the refunds its cart itemises come to "
+            f"{_show(total, order.currency)}: what is left cannot be told safely. Refund the "
+            "rest in MultiSafepay's dashboard."
+        )
     if known is not None and known.amount == order.amount_refunded:
         return {
             key: replace(b, refunded=b.refunded + known.quantities.get(key, 0))

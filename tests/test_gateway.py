@@ -376,3 +376,20 @@ def test_a_dashboard_refund_the_cart_does_not_itemise_refuses_item_refunds_nothi
     # Then nothing is sent: which items remain cannot be told from MultiSafepay or the ledger
     assert not answer.is_success and "does not show which items" in answer.note
     assert msp.refund_posts("o1") == []
+
+
+def test_an_amount_refund_beside_itemised_ones_refuses_item_refunds_nothing_sent(msp):
+    # Given a candle holder refunded by item (the cart shows it) and 35.00 more refunded in
+    # MultiSafepay's dashboard (an amount: the cart cannot show which item it was)
+    refund = Refunder(msp)
+    first = refund(PaymentData(Decimal("90.00"), token="o1", refund_data=lines((CANDLES, 1))))
+    assert first.is_success
+    msp.dashboard_refund("o1", 3500)
+
+    # When Saleor refunds the apple (the dashboard refund may have been just that)
+    answer = refund(PaymentData(Decimal("35.00"), token="o1", refund_data=lines((APPLE, 1))))
+
+    # Then nothing is sent, and the shop owner is told why
+    assert not answer.is_success
+    assert "refunds its cart itemises come to EUR 90.00" in answer.note
+    assert len(msp.refund_posts("o1")) == 1
