@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, Mapping, Optional
 
@@ -17,9 +17,14 @@ from .cart import SHIPPING_ITEM_ID, SignConvention
 from .client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient, check_api_url
 from .errors import ConfigurationError
 from .ledger import SETTLE_AFTER_SECONDS
+from .money import parse_decimal
 
 if TYPE_CHECKING:
     import requests
+
+
+# The largest rounding_tolerance: a refund may differ from Saleor's amount by rounding, no more.
+MAX_TOLERANCE = Decimal("1.00")
 
 
 class ItemIdSource(str, Enum):
@@ -113,18 +118,25 @@ def parse_configuration(values: Mapping[str, Any], require_api_key: bool = True)
     tolerance_text = _text(values.get("rounding_tolerance"))
     if tolerance_text:
         try:
-            tolerance = Decimal(tolerance_text)
-            if not tolerance.is_finite() or tolerance < 0:
-                raise InvalidOperation
-        except InvalidOperation:
+            tolerance = parse_decimal(tolerance_text)
+            if not Decimal(0) <= tolerance <= MAX_TOLERANCE:
+                raise ValueError
+        except ValueError:
+            # Beyond rounding the amount check means nothing: refunds that differ from what
+            # Saleor records would go through.
             errors["rounding_tolerance"] = (
-                f"Enter an amount of zero or more, such as 0.01, not {tolerance_text!r}."
+                f"Enter an amount of zero or more, at most {MAX_TOLERANCE}, such as 0.01, not "
+                f"{tolerance_text!r}."
             )
+    test_mode = _boolean(values.get("test_mode"), default=True)
+    if test_mode is None:
+        # A typo must not mean the live API, with real money.
+        errors["test_mode"] = f"Use true or false, not {values.get('test_mode')!r}."
     if errors:
         raise InvalidConfiguration(errors)
     return GatewayConfig(
         api_key=api_key,
-        test_mode=_boolean(values.get("test_mode"), default=True),
+        test_mode=bool(test_mode),
         api_url=api_url,
         merchant_item_id_source=ItemIdSource(source),
         shipping_item_id=shipping_item_id,
@@ -163,9 +175,15 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _boolean(value: Any, default: bool) -> bool:
+def _boolean(value: Any, default: bool) -> Optional[bool]:
+    """True or False from the usual spellings; None for anything else."""
     if value is None or value == "":
         return default
     if isinstance(value, bool):
         return value
-    return str(value).strip().lower() in ("true", "1", "yes", "on")
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    return None

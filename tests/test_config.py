@@ -77,6 +77,10 @@ def test_an_api_url_overrides_test_and_live():
         ({"sign_conventions": "Klar na=negative_quantity"}, "sign_conventions", "not"),
         ({"rounding_tolerance": "-0.01"}, "rounding_tolerance", "zero or more"),
         ({"rounding_tolerance": "one cent"}, "rounding_tolerance", "zero or more"),
+        ({"rounding_tolerance": "1_000"}, "rounding_tolerance", "at most 1.00"),
+        ({"rounding_tolerance": "5"}, "rounding_tolerance", "at most 1.00"),
+        # A typo must not switch to the live API.
+        ({"api_key": "k", "test_mode": "ture"}, "test_mode", "true or false"),
     ],
 )
 def test_each_bad_field_gets_its_own_message(values, field, words):
