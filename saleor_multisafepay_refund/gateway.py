@@ -61,6 +61,11 @@ FULFILLMENT_REFUNDED = "refunded"
 # MultiSafepay refuses the same amount twice on one order within 5 minutes (error 1034).
 CANNOT_REFUND = 1034
 DUPLICATE_WINDOW_SECONDS = 300
+# What staff can do when the ledger's table cannot be used (nothing was sent then).
+LEDGER_ADVICE = (
+    "(a database error: the server log says which). If it persists, run `python manage.py "
+    "migrate saleor_multisafepay_refund`, then try again."
+)
 
 
 def refund_payment(
@@ -73,10 +78,9 @@ def refund_payment(
 
     One client per refund, so that its GET and POST share one connection.
     """
-    client: Optional[MultiSafepayClient] = None
     try:
-        client = config.client(session)
-        return _refund(client, config, payment_information, ledger)
+        with config.connected(session) as client:
+            return _refund(client, config, payment_information, ledger)
     except ConfigurationError as exc:
         return refuse_unconfigured(payment_information, exc)
     except Exception:
@@ -84,20 +88,17 @@ def refund_payment(
         logger.exception("MultiSafepay refund stopped on an unexpected error")
         return failure(
             payment_information,
-            msp_order_id(payment_information) or "",
+            msp_order_id(payment_information),
             "The MultiSafepay refund stopped on an unexpected error: check the order in "
             "MultiSafepay's dashboard before trying again.",
         )
-    finally:
-        if session is None and client is not None:
-            client.close()
 
 
 def refuse_unconfigured(payment_information: Any, error: ConfigurationError) -> GatewayAnswer:
     """The answer when the plugin's configuration cannot be used: nothing is sent."""
     return failure(
         payment_information,
-        msp_order_id(payment_information) or "",
+        msp_order_id(payment_information),
         f"MultiSafepay refund not sent: the plugin's configuration cannot be used ({error}). "
         "Fix it in Configuration > Plugins > MultiSafepay.",
     )
@@ -120,7 +121,18 @@ def _refund(
         return _from_outcome(payment_information, unreadable_order(order_id, exc))
     payment_id = str(payment_information.payment_id)
     recorded = _saleor_refund_ids(payment_information)
-    entries, reports = settle_refunds(ledger, payment_id, order, recorded, config)
+    try:
+        entries, reports = settle_refunds(ledger, payment_id, order, recorded, config)
+    except MultiSafepayRefundError:
+        raise
+    except Exception:
+        logger.exception("Could not read or settle the MultiSafepay refund ledger")
+        return failure(
+            payment_information,
+            order_id,
+            f"MultiSafepay refund not sent: the plugin's refund ledger could not be read "
+            f"{LEDGER_ADVICE}",
+        )
     answer = _answer(client, config, payment_information, ledger, order, entries, reports, recorded)
     unrecorded = unrecorded_refunds(
         entries, recorded, answer.transaction_id if answer.is_success else ""
@@ -172,8 +184,8 @@ def _answer(
         return failure(
             payment_information,
             order_id,
-            "MultiSafepay refund not sent: it could not be recorded first (a database error), "
-            "and a refund is never sent unrecorded. Try again.",
+            "MultiSafepay refund not sent: it could not be recorded first, and a refund is never "
+            f"sent unrecorded {LEDGER_ADVICE}",
         )
     outcome = send_refund(client, order, plan)
     record_outcome(ledger, entry, outcome)

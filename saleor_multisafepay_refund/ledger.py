@@ -48,7 +48,7 @@ class EntryState(str, Enum):
 
 OPEN_STATES = frozenset({EntryState.PENDING, EntryState.UNKNOWN})
 # Refunds MultiSafepay lists but did not make (declined, or voided while reserved).
-_NOT_REFUNDED = frozenset({"declined", "void", "cancelled", "canceled"})
+NOT_REFUNDED = frozenset({"declined", "void", "cancelled", "canceled"})
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def settle(
                 if refund.refund_id not in entry.refunds_before
                 and refund.refund_id not in claimed
                 and refund.amount in (None, minor)
-                and refund.status not in _NOT_REFUNDED
+                and refund.status not in NOT_REFUNDED
             ),
             None,
         )
@@ -195,7 +195,7 @@ def external_refunds(
     return [
         refund.refund_id
         for refund in order.refunds
-        if refund.refund_id not in known and refund.status not in _NOT_REFUNDED
+        if refund.refund_id not in known and refund.status not in NOT_REFUNDED
     ]
 
 
@@ -240,7 +240,7 @@ def refund_status_changes(
         if status == before:
             continue
         what = f"refund {entry.refund_id} ({entry.describe()}) of order {entry.msp_order_id}"
-        if status in _NOT_REFUNDED:
+        if status in NOT_REFUNDED:
             changed = replace(
                 entry, state=EntryState.DECLINED, refund_status=status, updated_at=time.time()
             )

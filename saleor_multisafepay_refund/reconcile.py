@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import List, Mapping, Sequence, Tuple
 
-from .ledger import EntryState, LedgerEntry
+from .ledger import NOT_REFUNDED, LedgerEntry
 from .money import from_minor_units
 from .order import Order
 
@@ -40,10 +40,6 @@ class Reconciliation:
         return out
 
 
-# Refunds MultiSafepay lists but did not make (declined, or voided while reserved).
-_NOT_REFUNDED = frozenset({"declined", "void", "cancelled", "canceled"})
-
-
 def reconcile(
     payment_id: str,
     saleor_refunds: Mapping[str, Decimal],
@@ -71,7 +67,7 @@ def reconcile(
         )
         if at_msp is None:
             differences.append(f"refund {refund_id} is not at MultiSafepay")
-        elif at_msp.status in _NOT_REFUNDED:
+        elif at_msp.status in NOT_REFUNDED:
             if in_saleor is not None:
                 differences.append(
                     f"refund {refund_id} was {at_msp.status} at MultiSafepay but Saleor counts it"
@@ -80,7 +76,7 @@ def reconcile(
             why = "made outside Saleor" if entry is None or entry.external else "landed"
             differences.append(f"refund {refund_id} ({why}) is not recorded in Saleor")
     for entry in entries:
-        if entry.state in (EntryState.PENDING, EntryState.UNKNOWN):
+        if entry.is_open:
             ledger_text = f"{entry.state.value} {entry.currency} {entry.amount}"
             rows.append(("(none yet)", "-", ledger_text, "-"))
             differences.append(

@@ -393,3 +393,22 @@ def test_an_amount_refund_beside_itemised_ones_refuses_item_refunds_nothing_sent
     assert not answer.is_success
     assert "refunds its cart itemises come to EUR 90.00" in answer.note
     assert len(msp.refund_posts("o1")) == 1
+
+
+class _BrokenLedger(MemoryLedger):
+    """A ledger whose table is missing (migration not run)."""
+
+    def entries(self, payment_id):
+        raise RuntimeError('relation "saleor_multisafepay_refund_refundledgerentry" does not exist')
+
+
+def test_a_ledger_that_cannot_be_read_sends_nothing_and_says_what_to_run(msp):
+    refund = Refunder(msp)
+    refund.ledger = _BrokenLedger()
+
+    answer = refund(PaymentData(Decimal("90.00"), token="o1", refund_data=lines((CANDLES, 1))))
+
+    assert not answer.is_success
+    assert answer.note.startswith("MultiSafepay refund not sent")
+    assert "migrate saleor_multisafepay_refund" in answer.note
+    assert msp.refund_posts("o1") == []
