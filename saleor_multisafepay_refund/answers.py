@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Dict, Optional, Tuple
 
-REFUND = "refund"  # saleor.payment.TransactionKind.REFUND
+# saleor.payment.TransactionKind values the flows answer with
+ACTION_TO_CONFIRM = "action_to_confirm"
+AUTH = "auth"
+CAPTURE = "capture"
+PENDING = "pending"
+REFUND = "refund"
+VOID = "void"
 # Saleor's Transaction.error holds 256 characters; the order note carries the whole text.
 ERROR_LENGTH = 256
 

@@ -6,6 +6,7 @@ or a `RefundRefused` error that says why nothing may be sent.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
@@ -52,6 +53,10 @@ class SignConvention(str, Enum):
 
     NEGATIVE_QUANTITY = "negative_quantity"
     NEGATIVE_UNIT_PRICE = "negative_unit_price"
+
+
+# A MultiSafepay payment method code, upper case: KLARNA, PAYAFTER, IN3B2B.
+GATEWAY_CODE = re.compile(r"[A-Z][A-Z0-9_]{1,31}\Z")
 
 
 def is_cart_gateway(gateway: str) -> bool:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, Mapping, Optional
 
-from .cart import SHIPPING_ITEM_ID, SignConvention
+from .cart import GATEWAY_CODE, SHIPPING_ITEM_ID, SignConvention
 from .client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient, check_api_url
 from .errors import ConfigurationError
 from .ledger import SETTLE_AFTER_SECONDS
@@ -146,9 +146,6 @@ def parse_configuration(values: Mapping[str, Any], require_api_key: bool = True)
     )
 
 
-_GATEWAY_CODE = re.compile(r"^[A-Z0-9_]+$")
-
-
 def parse_sign_conventions(text: str) -> Dict[str, SignConvention]:
     """`KLARNA=negative_quantity, AFTERPAY=negative_unit_price` (commas or new lines)."""
     conventions: Dict[str, SignConvention] = {}
@@ -158,7 +155,7 @@ def parse_sign_conventions(text: str) -> Dict[str, SignConvention]:
             continue
         code, sep, value = (part.strip() for part in entry.partition("="))
         code = code.upper()
-        if not sep or not _GATEWAY_CODE.match(code):
+        if not sep or not GATEWAY_CODE.match(code):
             raise ValueError(
                 f"Write GATEWAY=negative_quantity or GATEWAY=negative_unit_price, not {entry!r}."
             )

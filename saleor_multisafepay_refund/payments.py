@@ -17,14 +17,22 @@ every refund finds its items again.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .answers import GatewayAnswer, failure, msp_order_id
-from .cart import is_cart_gateway
+from .answers import (
+    ACTION_TO_CONFIRM,
+    AUTH,
+    CAPTURE,
+    PENDING,
+    VOID,
+    GatewayAnswer,
+    failure,
+    msp_order_id,
+)
+from .cart import GATEWAY_CODE, is_cart_gateway
 from .client import MultiSafepayClient
 from .config import GatewayConfig
 from .errors import (
@@ -53,13 +61,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# saleor.payment.TransactionKind values
-ACTION_TO_CONFIRM = "action_to_confirm"
-AUTH = "auth"
-CAPTURE = "capture"
-PENDING = "pending"
-VOID = "void"
-
 DISCOUNT_ITEM_ID = "msp-discount"
 GIFT_CARD_ITEM_ID = "msp-gift-card"
 # Bank transfer orders stay "initialized" until the money arrives, days later: the customer
@@ -67,7 +68,6 @@ GIFT_CARD_ITEM_ID = "msp-gift-card"
 _PAID_LATER = frozenset({"BANKTRANS"})
 # MultiSafepay reads unit prices with up to 10 decimals (docs/msp-api.md).
 _UNIT_PRICE_QUANTUM = Decimal("1e-10")
-_GATEWAY_CODE = re.compile(r"[A-Z][A-Z0-9_]{1,31}\Z")
 
 
 class UnknownPaymentMethod(MultiSafepayRefundError):
@@ -220,7 +220,7 @@ def chosen_gateway(payment_information: Any) -> str:
     if value in (None, ""):
         return ""
     code = str(value).strip().upper()
-    if not _GATEWAY_CODE.match(code):
+    if not GATEWAY_CODE.match(code):
         raise UnknownPaymentMethod(
             f"{str(value)[:40]!r} is not a MultiSafepay payment method code."
         )

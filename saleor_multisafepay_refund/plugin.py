@@ -15,7 +15,7 @@ from saleor.payment.interface import GatewayResponse
 from saleor.plugins.base_plugin import BasePlugin, ConfigurationTypeField
 
 from . import gateway, payments, saleor_payments
-from .answers import GatewayAnswer, failure
+from .answers import ACTION_TO_CONFIRM, CAPTURE, VOID, GatewayAnswer, failure
 from .cart import CART_GATEWAYS, SHIPPING_ITEM_ID
 from .config import (
     GatewayConfig,
@@ -197,7 +197,7 @@ class MultiSafepayPlugin(BasePlugin):
                 saleor_payments.payment_context(payment_information, PLUGIN_ID, slug),
             ),
             payment_information,
-            payments.ACTION_TO_CONFIRM,
+            ACTION_TO_CONFIRM,
         )
 
     def confirm_payment(self, payment_information: Any, previous_value: Any) -> Any:
@@ -210,7 +210,7 @@ class MultiSafepayPlugin(BasePlugin):
                 checkout=saleor_payments.checkout_totals(payment_information),
             ),
             payment_information,
-            payments.ACTION_TO_CONFIRM,
+            ACTION_TO_CONFIRM,
         )
 
     def capture_payment(self, payment_information: Any, previous_value: Any) -> Any:
@@ -219,7 +219,7 @@ class MultiSafepayPlugin(BasePlugin):
         return self._payment(
             lambda config: payments.capture_payment(config, payment_information),
             payment_information,
-            payments.CAPTURE,
+            CAPTURE,
         )
 
     def void_payment(self, payment_information: Any, previous_value: Any) -> Any:
@@ -228,7 +228,7 @@ class MultiSafepayPlugin(BasePlugin):
         return self._payment(
             lambda config: payments.void_payment(config, payment_information),
             payment_information,
-            payments.VOID,
+            VOID,
         )
 
     def order_fulfilled(self, order: Any, previous_value: Any, webhooks: Any = None) -> Any:
