@@ -624,7 +624,9 @@ class Emulator:
             for queued in pending:
                 sent = queued.notification
                 if queued.attempts:
-                    sent = self._signed(sent.order_id, queued.notification_url, sent.body)
+                    sent = self._stamped(
+                        sent.order_id, queued.notification_url, sent.body, sent.method == "POST"
+                    )
                 queued.attempts += 1
                 try:
                     status, body = self.deliver(sent, timeout)
@@ -912,25 +914,26 @@ class Emulator:
         method = state.payment_options.get("notification_method")
         # Without notification_method POST, MultiSafepay calls with GET: its webhook page
         # recommends setting POST, as GET is what a site-level webhook gets otherwise.
-        if method == "POST":
-            body = wire.dumps(state.data).encode("ascii")
-            notification = self._signed(str(state.data["order_id"]), url, body)
-        else:
-            timestamp = int(self.clock())
-            notification = Notification(
-                order_id=str(state.data["order_id"]),
-                url=_notification_url(url, str(state.data["order_id"]), timestamp),
+        body = wire.dumps(state.data).encode("ascii") if method == "POST" else b""
+        notification = self._stamped(str(state.data["order_id"]), url, body, method == "POST")
+        self._notifications.append(_Queued(notification, url))
+
+    def _stamped(
+        self, order_id: str, notification_url: str, body: bytes, post: bool
+    ) -> Notification:
+        """A notification stamped now, for its first sending or a retry. A POST carries the
+        order and the Auth header as MultiSafepay's webhook page describes it (computed here,
+        not by the package's verifier); a GET carries neither."""
+        timestamp = int(self.clock())
+        if not post:
+            return Notification(
+                order_id=order_id,
+                url=_notification_url(notification_url, order_id, timestamp),
                 body=b"",
                 headers={},
                 timestamp=timestamp,
                 method="GET",
             )
-        self._notifications.append(_Queued(notification, url))
-
-    def _signed(self, order_id: str, notification_url: str, body: bytes) -> Notification:
-        """A POST notification stamped now: the Auth header as MultiSafepay's webhook page
-        describes it, computed here, not by the package's verifier."""
-        timestamp = int(self.clock())
         digest = hmac.new(
             self._api_key.encode("utf-8"), f"{timestamp}:".encode("ascii") + body, hashlib.sha512
         ).hexdigest()

@@ -792,3 +792,20 @@ def test_given_a_dashboard_refund_on_a_cart_order_then_counted_like_an_api_refun
     assert wire.loads(emu.notifications("dash-1")[-1].body) == order
     with pytest.raises(ValueError, match="only 10000"):
         emu.dashboard_refund("dash-1", 10001)
+
+
+def test_given_a_get_notification_not_acknowledged_when_retried_then_a_get_again(
+    emu: Emulator, receiver: Receiver
+) -> None:
+    body = order_body("note-8", gateway="IDEAL", cart=False)
+    body["payment_options"]["notification_url"] = receiver.url  # no notification_method
+    api(emu, "POST", "orders", body)
+    pay(f"{emu.base_url}pay/note-8")
+    receiver.answers = [(500, b"busy"), (200, b"OK")]
+
+    emu.deliver_pending()
+    ((retried, status, _),) = emu.deliver_pending()
+
+    assert retried.method == "GET" and status == 200
+    assert [call.method for call in receiver.received] == ["GET", "GET"]
+    assert receiver.received[1].body == b"" and "Auth" not in receiver.received[1].headers
