@@ -54,7 +54,9 @@ Refusals answer `{"success": false, "data": {}, "error_code": ..., "error_info":
                    a cart method; checkout_data on an amount method; checkout_data
                    items missing or not objects; no refund copy at all; a URL in
                    payment_options not http(s); PATCH with an unknown status, or a
-                   status change the order's state does not allow (UNCONFIRMED code)
+                   status change the order's state does not allow; POST /orders with an
+                   order_id already used, a cart item not an object or with a quantity
+                   that is not a whole number above 0 (UNCONFIRMED code)
     1001   400     amount missing, 0, negative or not an integer (MultiSafepay would
                    refund the whole order); refund copies that add up to nothing
     1002   400     currency missing (amount refund) or not the order's
@@ -62,7 +64,8 @@ Refusals answer `{"success": false, "data": {}, "error_code": ..., "error_info":
                    not in the cart, placed before its original, with a changed field
                    or a quantity that is not a whole number of the expected sign
     1029   400     a copy's tax_table_selector differs from its original's
-    1031   400     a copy's unit_price is not what the gateway's sign convention wants
+    1031   400     a copy's unit_price is not what the gateway's sign convention wants;
+                   POST /orders with a unit_price that is no number
     1034   400     more than the remaining amount; more of an item than was bought;
                    the same amount refunded within the duplicate window
     9999   500     the emulator failed (a bug, or order data it cannot read)
@@ -721,7 +724,9 @@ class Emulator:
         if len(str(order_id)) > 50:
             raise _Refusal(MISSING_DATA, "order_id is longer than 50 characters")
         if str(order_id) in self._orders:
-            raise _Refusal(UNKNOWN_ORDER, f"order_id {str(order_id)!r} is already used")
+            # 1016 (not 1006 "unknown order", which would say the opposite); the code
+            # MultiSafepay uses is UNCONFIRMED.
+            raise _Refusal(MISSING_DATA, f"order_id {str(order_id)!r} is already used")
         if body.get("type") not in ("redirect", "direct", "paymentlink"):
             raise _Refusal(MISSING_DATA, "type must be redirect, direct or paymentlink")
         amount = body.get("amount")
@@ -741,6 +746,7 @@ class Emulator:
         tables = _object(_object(body.get("checkout_options")).get("tax_tables"))
         cart = _object(body.get("shopping_cart"))
         items = cart.get("items") if isinstance(cart.get("items"), list) else None
+        _check_new_cart(items or [], tables)
         order = build_order(
             str(order_id),
             gateway,
@@ -1267,6 +1273,34 @@ def build_order(
 
 
 # -- pure helpers --------------------------------------------------------------------------
+
+
+def _check_new_cart(items: List[Any], tables: Mapping[str, Any]) -> None:
+    """A cart to create an order with: objects, a readable unit price, a whole quantity above
+    zero, tax rules as objects; refused with the field named (never a 500)."""
+    for index, item in enumerate(items):
+        where = f"shopping_cart.items[{index}]"
+        if not isinstance(item, dict):
+            raise _Refusal(MISSING_DATA, f"{where} is not an object")
+        try:
+            parse_decimal(item.get("unit_price"))
+        except ValueError:
+            raise _Refusal(
+                WRONG_ITEM_PRICE, f"{where}.unit_price {_show(item.get('unit_price'))} is no price"
+            ) from None
+        if not _POSITIVE_WHOLE.match(str(item.get("quantity"))) or isinstance(
+            item.get("quantity"), bool
+        ):
+            raise _Refusal(
+                MISSING_DATA,
+                f"{where}.quantity {_show(item.get('quantity'))} is not a whole number above 0",
+            )
+    for table in tables.get("alternate") or []:
+        rules = table.get("rules") if isinstance(table, dict) else None
+        if not isinstance(table, dict) or not all(isinstance(r, dict) for r in rules or []):
+            raise _Refusal(
+                MISSING_DATA, "checkout_options.tax_tables: tables and rules are objects"
+            )
 
 
 def _object(value: Any) -> Dict[str, Any]:

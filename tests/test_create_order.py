@@ -57,6 +57,18 @@ def test_a_created_order_is_read_back_and_refunded_by_cart_exactly(emulator):
         ({"type": "mail"}, 1016, "type must be"),
         ({"order_id": "x" * 51}, 1016, "longer than 50"),
         ({"shopping_cart": {}}, 1016, "needs shopping_cart.items"),
+        # Bad cart data is refused naming the field, never an emulator error (9999, HTTP 500).
+        ({"shopping_cart": {"items": ["x"]}}, 1016, "shopping_cart.items[0] is not an object"),
+        (
+            {"shopping_cart": {"items": [{"unit_price": "abc", "quantity": 1}]}},
+            1031,
+            "shopping_cart.items[0].unit_price",
+        ),
+        (
+            {"shopping_cart": {"items": [{"unit_price": "1", "quantity": "2.5"}]}},
+            1016,
+            "not a whole number above 0",
+        ),
     ],
 )
 def test_the_emulator_refuses_an_order_that_does_not_add_up_or_lacks_data(
@@ -78,4 +90,5 @@ def test_an_order_id_is_used_once(emulator):
         client.create_order(order_body("new-3"))
 
     assert "already used" in refused.value.error_info
+    assert (refused.value.error_code, refused.value.http_status) == (1016, 400)  # not "unknown"
     assert len([r for r in emulator.requests if r.method == "POST"]) == 2
