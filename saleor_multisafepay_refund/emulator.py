@@ -355,7 +355,7 @@ class _OrderState:
         return [(i, cart[i]) for i in self.original_indexes]
 
     def add_refunded(self, copy_: _Copy, sign: int = 1) -> None:
-        key = _id_key(copy_.item.get("merchant_item_id"))
+        key = _item_key(copy_.item)
         self.refunded[key] = self.refunded.get(key, 0) + sign * copy_.quantity
 
     def has_cart(self) -> bool:
@@ -1498,7 +1498,7 @@ def _originals_by_id(
     by_id: Dict[str, List[Dict[str, Any]]] = {}
     for _, original in originals:
         if isinstance(original, dict):
-            key = _id_key(original.get("merchant_item_id", _MISSING))
+            key = _item_key(original)
             by_id.setdefault(key, []).append(original)
     return by_id
 
@@ -1514,7 +1514,7 @@ def _check_copy(
     merchant_item_id = item.get("merchant_item_id", _MISSING)
     candidates = [
         original
-        for original in originals.get(_id_key(merchant_item_id), ())
+        for original in originals.get(_item_key(item), ())
         if _same(original.get("merchant_item_id", _MISSING), merchant_item_id)
     ]
     if not candidates:
@@ -1618,12 +1618,12 @@ def _convention_rule(gateway: str, convention: SignConvention, original: Mapping
 def _check_bought(state: _OrderState, copies: List[_Copy]) -> None:
     bought: Dict[str, int] = {}
     for _, original in state.originals():
-        key = _id_key(original.get("merchant_item_id"))
+        key = _item_key(original)
         quantity = _whole_quantity(original.get("quantity"), original.get("quantity"))
         bought[key] = bought.get(key, 0) + (quantity or 0)
     asked: Dict[str, int] = {}
     for copy_ in copies:
-        key = _id_key(copy_.item.get("merchant_item_id"))
+        key = _item_key(copy_.item)
         asked[key] = asked.get(key, 0) + copy_.quantity
     for key, quantity in asked.items():
         before = state.refunded.get(key, 0)
@@ -1804,6 +1804,13 @@ def _label(item: Any) -> str:
         f"{key} {wire.dumps(item[key])}" for key in ("merchant_item_id", "name") if key in item
     ]
     return ", ".join(parts) or "an item without merchant_item_id"
+
+
+def _item_key(item: Mapping[str, Any]) -> str:
+    """An item's merchant_item_id as a dict key: one rule for counting what was bought and
+    refunded, and for matching copies, so that an absent id and a null one stay apart."""
+    merchant_item_id = item.get("merchant_item_id", _MISSING)
+    return "(absent)" if merchant_item_id is _MISSING else _id_key(merchant_item_id)
 
 
 def _id_key(merchant_item_id: Any) -> str:

@@ -999,3 +999,17 @@ def test_given_a_stopped_emulator_when_asked_for_its_url_then_runtime_error() ->
     assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1/json/")
     with pytest.raises(requests.ConnectionError):
         requests.get(base_url + "orders/x", timeout=1)
+
+
+def test_given_an_item_without_id_and_one_with_a_null_id_when_refunding_then_counted_apart(
+    emu: Emulator,
+) -> None:
+    absent = {k: v for k, v in item(quantity=2).items() if k != "merchant_item_id"}
+    null = item(quantity=2, merchant_item_id=None, name="Null-id candle")
+    emu.add_order(build_order("ids-1", "PAYAFTER", [absent, null]))
+
+    # 3 of the null-id item, of which 2 were bought: the absent-id item's 2 must not count
+    response = post(emu, "ids-1", cart_body(dict(null, quantity=-3), cart=[absent, null]))
+
+    assert error_of(response) == (400, 1034)
+    assert "cannot refund 3 more, 0 of the 2 bought" in error_info(response)
