@@ -151,10 +151,17 @@ def settle(
 
     An open entry landed when a refund that was not there before its POST, and that no other
     entry claims, has its amount: it becomes REFUNDED with that id. Without one, it is FAILED
-    once `settle_after` seconds have passed since it was sent, and stays UNKNOWN until then.
+    once `settle_after` seconds have passed since it was sent, and stays UNKNOWN until then;
+    it stays UNKNOWN too while MultiSafepay has refunded more than the refunds it lists (some
+    answers list none): the missing refund could be this one, and "not made" would let a
+    retry refund twice.
     """
     now = time.time() if now is None else now
     claimed: Set[str] = {e.refund_id for e in entries if e.refund_id}
+    listed = sum(
+        refund.amount or 0 for refund in order.refunds if refund.status not in NOT_REFUNDED
+    )
+    all_listed = order.amount_refunded <= listed
     changed: List[LedgerEntry] = []
     for entry in sorted(entries, key=lambda e: e.created_at):
         if not entry.is_open or entry.msp_order_id != order.order_id:
@@ -174,7 +181,7 @@ def settle(
         if landed is not None:
             claimed.add(landed.refund_id)
             changed.append(with_state(entry, EntryState.REFUNDED, refund_id=landed.refund_id))
-        elif now - entry.created_at >= settle_after:
+        elif now - entry.created_at >= settle_after and all_listed:
             changed.append(
                 with_state(
                     entry,

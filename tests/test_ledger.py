@@ -126,3 +126,13 @@ def test_the_memory_ledger_keeps_the_latest_version_of_each_entry_in_order():
         (second.entry_id, EntryState.PENDING),
     ]
     assert ledger.entries("p2") == []
+
+
+def test_an_old_entry_is_not_called_failed_while_msp_lists_fewer_refunds_than_it_made():
+    # MultiSafepay refunded 180.00 but its answer lists no refund: the missing one may be ours
+    order = parse_order(seed_order(order_id="o1", related_transactions=[], amount_refunded=18000))
+
+    changed = settle([entry(age=120)], order, now=NOW, settle_after=60)
+
+    assert [c.state for c in changed] == [EntryState.UNKNOWN]  # never FAILED: no retry yet
+    assert settle(changed, order, now=NOW, settle_after=60) == []
