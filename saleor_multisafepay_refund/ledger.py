@@ -202,7 +202,11 @@ def external_refunds(
     return [
         refund.refund_id
         for refund in order.refunds
-        if refund.refund_id not in known and refund.status not in NOT_REFUNDED
+        if refund.refund_id not in known
+        and refund.status not in NOT_REFUNDED
+        # Without its amount it cannot be recorded in Saleor (it would read 0.00): the
+        # support command shows it, and item refunds stay refused until it is accounted for.
+        and refund.amount is not None
     ]
 
 

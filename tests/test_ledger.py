@@ -136,3 +136,9 @@ def test_an_old_entry_is_not_called_failed_while_msp_lists_fewer_refunds_than_it
 
     assert [c.state for c in changed] == [EntryState.UNKNOWN]  # never FAILED: no retry yet
     assert settle(changed, order, now=NOW, settle_after=60) == []
+
+
+def test_a_refund_made_elsewhere_without_its_amount_is_not_recorded_as_zero():
+    order = order_with(refund(8, None), refund(9, 3500))
+
+    assert external_refunds([], order, set()) == ["9"]
