@@ -260,14 +260,13 @@ def _landed_unrecorded(
 ) -> Optional[LedgerEntry]:
     """A refund this plugin made that Saleor has not recorded and that is what Saleor asks now."""
     amount = Decimal(payment_information.amount)
-    wanted = asked.lines(config.shipping_item_id)
     for entry in entries:
         if entry.state is not EntryState.REFUNDED or entry.external or entry.refund_id in recorded:
             continue
         if abs(entry.amount - amount) > config.rounding_tolerance:
             continue
         # Without products Saleor asks for an amount: everything that remained then.
-        if not asked.by_products or dict(entry.lines) == wanted:
+        if not asked.by_products or asked.is_refund_of(entry, config.shipping_item_id):
             return entry
     return None
 
@@ -372,8 +371,11 @@ class _Asked:
     shipping: bool
     by_products: bool
 
-    def lines(self, shipping_item_id: str) -> Dict[str, int]:
-        return {**self.items, shipping_item_id: 1} if self.shipping else dict(self.items)
+    def is_refund_of(self, entry: LedgerEntry, shipping_item_id: str) -> bool:
+        """Whether `entry` refunded exactly these items, and the shipping if asked (whatever
+        quantity the shipping line had: the refund takes all of it)."""
+        items = {k: v for k, v in entry.lines.items() if k != shipping_item_id}
+        return items == self.items and (shipping_item_id in entry.lines) == self.shipping
 
 
 def _asked(config: GatewayConfig, payment_information: Any, order: Order) -> _Asked:

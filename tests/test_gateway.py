@@ -14,7 +14,7 @@ from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind
 from saleor_multisafepay_refund.gateway import refund_payment, refuse_unconfigured
 from saleor_multisafepay_refund.ledger import MemoryLedger
 
-from .factories import item, order_data, seed_order
+from .factories import SEED_ITEMS, item, order_data, seed_order
 from .saleor_shapes import (
     APPLE,
     CANDLES,
@@ -412,3 +412,25 @@ def test_a_ledger_that_cannot_be_read_sends_nothing_and_says_what_to_run(msp):
     assert answer.note.startswith("MultiSafepay refund not sent")
     assert "migrate saleor_multisafepay_refund" in answer.note
     assert msp.refund_posts("o1") == []
+
+
+def test_a_retry_of_a_landed_refund_with_two_shipping_units_sends_nothing_again(msp):
+    # Given a cart whose shipping line has quantity 2 (two parcels), refunded with a candle
+    # holder; Saleor did not record it (its transaction rolled back)
+    shipping = dict(SEED_ITEMS[2], quantity="2")
+    msp.add_order(
+        order_data([SEED_ITEMS[0], SEED_ITEMS[1], shipping], amount=32500, order_id="two")
+    )
+    refund = Refunder(msp)
+    asked = RefundData(
+        order_lines_to_refund=[OrderLineInfo(CANDLES, 1)], refund_shipping_costs=True
+    )
+    first = refund(PaymentData(Decimal("110.00"), token="two", refund_data=asked))
+    assert first.is_success
+
+    # When staff retry the same refund
+    again = refund(PaymentData(Decimal("110.00"), token="two", refund_data=asked))
+
+    # Then Saleor records the first one, and nothing is sent twice
+    assert again.is_success and again.transaction_id == first.transaction_id
+    assert len(msp.refund_posts("two")) == 1
