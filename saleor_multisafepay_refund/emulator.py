@@ -324,7 +324,6 @@ class _OrderState:
         self.data = data
         # What POST /orders gave that GET does not show.
         self.payment_options: Dict[str, Any] = {}
-        self.delivery: Optional[Dict[str, Any]] = None
         # The status the order has when no refund counts (refunds show over it).
         status = data.get("status")
         self.base_status = (
@@ -788,7 +787,6 @@ class Emulator:
                 )
         state = _OrderState(order, self._convention(gateway) if is_cart_gateway(gateway) else None)
         state.payment_options = payment_options
-        state.delivery = copy.deepcopy(delivery)
         self._orders[str(order_id)] = state
         return {
             "order_id": str(order_id),
@@ -1073,7 +1071,8 @@ class Emulator:
             if self.cart_shows_refunds and copies:
                 # MultiSafepay's plugins read earlier refund lines from the GET cart
                 # (UNCONFIRMED): the next refund must then repeat them as part of the cart.
-                refund.lines = [copy.deepcopy(c.item) for c in copies]
+                # Parsed for this request alone and never changed in place: no copy needed.
+                refund.lines = [c.item for c in copies]
                 _cart(order).extend(refund.lines)
             state.show_status()
         self._notify(state)
@@ -1560,16 +1559,21 @@ def _match_copy(
     convention: SignConvention,
     gateway: str,
 ) -> _Copy:
-    where = (
-        f"checkout_data.items[{index}] (refund copy of merchant_item_id "
-        f"{_show(original.get('merchant_item_id'))})"
-    )
-    rule = _convention_rule(gateway, convention, original)
+    # The words of a refusal, made only when refusing: most copies are accepted.
+    def where() -> str:
+        return (
+            f"checkout_data.items[{index}] (refund copy of merchant_item_id "
+            f"{_show(original.get('merchant_item_id'))})"
+        )
+
+    def rule() -> str:
+        return _convention_rule(gateway, convention, original)
+
     selector = item.get("tax_table_selector", _MISSING)
     if not _same(selector, original.get("tax_table_selector", _MISSING)):
         raise _Refusal(
             WRONG_ITEM_TAX,
-            f"{where}: tax_table_selector is {_show(selector)} but the item bought has "
+            f"{where()}: tax_table_selector is {_show(selector)} but the item bought has "
             f"{_show(original.get('tax_table_selector', _MISSING))}: a refund copy keeps the "
             "original's tax table",
         )
@@ -1580,22 +1584,22 @@ def _match_copy(
     if not _same(price, wanted_price):
         raise _Refusal(
             WRONG_ITEM_PRICE,
-            f"{where}: unit_price is {_show(price)}, expected {_show(wanted_price)}: {rule}",
+            f"{where()}: unit_price is {_show(price)}, expected {_show(wanted_price)}: {rule()}",
         )
     difference = _first_difference(original, item, skip=("unit_price", "quantity"))
     if difference is not None:
         raise _Refusal(
             CART_MISMATCH,
-            f"{where}: {difference}: a refund copy repeats the item bought exactly, except "
-            f"for the sign ({rule})",
+            f"{where()}: {difference}: a refund copy repeats the item bought exactly, except "
+            f"for the sign ({rule()})",
         )
     quantity = _whole_quantity(item.get("quantity", _MISSING), original.get("quantity"))
     if quantity is None or (quantity < 0) != negative_quantity:
         raise _Refusal(
             CART_MISMATCH,
-            f"{where}: quantity {_show(item.get('quantity', _MISSING))} is not "
+            f"{where()}: quantity {_show(item.get('quantity', _MISSING))} is not "
             f"{'a negative' if negative_quantity else 'a positive'} whole number written like "
-            f"the original's ({_show(original.get('quantity', _MISSING))}): {rule}",
+            f"the original's ({_show(original.get('quantity', _MISSING))}): {rule()}",
         )
     return _Copy(index=index, item=item, original=original, quantity=abs(quantity))
 
