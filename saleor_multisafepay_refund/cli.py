@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -19,7 +20,7 @@ from .client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient
 from .errors import ConfigurationError, InvalidOrderData, MultiSafepayRefundError
 from .money import from_minor_units
 from .order import parse_order
-from .refunds import RefundOutcome, RefundStatus, refund_order
+from .refunds import RefundOutcome, RefundStatus, dashboard_advice, refund_order
 
 # A refund can take MultiSafepay a while; after this the outcome is settled by reading back.
 READ_TIMEOUT = 30.0
@@ -162,6 +163,9 @@ def _refund_request(args: argparse.Namespace) -> RefundRequest:
 
 
 def _finish(args: argparse.Namespace, outcome: RefundOutcome) -> int:
+    if outcome.status is RefundStatus.UNKNOWN:
+        # Nothing keeps track of it after the command: the shop owner must check.
+        outcome = replace(outcome, error=(outcome.error or "") + dashboard_advice(outcome.order_id))
     if args.json:
         print(
             wire.dumps(

@@ -46,7 +46,6 @@ from .order import Order, parse_order
 from .refunds import (
     RefundOutcome,
     RefundStatus,
-    dashboard_advice,
     send_refund,
     unreadable_order,
 )
@@ -319,10 +318,9 @@ def _explained(outcome: RefundOutcome, entries: Sequence[LedgerEntry]) -> Refund
     error = outcome.error or ""
     if outcome.status is RefundStatus.UNKNOWN:
         # The ledger keeps track: a retry is safe, no need to check by hand.
-        error = error.replace(
-            dashboard_advice(outcome.order_id),
+        error += (
             " Trying again in a minute is safe: the plugin checks MultiSafepay first and never "
-            "refunds twice.",
+            "refunds twice."
         )
     elif outcome.error_code == CANNOT_REFUND and outcome.amount:
         recent = [

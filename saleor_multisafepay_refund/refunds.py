@@ -154,13 +154,13 @@ def settle_unknown(
     return _with(
         outcome,
         RefundStatus.UNKNOWN,
-        error=f"{what} Whether the refund went through cannot be told yet."
-        + dashboard_advice(before.order_id),
+        error=f"{what} Whether the refund went through cannot be told yet.",
     )
 
 
 def dashboard_advice(order_id: str) -> str:
-    """What to do about an unknown outcome when nothing else keeps track of it."""
+    """What to do about an unknown outcome when nothing else keeps track of it (the command
+    line; the plugin's ledger does keep track, and says so instead)."""
     return f" Check order {order_id} in MultiSafepay's dashboard before refunding again."
 
 

@@ -152,6 +152,8 @@ def test_an_unknown_outcome_exits_3(cli, emulator, monkeypatch):
     code, out, _ = cli("refund", "card", "--amount", "10", "--json")
 
     assert (code, last_json(out)["status"]) == (3, "unknown")
+    # Nothing keeps track of it after the command: the shop owner is told to check.
+    assert "Check order card in MultiSafepay's dashboard" in last_json(out)["error"]
 
 
 def test_no_api_key_is_refused(cli, monkeypatch):
