@@ -10,13 +10,13 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import Enum
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, Mapping, Optional
 
 from .cart import GATEWAY_CODE, SHIPPING_ITEM_ID, SignConvention
 from .client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient, check_api_url
 from .errors import ConfigurationError
 from .ledger import SETTLE_AFTER_SECONDS
+from .line_ids import ItemIdSource
 from .money import parse_decimal
 
 if TYPE_CHECKING:
@@ -25,13 +25,6 @@ if TYPE_CHECKING:
 
 # The largest rounding_tolerance: a refund may differ from Saleor's amount by rounding, no more.
 MAX_TOLERANCE = Decimal("1.00")
-
-
-class ItemIdSource(str, Enum):
-    """Which value of a Saleor order line is the merchant_item_id in MultiSafepay's cart."""
-
-    SKU = "sku"  # the product SKU, else the product variant's ID
-    VARIANT_ID = "variant_id"  # always the product variant's ID
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,17 @@ global ID, as Saleor's order line keeps it), `variant_id`, `is_gift`, `product_n
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
-from .config import ItemIdSource
 from .errors import UnknownItem
+
+
+class ItemIdSource(str, Enum):
+    """Which value of a Saleor order line is the merchant_item_id in MultiSafepay's cart."""
+
+    SKU = "sku"  # the product SKU, else the product variant's ID
+    VARIANT_ID = "variant_id"  # always the product variant's ID
 
 
 def merchant_item_id(line: Any, source: ItemIdSource) -> str:

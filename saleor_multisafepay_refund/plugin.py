@@ -17,14 +17,9 @@ from saleor.plugins.base_plugin import BasePlugin, ConfigurationTypeField
 from . import gateway, payments, saleor_payments
 from .answers import ACTION_TO_CONFIRM, CAPTURE, VOID, GatewayAnswer, failure
 from .cart import CART_GATEWAYS, SHIPPING_ITEM_ID
-from .config import (
-    GatewayConfig,
-    InvalidConfiguration,
-    ItemIdSource,
-    configuration_values,
-    parse_configuration,
-)
+from .config import GatewayConfig, InvalidConfiguration, configuration_values, parse_configuration
 from .ledger_store import SaleorLedger
+from .line_ids import ItemIdSource
 from .order_history import write_order_note
 from .saleor_records import record_after_commit
 from .webhook import handle_notification
