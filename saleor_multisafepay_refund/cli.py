@@ -11,14 +11,13 @@ import argparse
 import os
 import sys
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import wire
 from .cart import RefundRequest, SignConvention, is_cart_gateway, item_balances, sign_convention
 from .client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient
 from .errors import ConfigurationError, InvalidOrderData, MultiSafepayRefundError
-from .money import from_minor_units
+from .money import from_minor_units, parse_decimal
 from .order import parse_order
 from .refunds import RefundOutcome, RefundStatus, dashboard_advice, refund_order
 
@@ -150,9 +149,9 @@ def _refund_request(args: argparse.Namespace) -> RefundRequest:
     amount = None
     if args.amount is not None:
         try:
-            amount = Decimal(args.amount)
-        except InvalidOperation:
-            raise ValueError(f"--amount needs a decimal number, not {args.amount!r}.") from None
+            amount = parse_decimal(args.amount)  # as every amount read: no "1_0", no NaN
+        except ValueError as exc:
+            raise ValueError(f"--amount needs a decimal number ({exc}).") from None
     return RefundRequest(
         items=items,
         shipping=args.shipping,

@@ -105,6 +105,7 @@ def test_readable_output_without_json(cli):
         (["refund", "o1"], "Nothing to refund"),
         (["refund", "o1", "--amount", "100"], "Refund products instead"),
         (["refund", "o1", "--amount", "ten"], "decimal number"),
+        (["refund", "card", "--amount", "1_0"], "decimal number"),
         (["refund", "card", "--amount", "0"], "more than zero"),
         (["refund", "card", "--item", "A=1"], "by amount only"),
         (["refund", "card", "--amount", "50.01"], "only EUR 50.00"),
