@@ -203,6 +203,12 @@ def _print_outcome(outcome: RefundOutcome) -> None:
                 f"{plan.currency} {line.total}",
                 file=stream,
             )
+        if plan.rounding_taken:
+            print(
+                f"  the order's last refund takes what is left: {plan.currency} "
+                f"{plan.rounding_taken} less than the lines (MultiSafepay's per-line rounding)",
+                file=stream,
+            )
         if outcome.status is RefundStatus.DRY_RUN:
             print("Request body:", file=stream)
             print(wire.dumps(plan.body), file=stream)

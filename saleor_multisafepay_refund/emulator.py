@@ -42,6 +42,17 @@ when `notification_method` is not POST, MultiSafepay's default) to that URL plus
 `?transactionid=<order_id>&timestamp=<unix>`, the body the order as GET shows it, signed in
 the `Auth` header. The test calls `deliver_pending` to send them.
 
+Refunds counted but listed late, or never (`lists_refunds=False`, or per order
+`set_refund_listing`): real answers have shown amount_refunded grown while
+related_transactions is null or does not list the refund yet (the recorded card order,
+fixtures/msp/credit-card-order.json, has `related_transactions: null`). Such a refund counts
+at once as any other (amount_refunded, quantities, cart lines, status, duplicate window,
+notifications, `set_refund_status`) but is kept aside; `list_refunds` appends the refunds
+kept aside to related_transactions, as MultiSafepay does "a moment later". An order that
+does not list refunds and lists none shows `related_transactions: null` (GET,
+notifications, `Emulator.order`). When MultiSafepay lists them, and whether it notifies
+then, is UNCONFIRMED: `list_refunds` queues no notification.
+
 Refusals answer `{"success": false, "data": {}, "error_code": ..., "error_info": ...}`:
 
     =====  ======  =================================================================
@@ -66,10 +77,20 @@ Refusals answer `{"success": false, "data": {}, "error_code": ..., "error_info":
     1029   400     a copy's tax_table_selector differs from its original's
     1031   400     a copy's unit_price is not what the gateway's sign convention wants;
                    POST /orders with a unit_price that is no number
-    1034   400     more than the remaining amount; more of an item than was bought;
-                   the same amount refunded within the duplicate window
+    1034   400     more than the remaining amount (but see last_refund_takes_remainder
+                   below); more of an item than was bought; the same amount refunded
+                   within the duplicate window
     9999   500     the emulator failed (a bug, or order data it cannot read)
     =====  ======  =================================================================
+
+The last refund's rounding: a cart refund's amount is its copies' total, each line with its
+tax, rounded; the copies of the last units can then come to a cent more than remains
+(5 x 54.32 at 9%: 296.04 paid, 118.42 for 2, then 177.63 for the other 3 where 177.62
+remains). MultiSafepay's documentation is silent on this (UNCONFIRMED). By default the
+emulator refuses it with 1034; with `last_refund_takes_remainder=True`, a cart refund after
+which no unit of an item with a non-zero unit_price remains, and whose copies exceed what
+remains by at most one minor unit per unit refunded on the order (earlier refunds and this
+one), refunds exactly what remains and the order becomes refunded.
 
 Faults (`Fault`, one-shot, queued with `Emulator.inject`) imitate an unreliable network; they
 meet the payment page's GET requests too.
@@ -103,6 +124,7 @@ from typing import (
     Mapping,
     Optional,
     Sequence,
+    Set,
     Tuple,
     Union,
     cast,
@@ -333,6 +355,11 @@ class _OrderState:
         )
         # Refunds accepted here, by refund id (as text).
         self.refunds: Dict[str, _Refund] = {}
+        # Whether refunds accepted from now on are listed in related_transactions at once;
+        # None: as the emulator's `lists_refunds` says.
+        self.lists_refunds: Optional[bool] = None
+        # Refunds counted but not listed yet, in the order they were made (list_refunds).
+        self.unlisted: List[_Refund] = []
         # Indexes (into the cart) of the items bought; the other cart items are refund copies.
         self.original_indexes: List[int] = []
         # merchant_item_id (as JSON) -> quantity refunded so far, whatever the cart shows.
@@ -400,9 +427,25 @@ class Emulator:
         sign_conventions: Optional[Mapping[str, SignConvention]] = None,
         refund_status: str = "completed",
         clock: Callable[[], float] = time.time,
+        lists_refunds: bool = True,
+        last_refund_takes_remainder: bool = False,
     ) -> None:
         """`refund_status`: the status a new refund gets; `clock`: the time notifications
-        are stamped with (a test moves it to make stale ones)."""
+        are stamped with (a test moves it to make stale ones).
+
+        `lists_refunds`: whether an accepted refund appears in related_transactions at once
+        (the default for every order; `set_refund_listing` switches one order). When not,
+        the refund counts as usual but is kept aside until `list_refunds`, and an order that
+        lists no refund shows `related_transactions: null`, like the recorded card order
+        (fixtures/msp/credit-card-order.json). How late MultiSafepay lists a refund it
+        already counts in amount_refunded is UNCONFIRMED.
+
+        `last_refund_takes_remainder`: whether a cart refund that refunds every remaining
+        unit (of the items with a non-zero unit_price), and whose copies, rounded line by
+        line, come to more than remains by at most one minor unit per unit refunded on the
+        order, refunds exactly what remains (the order becomes refunded). Off, such a refund
+        is refused with 1034. What MultiSafepay does is UNCONFIRMED: its documentation is
+        silent on this rounding."""
         if not api_key:
             raise ValueError("the emulator needs an API key")
         if duplicate_window_seconds < 0:
@@ -413,6 +456,8 @@ class Emulator:
         self.sign_conventions: Dict[str, SignConvention] = dict(sign_conventions or {})
         self.refund_status = refund_status
         self.clock = clock
+        self.lists_refunds = lists_refunds
+        self.last_refund_takes_remainder = last_refund_takes_remainder
         self._lock = threading.RLock()
         self._delivery_lock = threading.Lock()  # one deliver_pending at a time
         self._notifications: List[_Queued] = []
@@ -490,7 +535,25 @@ class Emulator:
             state = self._orders.get(str(order_id))
             if state is None:
                 raise KeyError(f"no order {order_id!r} in the emulator")
-            return copy.deepcopy(state.data)
+            return copy.deepcopy(self._shown(state))
+
+    def set_refund_listing(self, order_id: Union[str, int], lists: bool) -> None:
+        """Whether the order's refunds accepted from now on are listed in
+        related_transactions at once (this wins over the constructor's `lists_refunds`).
+        Refunds already kept aside stay aside until `list_refunds`."""
+        with self._lock:
+            self._state(order_id).lists_refunds = bool(lists)
+
+    def list_refunds(self, order_id: Union[str, int]) -> List[int]:
+        """MultiSafepay lists them a moment later: every refund of the order kept aside
+        (counted, not listed) is appended to related_transactions, in the order they were
+        made, with its current status; returns their refund ids. Queues no notification:
+        no status changes (UNCONFIRMED)."""
+        with self._lock:
+            state = self._state(order_id)
+            listed, state.unlisted = state.unlisted, []
+            state.data["related_transactions"].extend(refund.entry for refund in listed)
+            return [int(refund.entry["transaction_id"]) for refund in listed]
 
     @property
     def requests(self) -> List[RecordedRequest]:
@@ -696,7 +759,7 @@ class Emulator:
         if request.method == "PATCH":
             return self._update_order(state, request.body)
         if route.kind == "order":
-            return state.data
+            return self._shown(state)
         return self._refund(state, request.body)
 
     def _authenticate(self, request: RecordedRequest) -> None:
@@ -908,6 +971,18 @@ class Emulator:
             raise KeyError(f"no order {order_id!r} in the emulator")
         return state
 
+    def _lists_refunds(self, state: _OrderState) -> bool:
+        return self.lists_refunds if state.lists_refunds is None else state.lists_refunds
+
+    def _shown(self, state: _OrderState) -> Dict[str, Any]:
+        """The order as MultiSafepay shows it (GET, notifications, `order`); not a copy.
+
+        An order that does not list refunds and lists none shows related_transactions
+        null, as the recorded card order does (fixtures/msp/credit-card-order.json)."""
+        if not state.data.get("related_transactions") and not self._lists_refunds(state):
+            return dict(state.data, related_transactions=None)
+        return state.data
+
     # -- notifications (made under the lock) -----------------------------------------------
 
     def _notify(self, state: _OrderState) -> None:
@@ -918,7 +993,7 @@ class Emulator:
         method = state.payment_options.get("notification_method")
         # Without notification_method POST, MultiSafepay calls with GET: its webhook page
         # recommends setting POST, as GET is what a site-level webhook gets otherwise.
-        body = wire.dumps(state.data).encode("ascii") if method == "POST" else b""
+        body = wire.dumps(self._shown(state)).encode("ascii") if method == "POST" else b""
         notification = self._stamped(str(state.data["order_id"]), url, body, method == "POST")
         self._notifications.append(_Queued(notification, url))
 
@@ -972,6 +1047,11 @@ class Emulator:
             total = _check_amount_refund(body, gateway, currency)
         amount = _minor_units(order.get("amount"), "amount")
         refunded = _minor_units(order.get("amount_refunded"), "amount_refunded")
+        # UNCONFIRMED: the last refund's rounding, off by default (see _takes_remainder).
+        if total > amount - refunded and self._takes_remainder(
+            state, copies, total, amount - refunded
+        ):
+            total = amount - refunded
         if total > amount - refunded:
             raise _Refusal(
                 CANNOT_REFUND,
@@ -989,6 +1069,40 @@ class Emulator:
                     f"{self.duplicate_window_seconds:g} s",
                 )
         return self._apply(state, body, total, copies, now)
+
+    def _takes_remainder(
+        self, state: _OrderState, copies: List[_Copy], total: int, remaining: int
+    ) -> bool:
+        """Whether a cart refund whose copies come to more than remains refunds what remains
+        instead (`last_refund_takes_remainder`).
+
+        Each copy line is rounded with its tax, so the copies of the last units can come to a
+        cent more than remains (5 x 54.32 at 9%: 296.04 paid, 118.42 + 177.63 refunded).
+        MultiSafepay's documentation is silent on this: taking the remainder is UNCONFIRMED,
+        and so is the bound, one minor unit per unit refunded on the order."""
+        if not self.last_refund_takes_remainder or not copies:
+            return False
+        if remaining <= 0:
+            return False  # nothing left: never a refund of 0
+        after = dict(state.refunded)
+        for copy_ in copies:
+            key = _item_key(copy_.item)
+            after[key] = after.get(key, 0) + copy_.quantity
+        bought: Dict[str, int] = {}
+        priced: Set[str] = set()  # the merchant_item_ids of items with a non-zero unit_price
+        for _, original in state.originals():
+            key = _item_key(original)
+            quantity = _whole_quantity(original.get("quantity"), original.get("quantity"))
+            bought[key] = bought.get(key, 0) + (quantity or 0)
+            try:
+                if parse_decimal(original.get("unit_price")) != 0:
+                    priced.add(key)
+            except ValueError:
+                priced.add(key)  # a price it cannot read might be non-zero
+        if any(after.get(key, 0) < bought[key] for key in priced):
+            return False  # units remain: not the last refund
+        units = sum(quantity for quantity in after.values() if quantity > 0)
+        return total - remaining <= units
 
     def _check_cart_refund(
         self, state: _OrderState, body: Dict[str, Any], gateway: str
@@ -1059,8 +1173,13 @@ class Emulator:
             "type": "refund",
             "created": datetime.now().replace(microsecond=0).isoformat(),
         }
-        order["related_transactions"].append(entry)
         refund = _Refund(entry, total)
+        if self._lists_refunds(state):
+            order["related_transactions"].append(entry)
+        else:
+            # Counted at once, listed later (list_refunds): MultiSafepay has shown
+            # amount_refunded grown with the refund not yet in related_transactions.
+            state.unlisted.append(refund)
         state.refunds[str(refund_id)] = refund
         state.accepted.append((now, total))
         if self.refund_status not in _NOT_COUNTED:

@@ -44,6 +44,7 @@ from .line_ids import merchant_item_id
 from .money import to_minor_units
 from .order import Order, parse_order
 from .refunds import (
+    CANNOT_REFUND,
     RefundOutcome,
     RefundStatus,
     send_refund,
@@ -58,7 +59,6 @@ logger = logging.getLogger(__name__)
 # saleor.order.FulfillmentStatus.REFUNDED: Saleor passes such lines but does not count them.
 FULFILLMENT_REFUNDED = "refunded"
 # MultiSafepay refuses the same amount twice on one order within 5 minutes (error 1034).
-CANNOT_REFUND = 1034
 DUPLICATE_WINDOW_SECONDS = 300
 # What staff can do when the ledger's table cannot be used (nothing was sent then).
 LEDGER_ADVICE = (
@@ -154,17 +154,8 @@ def _answer(
     payment_id = str(payment_information.payment_id)
     still_open = [entry for entry in entries if entry.is_open]
     if still_open:
-        return failure(
-            payment_information,
-            order_id,
-            _joined(
-                reports,
-                "MultiSafepay refund not sent: an earlier refund of this payment "
-                f"({still_open[0].describe()}) lost its answer and has not shown up at "
-                "MultiSafepay yet; it still may. Try again in a minute: the plugin checks "
-                "MultiSafepay before sending anything.",
-            ),
-        )
+        message = _waiting_for(payment_information, config, still_open[0])
+        return failure(payment_information, order_id, _joined(reports, message))
     try:
         asked = _asked(config, payment_information, order)
         landed = _landed_unrecorded(config, payment_information, entries, asked, recorded)
@@ -187,9 +178,32 @@ def _answer(
             f"sent unrecorded {LEDGER_ADVICE}",
         )
     outcome = send_refund(client, order, plan)
-    record_outcome(ledger, entry, outcome)
-    answer = _from_outcome(payment_information, _explained(outcome, entries))
+    settled = record_outcome(ledger, entry, outcome)
+    answer = _from_outcome(payment_information, _explained(outcome, entries), settled.reference)
     return replace(answer, note=_joined(reports, answer.note)) if reports else answer
+
+
+def _waiting_for(payment_information: Any, config: GatewayConfig, entry: LedgerEntry) -> str:
+    """Why a new refund waits for `entry`, and what staff can do about it."""
+    if time.time() - entry.created_at < config.settle_after_seconds:
+        return (
+            "MultiSafepay refund not sent: an earlier refund of this payment "
+            f"({entry.describe()}) lost its answer and has not shown up at MultiSafepay yet; "
+            "it still may. Try again in a minute: the plugin checks MultiSafepay before "
+            "sending anything."
+        )
+    # Past the settle window only an entry the order cannot decide stays open: waiting longer
+    # would loop, so staff decide it once they have looked.
+    order = str(getattr(payment_information, "order_id", "") or "ORDER")
+    command = f"python manage.py multisafepay_refunds --order {order}"
+    return (
+        "MultiSafepay refund not sent: whether an earlier refund of this payment "
+        f"({entry.describe()}, ledger entry {entry.entry_id}) went through cannot be told. "
+        f"{entry.error} Check order {entry.msp_order_id} in MultiSafepay's dashboard, then "
+        f"record what you find: `{command} --mark-refunded {entry.entry_id}` if the refund "
+        f"is there, `{command} --mark-failed {entry.entry_id}` if it is not. Refunds of this "
+        "payment wait until then."
+    )
 
 
 def settle_refunds(
@@ -204,11 +218,17 @@ def settle_refunds(
     reports: List[str] = []
     for changed in settle(list(entries.values()), order, settle_after=config.settle_after_seconds):
         ledger.save(changed)
+        was_open = entries[changed.entry_id].is_open
         entries[changed.entry_id] = changed
-        if changed.state is EntryState.REFUNDED:
+        if was_open and changed.state is EntryState.REFUNDED:
+            which = (
+                f"refund {changed.refund_id}"
+                if changed.refund_id
+                else "refund (counted by MultiSafepay, not listed yet)"
+            )
             reports.append(
-                f"MultiSafepay did make the earlier refund {changed.refund_id} "
-                f"({changed.describe()}) whose answer was lost."
+                f"MultiSafepay did make the earlier {which} ({changed.describe()}) whose "
+                "answer was lost."
             )
     for refund_id in external_refunds(entries.values(), order, saleor_refund_ids):
         entry = external_entry(payment_id, order, refund_id)
@@ -230,14 +250,14 @@ def settle_refunds(
 def unrecorded_refunds(
     entries: Sequence[LedgerEntry], recorded: Set[str], answered: str = ""
 ) -> Tuple[Tuple[str, Decimal, str], ...]:
-    """Refunds MultiSafepay made that Saleor has not recorded, except the one `answered` now."""
+    """Refunds MultiSafepay made that Saleor has not recorded, except the one `answered` now:
+    (the reference to record it under, amount, currency)."""
     return tuple(
-        (e.refund_id, e.amount, e.currency)
+        (e.reference, e.amount, e.currency)
         for e in entries
         if e.state is EntryState.REFUNDED
-        and e.refund_id
-        and e.refund_id not in recorded
-        and e.refund_id != answered
+        and e.reference not in recorded
+        and e.reference != answered
     )
 
 
@@ -260,7 +280,8 @@ def _landed_unrecorded(
     """A refund this plugin made that Saleor has not recorded and that is what Saleor asks now."""
     amount = Decimal(payment_information.amount)
     for entry in entries:
-        if entry.state is not EntryState.REFUNDED or entry.external or entry.refund_id in recorded:
+        # Bound to one Saleor record: once Saleor holds its reference it answers no other ask.
+        if entry.state is not EntryState.REFUNDED or entry.external or entry.reference in recorded:
             continue
         if abs(entry.amount - amount) > config.rounding_tolerance:
             continue
@@ -274,17 +295,17 @@ def _already_refunded(
     payment_information: Any, entry: LedgerEntry, reports: Sequence[str]
 ) -> GatewayAnswer:
     refund_id = entry.refund_id or ""
+    which = f"refund {refund_id}" if refund_id else "counted by MultiSafepay, not listed yet"
     note = _joined(
         reports,
         f"MultiSafepay had already refunded {entry.describe()} of order {entry.msp_order_id} "
-        f"(refund {refund_id}) in an attempt whose answer was lost: recorded now, nothing sent "
-        "again.",
+        f"({which}) in an attempt whose answer was lost: recorded now, nothing sent again.",
     )
     return GatewayAnswer(
         is_success=True,
         amount=entry.amount,
         currency=entry.currency,
-        transaction_id=refund_id,
+        transaction_id=entry.reference,
         error=None,
         raw_response={
             "multisafepay_order_id": entry.msp_order_id,
@@ -299,18 +320,19 @@ def _already_refunded(
     )
 
 
-def record_outcome(ledger: LedgerStore, entry: LedgerEntry, outcome: RefundOutcome) -> None:
+def record_outcome(ledger: LedgerStore, entry: LedgerEntry, outcome: RefundOutcome) -> LedgerEntry:
+    """`entry` as `outcome` leaves it, saved; what is answered must match it (its reference)."""
     state = {
         RefundStatus.REFUNDED: EntryState.REFUNDED,
         RefundStatus.FAILED: EntryState.FAILED,
     }.get(outcome.status, EntryState.UNKNOWN)
+    settled = with_state(entry, state, refund_id=outcome.refund_id, error=outcome.error or "")
     try:
-        ledger.save(
-            with_state(entry, state, refund_id=outcome.refund_id, error=outcome.error or "")
-        )
+        ledger.save(settled)
     except Exception:
         # The entry stays PENDING and is settled against MultiSafepay before the next refund.
         logger.exception("Could not record the MultiSafepay refund's outcome")
+    return settled
 
 
 def _explained(outcome: RefundOutcome, entries: Sequence[LedgerEntry]) -> RefundOutcome:
@@ -473,7 +495,10 @@ def _items(config: GatewayConfig, refund_data: Any) -> Dict[str, int]:
     return items
 
 
-def _from_outcome(payment_information: Any, outcome: RefundOutcome) -> GatewayAnswer:
+def _from_outcome(
+    payment_information: Any, outcome: RefundOutcome, reference: str = ""
+) -> GatewayAnswer:
+    """The answer for `outcome`; a refund made is recorded under the ledger's `reference`."""
     if outcome.status is not RefundStatus.REFUNDED:
         prefix = {
             RefundStatus.REFUSED: "MultiSafepay refund not sent",
@@ -489,14 +514,19 @@ def _from_outcome(payment_information: Any, outcome: RefundOutcome) -> GatewayAn
     )
     note = (
         f"MultiSafepay refunded {plan.currency} {plan.amount} of order {plan.order_id}"
-        + (f" (refund {refund_id})" if refund_id else "")
+        + (f" (refund {refund_id})" if refund_id else " (counted by MultiSafepay, not listed yet)")
         + (f": {what}." if what else ".")
     )
+    if plan.rounding_taken:
+        note += (
+            f" Their lines come to {plan.currency} {plan.amount + plan.rounding_taken} by "
+            "MultiSafepay's per-line rounding: as the order's last refund it took what was left."
+        )
     answer = GatewayAnswer(
         is_success=True,
         amount=plan.amount,
         currency=plan.currency,
-        transaction_id=refund_id or plan.order_id,
+        transaction_id=reference or refund_id or plan.order_id,
         error=None,
         raw_response=_raw(outcome),
         psp_reference=refund_id or None,

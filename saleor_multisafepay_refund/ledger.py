@@ -15,6 +15,12 @@ completed...), as its notifications report it (`refund_status_changes`).
 Before any new refund of a payment every PENDING or UNKNOWN entry is settled against the order
 as MultiSafepay shows it now (`settle`). No entry ever stays PENDING: a PENDING entry met later
 means the process stopped mid-refund.
+
+MultiSafepay may count a refund in `amount_refunded` before it lists it in
+`related_transactions`, or never list it (docs/msp-api.md). Such a refund is still one refund:
+its entry gets a `reference` of the ledger's own when it settles, the shop records it under
+that reference once, and the refund MultiSafepay lists later is bound to that entry, never
+taken for a second refund.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
-from typing import Iterable, List, Mapping, Optional, Protocol, Sequence, Set, Tuple
+from itertools import combinations
+from typing import Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Set, Tuple
 
 from . import wire
 from .cart import RefundPlan
@@ -35,6 +42,9 @@ from .order import Order
 # How long MultiSafepay may take to show a refund whose answer was lost. Until then, a refund
 # not (yet) in the order cannot be called failed.
 SETTLE_AFTER_SECONDS = 60.0
+# Open entries tried together when only amount_refunded can tell which of them landed.
+_MOST_OPEN_COMBINED = 12
+UNLISTED_PREFIX = "unlisted-"
 
 
 class EntryState(str, Enum):
@@ -70,10 +80,20 @@ class LedgerEntry:
     external: bool = False
     updated_at: float = field(default=0.0)
     refund_status: str = ""  # MultiSafepay's status of the refund, once seen
+    # The id the shop records this refund under, fixed when the entry became REFUNDED:
+    # MultiSafepay's refund id, or `unlisted-<entry_id>` for a refund MultiSafepay counted
+    # without listing it (its id, once listed, goes to `refund_id`; this stays).
+    recorded_as: str = ""
 
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    @property
+    def reference(self) -> str:
+        """The id the shop records this refund under. Entries settled before `recorded_as`
+        existed were recorded under their refund id, or the MultiSafepay order id."""
+        return self.recorded_as or self.refund_id or self.msp_order_id
 
     def describe(self) -> str:
         what = ", ".join(f"{quantity} x {key}" for key, quantity in self.lines.items())
@@ -132,12 +152,18 @@ def fingerprint(body: object) -> str:
 def with_state(
     entry: LedgerEntry, state: EntryState, refund_id: Optional[str] = None, error: str = ""
 ) -> LedgerEntry:
+    """`entry` moved to `state`; one that becomes REFUNDED gets the reference it keeps."""
+    refund_id = refund_id if refund_id is not None else entry.refund_id
+    recorded_as = entry.recorded_as
+    if state is EntryState.REFUNDED and not recorded_as:
+        recorded_as = refund_id or UNLISTED_PREFIX + entry.entry_id
     return replace(
         entry,
         state=state,
-        refund_id=refund_id if refund_id is not None else entry.refund_id,
+        refund_id=refund_id,
         error=error,
         updated_at=time.time(),
+        recorded_as=recorded_as,
     )
 
 
@@ -147,42 +173,120 @@ def settle(
     now: Optional[float] = None,
     settle_after: float = SETTLE_AFTER_SECONDS,
 ) -> List[LedgerEntry]:
-    """The open entries of `order` decided by what MultiSafepay shows: the changed entries.
+    """The entries of `order` decided by what MultiSafepay shows: the changed entries.
 
-    An open entry landed when a refund that was not there before its POST, and that no other
-    entry claims, has its amount: it becomes REFUNDED with that id. Without one, it is FAILED
-    once `settle_after` seconds have passed since it was sent, and stays UNKNOWN until then;
-    it stays UNKNOWN too while MultiSafepay has refunded more than the refunds it lists (some
-    answers list none): the missing refund could be this one, and "not made" would let a
-    retry refund twice.
+    1. A refund settled without an id (MultiSafepay counted it, listed none) takes, in order,
+       the first listed refund of its amount that was not there before its POST and that no
+       other entry claims, when MultiSafepay's count shows that refund counted twice: listed
+       late, it is the same refund, not one made elsewhere.
+    2. An open entry landed when such a listed refund has its amount: REFUNDED with its id.
+    3. Otherwise `amount_refunded` decides, against every refund accounted for (listed, or
+       REFUNDED in the ledger and not listed). Nothing unaccounted: the entry was not made,
+       FAILED once `settle_after` seconds have passed since it was sent. Exactly what some
+       open entries come to, and only they can: those landed unlisted (REFUNDED without id).
+       Anything else cannot be told: the entry stays UNKNOWN and its error says why, until
+       MultiSafepay shows more or staff decide by hand (`decide_by_hand`).
     """
     now = time.time() if now is None else now
-    claimed: Set[str] = {e.refund_id for e in entries if e.refund_id}
-    listed = sum(
-        refund.amount or 0 for refund in order.refunds if refund.status not in NOT_REFUNDED
+    mine = sorted(
+        (e for e in entries if e.msp_order_id == order.order_id), key=lambda e: e.created_at
     )
-    all_listed = order.amount_refunded <= listed
-    changed: List[LedgerEntry] = []
-    for entry in sorted(entries, key=lambda e: e.created_at):
-        if not entry.is_open or entry.msp_order_id != order.order_id:
-            continue
-        minor = _minor(entry)
-        landed = next(
+    claimed: Set[str] = {e.refund_id for e in mine if e.refund_id}
+    changed: Dict[str, LedgerEntry] = {}
+
+    def claim(entry: LedgerEntry) -> Optional[str]:
+        refund = next(
             (
                 refund
                 for refund in order.refunds
                 if refund.refund_id not in entry.refunds_before
                 and refund.refund_id not in claimed
-                and refund.amount in (None, minor)
+                and refund.amount in (None, _minor(entry))
                 and refund.status not in NOT_REFUNDED
             ),
             None,
         )
-        if landed is not None:
-            claimed.add(landed.refund_id)
-            changed.append(with_state(entry, EntryState.REFUNDED, refund_id=landed.refund_id))
-        elif now - entry.created_at >= settle_after and all_listed:
-            changed.append(
+        if refund is None:
+            return None
+        claimed.add(refund.refund_id)
+        return refund.refund_id
+
+    for entry in mine:
+        if entry.state is EntryState.REFUNDED and not entry.refund_id and not entry.external:
+            # Bound only while MultiSafepay's count shows a refund counted twice (listed, and
+            # unlisted in the ledger): else the listed one is another refund, made elsewhere.
+            counted = [changed.get(e.entry_id, e) for e in mine]
+            if unaccounted(counted, order) < 0:
+                refund_id = claim(entry)
+                if refund_id is not None:
+                    changed[entry.entry_id] = replace(entry, refund_id=refund_id, updated_at=now)
+    for entry in mine:
+        if entry.is_open:
+            refund_id = claim(entry)
+            if refund_id is not None:
+                changed[entry.entry_id] = with_state(entry, EntryState.REFUNDED, refund_id)
+    current = [changed.get(e.entry_id, e) for e in mine]
+    still_open = [e for e in current if e.is_open]
+    if still_open:
+        for entry in _by_amount_refunded(current, still_open, order, now, settle_after):
+            changed[entry.entry_id] = entry
+    return [changed[e.entry_id] for e in mine if e.entry_id in changed]
+
+
+def unaccounted(entries: Iterable[LedgerEntry], order: Order) -> int:
+    """What MultiSafepay counts as refunded (minor units) that neither its list of refunds nor
+    the ledger's REFUNDED entries account for; negative when it counts less."""
+    listed = {refund.refund_id for refund in order.refunds}
+    shown = sum(refund.amount or 0 for refund in order.refunds if refund.status not in NOT_REFUNDED)
+    known = sum(
+        _minor(e)
+        for e in entries
+        if e.state is EntryState.REFUNDED
+        and e.msp_order_id == order.order_id
+        and (not e.refund_id or e.refund_id not in listed)
+    )
+    return order.amount_refunded - shown - known
+
+
+def _by_amount_refunded(
+    entries: Sequence[LedgerEntry],
+    still_open: Sequence[LedgerEntry],
+    order: Order,
+    now: float,
+    settle_after: float,
+) -> List[LedgerEntry]:
+    """Open entries no listed refund claims, decided by `amount_refunded` alone."""
+    missing = unaccounted(entries, order)
+    landed: Tuple[LedgerEntry, ...] = ()
+    undecided = ""
+    if missing > 0:
+        # An entry larger than what is unaccounted cannot have landed; of the others, the
+        # ones that come to exactly that amount did, if no other choice of entries differing
+        # in amount or items also does.
+        fits = [e for e in still_open if _minor(e) <= missing][:_MOST_OPEN_COMBINED]
+        choices = [
+            chosen
+            for size in range(1, len(fits) + 1)
+            for chosen in combinations(fits, size)
+            if sum(_minor(e) for e in chosen) == missing
+        ]
+        if len({_what(chosen) for chosen in choices}) == 1:
+            landed = choices[0]
+        elif fits:
+            undecided = (
+                f"MultiSafepay counts {_money(missing, order)} refunded that neither its list "
+                "of refunds nor the ledger accounts for, and whether this refund is part of "
+                "it cannot be told from the order."
+            )
+    decided: List[LedgerEntry] = []
+    for entry in still_open:
+        if entry in landed:
+            decided.append(with_state(entry, EntryState.REFUNDED))
+        elif undecided and _minor(entry) <= missing:
+            if entry.state is EntryState.PENDING or entry.error != undecided:
+                decided.append(with_state(entry, EntryState.UNKNOWN, error=undecided))
+        elif now - entry.created_at >= settle_after:
+            decided.append(
                 with_state(
                     entry,
                     EntryState.FAILED,
@@ -190,8 +294,39 @@ def settle(
                 )
             )
         elif entry.state is EntryState.PENDING:
-            changed.append(with_state(entry, EntryState.UNKNOWN, error=entry.error))
-    return changed
+            decided.append(with_state(entry, EntryState.UNKNOWN, error=entry.error))
+    return decided
+
+
+def _what(chosen: Sequence[LedgerEntry]) -> Tuple[Tuple[int, Tuple[Tuple[str, int], ...]], ...]:
+    """What a choice of entries refunded, whichever entries they are: amounts and items."""
+    return tuple(sorted((_minor(e), tuple(sorted(e.lines.items()))) for e in chosen))
+
+
+def _money(minor: int, order: Order) -> str:
+    return f"{order.currency} {from_minor_units(minor, order.currency)}"
+
+
+def decide_by_hand(
+    entries: Sequence[LedgerEntry], entry_id: str, landed: bool, refund_id: Optional[str] = None
+) -> LedgerEntry:
+    """An open entry decided by staff who checked MultiSafepay's dashboard: the way out when
+    the order cannot tell. ValueError when there is no such open entry."""
+    entry = next((e for e in entries if e.entry_id == entry_id), None)
+    if entry is None:
+        raise ValueError(f"No ledger entry {entry_id} for this payment.")
+    if not entry.is_open:
+        raise ValueError(
+            f"Ledger entry {entry_id} is {entry.state.value} already: only an open one "
+            "(pending or unknown) is decided by hand."
+        )
+    if refund_id and any(e.refund_id == refund_id for e in entries):
+        raise ValueError(f"Refund {refund_id} belongs to another ledger entry already.")
+    if landed:
+        return with_state(
+            entry, EntryState.REFUNDED, refund_id or None, error="Marked refunded by staff."
+        )
+    return with_state(entry, EntryState.FAILED, error="Marked not refunded by staff.")
 
 
 def external_refunds(

@@ -78,6 +78,7 @@ def _row(entry: LedgerEntry) -> RefundLedgerEntry:
         created_at=entry.created_at,
         updated_at=entry.updated_at,
         refund_status=entry.refund_status,
+        recorded_as=entry.recorded_as,
     )
 
 
@@ -98,4 +99,5 @@ def _entry(row: RefundLedgerEntry) -> LedgerEntry:
         error=row.error,
         external=row.external,
         refund_status=row.refund_status,
+        recorded_as=row.recorded_as,
     )

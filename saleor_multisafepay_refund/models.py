@@ -25,6 +25,8 @@ class RefundLedgerEntry(models.Model):
     created_at = models.FloatField()  # seconds since the epoch
     updated_at = models.FloatField()
     refund_status = models.CharField(max_length=32, blank=True, default="")
+    # The id Saleor records the refund under (ledger.LedgerEntry.recorded_as).
+    recorded_as = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         app_label = "saleor_multisafepay_refund"

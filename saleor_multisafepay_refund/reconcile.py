@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import List, Mapping, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
-from .ledger import NOT_REFUNDED, LedgerEntry
+from .ledger import NOT_REFUNDED, EntryState, LedgerEntry
 from .money import from_minor_units
-from .order import Order
+from .order import Order, RelatedRefund
 
 
 @dataclass(frozen=True)
@@ -46,42 +46,49 @@ def reconcile(
     entries: Sequence[LedgerEntry],
     order: Order,
 ) -> Reconciliation:
-    """Compare Saleor's successful refunds (refund id -> amount), the ledger and the order."""
+    """Compare Saleor's successful refunds (token -> amount), the ledger and the order.
+
+    A refund is one row however it is known: Saleor records it under the ledger entry's
+    reference, MultiSafepay lists it under its refund id (or not at all, yet).
+    """
     currency = order.currency
     msp = {r.refund_id: r for r in order.refunds}
-    by_id = {e.refund_id: e for e in entries if e.refund_id}
-    ids = list(dict.fromkeys([*msp, *by_id, *saleor_refunds]))
-    rows = []
+    saleor = dict(saleor_refunds)
+    rows: List[Tuple[str, str, str, str]] = []
     differences: List[str] = []
-    for refund_id in ids:
-        in_saleor = saleor_refunds.get(refund_id)
-        entry = by_id.get(refund_id)
-        at_msp = msp.get(refund_id)
-        rows.append(
-            (
-                refund_id,
-                f"{currency} {in_saleor}" if in_saleor is not None else "-",
-                f"{entry.state.value} {entry.currency} {entry.amount}" if entry else "-",
-                _msp_text(at_msp.status, at_msp.amount, currency) if at_msp else "-",
-            )
-        )
-        if at_msp is None:
-            differences.append(f"refund {refund_id} is not at MultiSafepay")
-        elif at_msp.status in NOT_REFUNDED:
-            if in_saleor is not None:
-                differences.append(
-                    f"refund {refund_id} was {at_msp.status} at MultiSafepay but Saleor counts it"
-                )
-        elif in_saleor is None:
-            why = "made outside Saleor" if entry is None or entry.external else "landed"
-            differences.append(f"refund {refund_id} ({why}) is not recorded in Saleor")
+
+    def row(refund_id: str, in_saleor: object, ledger_text: str, msp_text: str) -> None:
+        shown = f"{currency} {in_saleor}" if in_saleor is not None else "-"
+        rows.append((refund_id, shown, ledger_text, msp_text))
+
+    decided = [e for e in entries if not e.is_open and (e.refund_id or e.recorded_as)]
+    for entry in decided:
+        in_saleor = saleor.pop(entry.reference, None)
+        if entry.refund_id and entry.refund_id != entry.reference:
+            in_saleor = saleor.pop(entry.refund_id, in_saleor)
+        at_msp = msp.pop(entry.refund_id, None) if entry.refund_id else None
+        ledger_text = f"{entry.state.value} {entry.currency} {entry.amount}"
+        if at_msp is not None:
+            msp_text = _msp_text(at_msp.status, at_msp.amount, currency)
+        else:
+            msp_text = "counted, not listed" if entry.state is EntryState.REFUNDED else "-"
+        row(entry.refund_id or entry.reference, in_saleor, ledger_text, msp_text)
+        differences += _differences(entry.refund_id or entry.reference, entry, in_saleor, at_msp)
+    for refund_id, at_msp in msp.items():
+        in_saleor = saleor.pop(refund_id, None)
+        row(refund_id, in_saleor, "-", _msp_text(at_msp.status, at_msp.amount, currency))
+        differences += _differences(refund_id, None, in_saleor, at_msp)
+    for token, amount in saleor.items():
+        row(token, amount, "-", "-")
+        differences.append(f"refund {token} is not at MultiSafepay")
     for entry in entries:
         if entry.is_open:
             ledger_text = f"{entry.state.value} {entry.currency} {entry.amount}"
             rows.append(("(none yet)", "-", ledger_text, "-"))
             differences.append(
                 f"a refund of {entry.describe()} has an open outcome: the next refund of this "
-                "payment settles it"
+                f"payment settles it, or decide it by hand (ledger entry {entry.entry_id}: "
+                "--mark-refunded or --mark-failed, after checking MultiSafepay's dashboard)"
             )
     saleor_total = sum(saleor_refunds.values(), Decimal(0))
     msp_total = from_minor_units(order.amount_refunded, currency)
@@ -99,6 +106,30 @@ def reconcile(
         rows=tuple(rows),
         differences=tuple(dict.fromkeys(differences)),
     )
+
+
+def _differences(
+    refund_id: str,
+    entry: Optional[LedgerEntry],
+    in_saleor: Optional[Decimal],
+    at_msp: Optional[RelatedRefund],
+) -> List[str]:
+    """What is wrong with one refund, as Saleor, the ledger and MultiSafepay show it."""
+    if at_msp is not None and at_msp.status in NOT_REFUNDED:
+        if in_saleor is not None:
+            return [f"refund {refund_id} was {at_msp.status} at MultiSafepay but Saleor counts it"]
+        return []
+    if entry is not None and entry.state is EntryState.DECLINED:
+        if in_saleor is not None:
+            return [f"refund {refund_id} was declined at MultiSafepay but Saleor counts it"]
+        return []
+    if at_msp is None and (entry is None or entry.refund_id):
+        # Listed refunds are matched by id; one the ledger knows only as counted is not listed.
+        return [f"refund {refund_id} is not at MultiSafepay"]
+    if in_saleor is None:
+        why = "made outside Saleor" if entry is None or entry.external else "landed"
+        return [f"refund {refund_id} ({why}) is not recorded in Saleor"]
+    return []
 
 
 def _msp_text(status: str, amount: object, currency: str) -> str:

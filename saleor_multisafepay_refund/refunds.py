@@ -24,6 +24,9 @@ from .errors import (
 )
 from .order import Order, parse_order
 
+# MultiSafepay's "cannot refund": more than remains, already refunded, or the same amount twice.
+CANNOT_REFUND = 1034
+
 
 class RefundStatus(str, Enum):
     REFUNDED = "refunded"  # MultiSafepay accepted the refund
@@ -101,7 +104,17 @@ def send_refund(client: MultiSafepayClient, before: Order, plan: RefundPlan) -> 
         if exc.http_status >= 500:
             # A server in trouble may have refunded before it failed: its error proves nothing.
             return settle_unknown(client, before, outcome, exc)
-        return _with(outcome, RefundStatus.FAILED, error=str(exc), error_code=exc.error_code)
+        error = str(exc)
+        if exc.error_code == CANNOT_REFUND and plan.rounding_taken > 0:
+            lines = plan.amount + plan.rounding_taken
+            error += (
+                f" These are the order's last items: their lines come to {plan.currency} "
+                f"{lines} by MultiSafepay's per-line rounding, {plan.currency} "
+                f"{plan.rounding_taken} more than the {plan.currency} {plan.amount} left, and "
+                "MultiSafepay does not let the last refund take what is left. Nothing was "
+                "refunded: refund the rest in MultiSafepay's dashboard."
+            )
+        return _with(outcome, RefundStatus.FAILED, error=error, error_code=exc.error_code)
     except TransportError as exc:
         if not exc.may_have_arrived:
             return _with(outcome, RefundStatus.FAILED, error=str(exc))
@@ -120,9 +133,10 @@ def settle_unknown(
 ) -> RefundOutcome:
     """Read the order back once and tell whether the refund in `outcome` landed.
 
-    Landed: exactly one new refund in related_transactions and amount_refunded grown by this
-    refund's amount. Not landed: nothing changed, and MultiSafepay had finished with the
-    request (it answered below HTTP 500, however badly), so a retry is safe. After a timeout,
+    Landed: amount_refunded grown by this refund's amount, with exactly one new refund in
+    related_transactions (its id known) or none (counted, not listed yet). Not landed:
+    nothing changed, and MultiSafepay had finished with the request (it answered below HTTP
+    500, however badly), so a retry is safe. After a timeout,
     a dropped connection or a server error (a 5xx may come from a proxy that gave up while
     MultiSafepay goes on) an unchanged order proves nothing: unknown, settled later.
     """
@@ -140,8 +154,9 @@ def settle_unknown(
     grown = after.amount_refunded - before.amount_refunded
     if grown == expected and len(new) == 1 and new[0].amount in (None, expected):
         return _with(outcome, RefundStatus.REFUNDED, refund_id=new[0].refund_id)
-    if grown == expected and not new and not after.refunds:
-        # Some answers list no related_transactions at all; the amount alone shows it landed.
+    if grown == expected and not new:
+        # MultiSafepay may count a refund before it lists it, or never list it
+        # (related_transactions null): the amount alone shows it landed.
         return _with(outcome, RefundStatus.REFUNDED)
     finished = isinstance(cause, InvalidResponse) and (cause.http_status or 500) < 500
     if grown == 0 and not new and finished:

@@ -3,9 +3,10 @@
 A refund whose answer was lost and that staff do not retry, or one made in MultiSafepay's
 dashboard, is money the customer got back: Saleor's payment must say so. It is recorded after
 Saleor's own transaction commits, with the payment locked, as Saleor records a refund: a
-refund transaction with the refund id as its token, Saleor's own charge-status update, and a
-"payment refunded" event. A refund Saleor recorded that MultiSafepay then declined or voided
-is reversed the same way, once (Saleor's "refund reversed").
+refund transaction whose token is the refund's reference (MultiSafepay's refund id, or the
+ledger's own for a refund MultiSafepay counted without listing it), Saleor's own charge-status
+update, and a "payment refunded" event. A refund Saleor recorded that MultiSafepay then
+declined or voided is reversed the same way, once (Saleor's "refund reversed").
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from saleor.payment.utils import update_payment_charge_status
 
 logger = logging.getLogger(__name__)
 
-Refund = Tuple[str, Decimal, str]  # refund id, amount, currency
+# The reference to record a refund under (MultiSafepay's refund id, or the ledger's own for a
+# refund MultiSafepay counted without listing it: ledger.LedgerEntry.reference), amount, currency.
+Refund = Tuple[str, Decimal, str]
 
 
 def record_after_commit(payment_id: int, refunds: Sequence[Refund]) -> None:

@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Refund = Tuple[str, Decimal, str]  # refund id, amount, currency
+# The reference Saleor records a refund under (ledger.LedgerEntry.reference), amount, currency.
+Refund = Tuple[str, Decimal, str]
 
 
 class RefundInProgress(MultiSafepayRefundError):
@@ -230,7 +231,8 @@ def _apply(
         if note not in payment.notes:
             done.append(f"reported {view.status}")
             saleor.write_note(payment, note)
-    if data.get("related_transactions") and view.gateway:
+    # Refunds show in the list, or only in amount_refunded (listed late or never).
+    if view.gateway and (data.get("related_transactions") or data.get("amount_refunded")):
         done.extend(_refunds(config, payment, data, saleor, ledger))
     return tuple(done)
 
@@ -254,9 +256,9 @@ def _refunds(
     # Refunds Saleor recorded that MultiSafepay declined or voided: Saleor's payment must count
     # that money as not refunded again (Saleor's "refund reversed"), once per refund.
     declined = [
-        (entry.refund_id, entry.amount, entry.currency)
+        (entry.reference, entry.amount, entry.currency)
         for entry in entries
-        if entry.state is EntryState.DECLINED and entry.refund_id in recorded
+        if entry.state is EntryState.DECLINED and entry.reference in recorded
     ]
     if declined:
         saleor.reverse_refunds(payment, declined)

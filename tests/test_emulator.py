@@ -1013,3 +1013,301 @@ def test_given_an_item_without_id_and_one_with_a_null_id_when_refunding_then_cou
 
     assert error_of(response) == (400, 1034)
     assert "cannot refund 3 more, 0 of the 2 bought" in error_info(response)
+
+
+# -- refunds counted but listed late ---------------------------------------------------------------
+
+CARD_FIXTURE = wire.loads((DATA / "msp-credit-card-order.json").read_bytes())["data"]
+CARD_ID = CARD_FIXTURE["order_id"]  # a VISA order of EUR 10.00, related_transactions null
+
+
+def get_data(emulator: Emulator, order_id: str) -> Dict[str, Any]:
+    response = get(emulator, order_id)
+    assert response.status_code == 200
+    return dict(wire.loads(response.content)["data"])
+
+
+def refund_id_of(response: requests.Response) -> int:
+    assert response.status_code == 200, response.text
+    return int(wire.loads(response.content)["data"]["refund_id"])
+
+
+def test_given_refunds_not_listed_when_the_card_order_is_refunded_then_counted_and_listed_null(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    emu = make_emulator(lists_refunds=False)
+    emu.add_order(CARD_FIXTURE)
+    assert get_data(emu, CARD_ID) == CARD_FIXTURE  # the recorded shape, null included
+
+    response = post(emu, CARD_ID, {"amount": 400, "currency": "EUR"})
+
+    refund_id_of(response)
+    order = get_data(emu, CARD_ID)
+    assert (order["amount_refunded"], order["status"]) == (400, "partial_refunded")
+    assert "related_transactions" in order and order["related_transactions"] is None
+    assert emu.order(CARD_ID)["related_transactions"] is None
+
+
+def test_given_an_unlisted_refund_when_list_refunds_then_get_shows_it_with_the_posted_refund_id(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    emu = make_emulator(lists_refunds=False)
+    emu.add_order(CARD_FIXTURE)
+    refund_id = refund_id_of(post(emu, CARD_ID, {"amount": 400, "currency": "EUR"}))
+
+    listed = emu.list_refunds(CARD_ID)
+
+    assert listed == [refund_id]
+    [refund] = get_data(emu, CARD_ID)["related_transactions"]
+    assert refund == {
+        "amount": 400,
+        "currency": "EUR",
+        "description": "",
+        "status": "completed",
+        "transaction_id": refund_id,
+        "type": "refund",
+        "created": refund["created"],
+    }
+    # A later refund still follows the order's setting: counted, not listed.
+    later = refund_id_of(post(emu, CARD_ID, {"amount": 300, "currency": "EUR"}))
+    order = get_data(emu, CARD_ID)
+    assert order["amount_refunded"] == 700
+    assert [t["transaction_id"] for t in order["related_transactions"]] == [refund_id]
+    assert emu.list_refunds(CARD_ID) == [later]
+    assert emu.list_refunds(CARD_ID) == []
+
+
+def test_given_refunds_not_listed_when_a_cart_refund_is_accepted_then_it_counts_like_any_other(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    emu = make_emulator(lists_refunds=False)
+    emu.add_order(seed_order())
+
+    first = post(emu, "seed-1", SEED_BODY_BYTES)
+
+    refund_id_of(first)
+    order = get_data(emu, "seed-1")
+    assert (order["amount_refunded"], order["status"]) == (18000, "partial_refunded")
+    assert order["related_transactions"] is None
+    assert order["shopping_cart"]["items"] == [*SEED_CART, CANDLES_COPY]
+    cart = current_cart(emu, "seed-1")
+    too_many = post(emu, "seed-1", cart_body(item(quantity="-2"), cart=cart))
+    assert error_of(too_many) == (400, 1034)
+    assert "2 of the 3 bought are already refunded" in error_info(too_many)
+
+
+def test_given_one_refund_listed_when_listing_is_switched_off_then_only_the_first_is_listed(
+    emu: Emulator,
+) -> None:
+    emu.add_order(CARD_FIXTURE)
+    listed = refund_id_of(post(emu, CARD_ID, {"amount": 100, "currency": "EUR"}))
+
+    emu.set_refund_listing(CARD_ID, False)
+    unlisted = refund_id_of(post(emu, CARD_ID, {"amount": 200, "currency": "EUR"}))
+
+    order = get_data(emu, CARD_ID)
+    assert order["amount_refunded"] == 300
+    assert [(t["transaction_id"], t["amount"]) for t in order["related_transactions"]] == [
+        (listed, 100)
+    ]
+    assert emu.list_refunds(CARD_ID) == [unlisted]
+    order = get_data(emu, CARD_ID)
+    assert [t["transaction_id"] for t in order["related_transactions"]] == [listed, unlisted]
+
+
+def test_given_refunds_not_listed_by_default_when_one_order_lists_them_then_its_setting_wins(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    emu = make_emulator(lists_refunds=False)
+    emu.add_order(dict(CARD_FIXTURE, order_id="listed"))
+    emu.add_order(dict(CARD_FIXTURE, order_id="default"))
+    emu.set_refund_listing("listed", True)
+
+    listed = refund_id_of(post(emu, "listed", {"amount": 100, "currency": "EUR"}))
+    refund_id_of(post(emu, "default", {"amount": 100, "currency": "EUR"}))
+
+    assert [t["transaction_id"] for t in get_data(emu, "listed")["related_transactions"]] == [
+        listed
+    ]
+    assert get_data(emu, "default")["related_transactions"] is None
+
+
+@pytest.mark.parametrize("lists", [True, False])
+def test_given_a_listing_setting_when_refunding_in_the_dashboard_then_it_follows_the_setting(
+    emu: Emulator, lists: bool
+) -> None:
+    emu.add_order(CARD_FIXTURE)
+    emu.set_refund_listing(CARD_ID, lists)
+
+    refund_id = emu.dashboard_refund(CARD_ID, 250)
+
+    order = get_data(emu, CARD_ID)
+    assert (order["amount_refunded"], order["status"]) == (250, "partial_refunded")
+    if lists:
+        assert [t["transaction_id"] for t in order["related_transactions"]] == [refund_id]
+        assert emu.list_refunds(CARD_ID) == []
+    else:
+        assert order["related_transactions"] is None
+        assert emu.list_refunds(CARD_ID) == [refund_id]
+        assert [t["amount"] for t in get_data(emu, CARD_ID)["related_transactions"]] == [250]
+
+
+def test_given_refunds_not_listed_when_a_refund_is_notified_then_the_body_lists_null(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    emu = make_emulator(lists_refunds=False)
+    body = {
+        "type": "redirect",
+        "order_id": "note-1",
+        "gateway": "VISA",
+        "currency": "EUR",
+        "amount": 1000,
+        "payment_options": {
+            "notification_url": "https://shop.example/hook",
+            "notification_method": "POST",
+        },
+    }
+    created = requests.post(
+        emu.base_url + "orders",
+        data=wire.dumps(body).encode(),
+        headers={"api_key": KEY, "Content-Type": "application/json"},
+        timeout=5,
+    )
+    assert created.status_code == 200, created.text
+    assert emu.pay("note-1") == "completed"
+
+    refund_id_of(post(emu, "note-1", {"amount": 400, "currency": "EUR"}))
+
+    paid, refunded = emu.notifications("note-1")
+    order = wire.loads(refunded.body)
+    assert "related_transactions" in order and order["related_transactions"] is None
+    assert (order["amount_refunded"], order["status"]) == (400, "partial_refunded")
+    assert order == get_data(emu, "note-1")
+    assert wire.loads(paid.body)["related_transactions"] is None
+
+
+def test_given_an_unlisted_reserved_refund_when_declined_then_it_no_longer_counts(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    emu = make_emulator(lists_refunds=False, refund_status="reserved")
+    emu.add_order(CARD_FIXTURE)
+    refund_id = refund_id_of(post(emu, CARD_ID, {"amount": 400, "currency": "EUR"}))
+    assert get_data(emu, CARD_ID)["amount_refunded"] == 400
+
+    emu.set_refund_status(CARD_ID, refund_id, "declined")
+
+    order = get_data(emu, CARD_ID)
+    assert (order["amount_refunded"], order["status"]) == (0, "completed")
+    assert order["related_transactions"] is None
+    assert emu.list_refunds(CARD_ID) == [refund_id]
+    [refund] = get_data(emu, CARD_ID)["related_transactions"]
+    assert (refund["transaction_id"], refund["status"]) == (refund_id, "declined")
+    assert get_data(emu, CARD_ID)["amount_refunded"] == 0
+
+
+# -- the last refund's rounding --------------------------------------------------------------------
+
+# 5 x 54.32 at 9%: 296.044 -> 296.04 paid. Two refunded: 108.64 x 1.09 = 118.4176 -> 118.42;
+# the other three: 162.96 x 1.09 = 177.6264 -> 177.63, where only 177.62 remains.
+ROUNDED = item(unit_price="54.32", quantity="5", tax_table_selector="BTW9")
+ROUNDED_AMOUNT = 29604
+
+
+def rounded_order(amount: int = ROUNDED_AMOUNT, *extra: Dict[str, Any]) -> Dict[str, Any]:
+    return build_order(
+        "round-1",
+        "PAYAFTER",
+        [ROUNDED, *extra],
+        tax_rates={"BTW9": "0.09", "none": "0.00"},
+        amount=amount,
+    )
+
+
+def refund_two_then_three(emu: Emulator, *extra: Dict[str, Any]) -> requests.Response:
+    """Refund 2 of the 5 (accepted), then the other 3 with `extra` copies: the last answer."""
+    two = post(
+        emu, "round-1", cart_body(dict(ROUNDED, quantity="-2"), cart=current_cart(emu, "round-1"))
+    )
+    assert two.status_code == 200, two.text
+    assert emu.order("round-1")["amount_refunded"] == 11842
+    three = dict(ROUNDED, quantity="-3")
+    return post(emu, "round-1", cart_body(three, *extra, cart=current_cart(emu, "round-1")))
+
+
+def test_given_the_strict_default_when_the_last_units_round_a_cent_over_then_1034(
+    emu: Emulator,
+) -> None:
+    emu.add_order(rounded_order())
+
+    response = refund_two_then_three(emu)
+
+    assert error_of(response) == (400, 1034)
+    assert "cannot refund 17763: only 17762" in error_info(response)
+    order = emu.order("round-1")
+    assert (order["amount_refunded"], order["status"]) == (11842, "partial_refunded")
+
+
+def test_given_last_refund_takes_remainder_when_the_last_units_round_a_cent_over_then_refunded(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    emu = make_emulator(last_refund_takes_remainder=True)
+    emu.add_order(rounded_order())
+
+    response = refund_two_then_three(emu)
+
+    refund_id = refund_id_of(response)
+    order = get_data(emu, "round-1")
+    assert (order["amount_refunded"], order["status"]) == (ROUNDED_AMOUNT, "refunded")
+    last = order["related_transactions"][-1]
+    assert (last["transaction_id"], last["amount"]) == (refund_id, 17762)
+
+
+@pytest.mark.parametrize(
+    ("amount", "accepted"),
+    [
+        pytest.param(29600, True, id="excess-5-for-5-units"),
+        pytest.param(29599, False, id="excess-6-for-5-units"),
+    ],
+)
+def test_given_last_refund_takes_remainder_when_the_excess_passes_the_bound_then_1034(
+    make_emulator: Callable[..., Emulator], amount: int, accepted: bool
+) -> None:
+    emu = make_emulator(last_refund_takes_remainder=True)
+    emu.add_order(rounded_order(amount))
+
+    response = refund_two_then_three(emu)
+
+    order = emu.order("round-1")
+    if accepted:
+        refund_id_of(response)
+        assert (order["amount_refunded"], order["status"]) == (amount, "refunded")
+        assert order["related_transactions"][-1]["amount"] == amount - 11842
+    else:
+        assert error_of(response) == (400, 1034)
+        assert (order["amount_refunded"], order["status"]) == (11842, "partial_refunded")
+
+
+def test_given_last_refund_takes_remainder_when_a_priced_item_still_remains_then_1034(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    # A discount of 0.01 (no tax): 296.04 - 0.01 = 296.03 paid; after two, 177.61 remains.
+    discount = item(merchant_item_id="discount", unit_price="-0.01", quantity="1")
+    emu = make_emulator(last_refund_takes_remainder=True)
+    emu.add_order(rounded_order(ROUNDED_AMOUNT - 1, discount))
+
+    # The three candles (177.63) leave the discount unrefunded: not the last refund.
+    response = refund_two_then_three(emu)
+
+    assert error_of(response) == (400, 1034)
+    assert "cannot refund 17763: only 17761" in error_info(response)
+    # With the discount's copy too (177.62), nothing priced remains: the remainder is taken.
+    three_and_discount = cart_body(
+        dict(ROUNDED, quantity="-3"),
+        dict(discount, quantity="-1"),
+        cart=current_cart(emu, "round-1"),
+    )
+    last = post(emu, "round-1", three_and_discount)
+    refund_id_of(last)
+    order = emu.order("round-1")
+    assert (order["amount_refunded"], order["status"]) == (ROUNDED_AMOUNT - 1, "refunded")
+    assert order["related_transactions"][-1]["amount"] == 17761

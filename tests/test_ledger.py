@@ -11,6 +11,7 @@ from saleor_multisafepay_refund.ledger import (
     EntryState,
     LedgerEntry,
     MemoryLedger,
+    decide_by_hand,
     external_refunds,
     fingerprint,
     pending_entry,
@@ -128,14 +129,108 @@ def test_the_memory_ledger_keeps_the_latest_version_of_each_entry_in_order():
     assert ledger.entries("p2") == []
 
 
-def test_an_old_entry_is_not_called_failed_while_msp_lists_fewer_refunds_than_it_made():
-    # MultiSafepay refunded 180.00 but its answer lists no refund: the missing one may be ours
+def test_an_entry_msp_counts_but_does_not_list_landed_and_gets_a_reference_of_its_own():
+    # MultiSafepay refunded 180.00 and lists no refund: nothing else accounts for it.
     order = parse_order(seed_order(order_id="o1", related_transactions=[], amount_refunded=18000))
+    sent = entry(age=120)
 
-    changed = settle([entry(age=120)], order, now=NOW, settle_after=60)
+    [changed] = settle([sent], order, now=NOW, settle_after=60)
 
-    assert [c.state for c in changed] == [EntryState.UNKNOWN]  # never FAILED: no retry yet
+    assert (changed.state, changed.refund_id) == (EntryState.REFUNDED, None)
+    assert changed.reference == f"unlisted-{sent.entry_id}"
+    assert settle([changed], order, now=NOW, settle_after=60) == []
+
+
+def test_when_msp_lists_it_later_the_unlisted_refund_takes_that_id_and_keeps_its_reference():
+    landed = settle(
+        [entry(age=120)],
+        parse_order(seed_order(order_id="o1", related_transactions=[], amount_refunded=18000)),
+        now=NOW,
+    )
+    later = parse_order(
+        seed_order(
+            order_id="o1",
+            related_transactions=[refund(7, 18000), refund(8, 3500)],
+            amount_refunded=21500,
+        )
+    )
+
+    [bound] = settle(landed, later, now=NOW)
+
+    assert (bound.state, bound.refund_id) == (EntryState.REFUNDED, "7")
+    assert bound.reference == landed[0].reference
+    assert external_refunds([bound], later, {bound.reference}) == ["8"]
+
+
+def test_a_listed_refund_that_msps_count_shows_is_another_is_not_taken_for_the_unlisted_one():
+    landed = settle(
+        [entry(age=120, amount="90.00")],
+        parse_order(seed_order(order_id="o1", related_transactions=[], amount_refunded=9000)),
+        now=NOW,
+    )
+    # 180.00 refunded: the unlisted 90.00, and another 90.00 made in the dashboard.
+    later = parse_order(
+        seed_order(order_id="o1", related_transactions=[refund(8, 9000)], amount_refunded=18000)
+    )
+
+    assert settle(landed, later, now=NOW) == []
+    assert external_refunds(landed, later, {landed[0].reference}) == ["8"]
+
+
+def test_an_open_entry_is_failed_when_the_ledger_accounts_for_every_cent_msp_counts():
+    # 10.00 landed with its id known (answered) but MultiSafepay lists none; 7.00 was lost.
+    known = entry(state=EntryState.REFUNDED, amount="10.00", refund_id="5", age=200)
+    lost = entry(amount="7.00", age=120)
+    order = parse_order(seed_order(order_id="o1", related_transactions=None, amount_refunded=1000))
+
+    [changed] = settle([known, lost], order, now=NOW, settle_after=60)
+
+    assert (changed.entry_id, changed.state) == (lost.entry_id, EntryState.FAILED)
+
+
+def test_which_of_two_open_refunds_landed_unlisted_cannot_be_told_and_stays_unknown():
+    order = parse_order(seed_order(order_id="o1", related_transactions=None, amount_refunded=18000))
+    first = entry(age=120, lines={"111111": 2})
+    second = entry(age=100, lines={"666666": 1, "msp-shipping": 1, "x": 1})
+
+    changed = settle([first, second], order, now=NOW, settle_after=60)
+
+    assert [c.state for c in changed] == [EntryState.UNKNOWN, EntryState.UNKNOWN]
+    assert "EUR 180.00" in changed[0].error and "cannot be told" in changed[0].error
     assert settle(changed, order, now=NOW, settle_after=60) == []
+
+
+def test_two_open_refunds_alike_are_told_apart_in_order():
+    order = parse_order(seed_order(order_id="o1", related_transactions=None, amount_refunded=18000))
+    first, second = entry(age=120, entry_id="a"), entry(age=100, entry_id="b")
+
+    changed = settle([first, second], order, now=NOW, settle_after=60)
+
+    assert [(c.entry_id, c.state) for c in changed] == [
+        ("a", EntryState.REFUNDED),
+        ("b", EntryState.FAILED),
+    ]
+
+
+def test_staff_decide_an_open_entry_by_hand_and_nothing_else():
+    lost = entry(amount="7.00", age=120, state=EntryState.UNKNOWN)
+    done = entry(state=EntryState.REFUNDED, refund_id="5", age=200)
+
+    failed = decide_by_hand([lost, done], lost.entry_id, landed=False)
+    refunded = decide_by_hand([lost, done], lost.entry_id, landed=True, refund_id="9")
+
+    assert failed.state is EntryState.FAILED and "by staff" in failed.error
+    assert (refunded.state, refunded.refund_id, refunded.reference) == (
+        EntryState.REFUNDED,
+        "9",
+        "9",
+    )
+    with pytest.raises(ValueError, match="refunded already"):
+        decide_by_hand([lost, done], done.entry_id, landed=False)
+    with pytest.raises(ValueError, match="another ledger entry"):
+        decide_by_hand([lost, done], lost.entry_id, landed=True, refund_id="5")
+    with pytest.raises(ValueError, match="No ledger entry"):
+        decide_by_hand([lost, done], "nope", landed=False)
 
 
 def test_a_refund_made_elsewhere_without_its_amount_is_not_recorded_as_zero():

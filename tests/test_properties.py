@@ -193,14 +193,25 @@ def _expect_cart(model: Model, request: RefundRequest) -> Expected:
         for key, quantity in wanted.items():
             if key not in model.lines or quantity > model.lines[key].remaining:
                 return REFUSE
-    total = model.total(wanted)
+    total = amount = model.total(wanted)
     if total > model.remaining_amount:
-        return REFUSE
-    if request.amount is not None and total != request.amount:
+        # The refund of every remaining priced unit may exceed what is left by per-line
+        # rounding (a minor unit per unit refunded): it refunds exactly what is left.
+        units = sum(line.refunded for line in model.lines.values()) + sum(wanted.values())
+        rest = any(
+            line.remaining > wanted.get(key, 0)
+            for key, line in model.lines.items()
+            if line.price != 0
+        )
+        excess = total - model.remaining_amount
+        if rest or excess > quantum(model.currency) * units or model.refunded >= model.amount:
+            return REFUSE
+        amount = model.remaining_amount
+    if request.amount is not None and amount != request.amount:
         return REFUSE
     if total <= 0:
         return Expected("nothing", wanted, total)
-    return Expected("accept", {key: wanted[key] for key in model.lines if key in wanted}, total)
+    return Expected("accept", {key: wanted[key] for key in model.lines if key in wanted}, amount)
 
 
 # --- strategies ---------------------------------------------------------------------------------
@@ -372,10 +383,12 @@ def requests_for(draw: Any, model: Model, wild: bool) -> RefundRequest:
 
 @pytest.fixture(scope="module")
 def emulators() -> Iterator[Dict[bool, Tuple[Emulator, MultiSafepayClient]]]:
-    """One emulator whose cart shows earlier refund lines, one whose cart does not."""
+    """One emulator whose cart shows earlier refund lines, one whose cart does not; both let
+    the last refund take what is left after per-line rounding."""
+    options: Dict[str, Any] = dict(duplicate_window_seconds=0, last_refund_takes_remainder=True)
     with (
-        Emulator(api_key=KEY, duplicate_window_seconds=0) as shows,
-        Emulator(api_key=KEY, duplicate_window_seconds=0, cart_shows_refunds=False) as hides,
+        Emulator(api_key=KEY, **options) as shows,
+        Emulator(api_key=KEY, cart_shows_refunds=False, **options) as hides,
     ):
         yield {
             True: (shows, MultiSafepayClient(KEY, base_url=shows.base_url, retry_pause=0.01)),

@@ -45,7 +45,8 @@ def test_every_kind_of_difference_is_flagged():
         "refund 8 (made outside Saleor) is not recorded in Saleor",
         "refund 9 is not at MultiSafepay",
         "a refund of EUR 180.00 (2 x 111111) has an open outcome: the next refund of this "
-        "payment settles it",
+        "payment settles it, or decide it by hand (ledger entry e-4-180.00: --mark-refunded or "
+        "--mark-failed, after checking MultiSafepay's dashboard)",
         "Saleor recorded EUR 10.00 refunded, MultiSafepay EUR 215.00",
     )
     assert sum(line.startswith("  DIFFERENCE") for line in result.lines()) == 5
@@ -64,3 +65,27 @@ def test_a_declined_refund_agrees_once_saleor_reversed_it_and_is_flagged_while_s
         "refund 7 was declined at MultiSafepay but Saleor counts it",
         "Saleor recorded EUR 180.00 refunded, MultiSafepay EUR 0.00",
     )
+
+
+def test_a_refund_msp_counts_without_listing_agrees_under_its_reference_listed_or_not():
+    unlisted = entry(state=EntryState.REFUNDED, recorded_as="unlisted-e1", amount="10.00")
+    listed = entry(
+        state=EntryState.REFUNDED, recorded_as="unlisted-e1", refund_id="7", amount="10.00"
+    )
+    counted_only = parse_order(
+        seed_order(order_id="o1", related_transactions=None, amount_refunded=1000)
+    )
+    saleor = {"unlisted-e1": Decimal("10.00")}
+
+    before = reconcile("p1", saleor, [unlisted], counted_only)
+    after = reconcile("p1", saleor, [listed], order_with(refund(7, 1000)))
+    twice = reconcile(
+        "p1", {**saleor, "7": Decimal("10.00")}, [listed], order_with(refund(7, 1000))
+    )
+
+    assert before.agrees and after.agrees, (before.differences, after.differences)
+    assert before.rows == (
+        ("unlisted-e1", "EUR 10.00", "refunded EUR 10.00", "counted, not listed"),
+    )
+    assert after.rows == (("7", "EUR 10.00", "refunded EUR 10.00", "completed EUR 10.00"),)
+    assert twice.differences == ("Saleor recorded EUR 20.00 refunded, MultiSafepay EUR 10.00",)
