@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence
@@ -40,8 +41,38 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations: `--api=KEY` would otherwise come back in an "ambiguous option"
+        # message, and a payments tool should not guess which option was meant.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> Any:
-        raise _UsageError(f"{self.prog}: error: {message}", self.format_usage())
+        raise _UsageError(f"{self.prog}: error: {_without_values(message)}", self.format_usage())
+
+
+# What looks like an option's name: shorter than an API key, so a key is never taken for one.
+_OPTION_NAME = re.compile(r"--?[A-Za-z][A-Za-z0-9_-]{0,29}")
+
+
+def _without_values(message: str) -> str:
+    """argparse's usage error without a value typed on the command line: a mistyped option
+    (`--api_key KEY`) is followed by the API key, and usage errors are printed (and logged by
+    whatever runs the command). Names of options are kept, every other word typed is left out.
+    """
+    unrecognized = "unrecognized arguments: "
+    if message.startswith(unrecognized):
+        names = [
+            name
+            for name in (token.split("=", 1)[0] for token in message[len(unrecognized) :].split())
+            if _OPTION_NAME.fullmatch(name)
+        ]
+        listed = f": {', '.join(dict.fromkeys(names))}" if names else ""
+        return f"unrecognized arguments{listed} (the values typed are not repeated)"
+    # "invalid choice: 'X' (choose from ...)", "ignored explicit argument 'X'".
+    message = re.sub(r"invalid choice: .*?(?= \(choose from|$)", "invalid choice", message)
+    message = re.sub(r"explicit argument .*$", "explicit argument (not repeated)", message)
+    return re.sub(r"ambiguous option: (\S*?)=\S*", r"ambiguous option: \1", message)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

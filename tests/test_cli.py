@@ -280,3 +280,26 @@ def test_a_usage_error_with_json_still_ends_with_one_json_object(cli):
     assert code == 2
     assert last_json(out)["status"] == "refused" and "--amount" in last_json(out)["error"]
     assert "expected one argument" in err
+
+
+SECRET = "typed-key-0123456789abcdef"  # ends in the suite's secret mark
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["refund", "o1", "--api_key", SECRET, "--json"], "--api_key"),
+        (["refund", "o1", f"--api_key={SECRET}", "--json"], "--api_key"),
+        (["refund", "o1", "--item", "111111=1", SECRET, "--json"], "unrecognized arguments"),
+        (["refund", "o1", f"--api={SECRET}", "--json"], "--api"),
+        (["refund", "o1", f"--live={SECRET}", "--json"], "--live"),
+        ([SECRET, "o1", "--json"], "invalid choice"),
+    ],
+)
+def test_a_usage_error_never_repeats_what_was_typed_where_a_key_may_be(cli, emulator, argv, shown):
+    code, out, err = cli(*argv)
+
+    assert code == 2
+    assert SECRET not in out + err
+    assert last_json(out)["status"] == "refused" and shown in last_json(out)["error"]
+    assert emulator.requests == []

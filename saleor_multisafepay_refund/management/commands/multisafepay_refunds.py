@@ -1,5 +1,9 @@
 """`manage.py multisafepay_refunds`: Saleor, the ledger and MultiSafepay side by side, for one
-order or every payment of the plugin, with every difference flagged (Saleor glue)."""
+order or every payment of the plugin, with every difference flagged (Saleor glue).
+
+`--mark-refunded ENTRY` / `--mark-failed ENTRY` decide an open ledger entry that MultiSafepay's
+order cannot (it counts more refunded than it lists and the ledger knows): staff check
+MultiSafepay's dashboard and say, and refunds of the payment go on."""
 
 from __future__ import annotations
 
@@ -12,10 +16,13 @@ from saleor.payment.models import Payment
 from saleor.plugins.manager import get_plugins_manager
 
 from ...errors import MultiSafepayRefundError
+from ...ledger import decide_by_hand
 from ...ledger_store import SaleorLedger
+from ...order_history import write_order_note
 from ...order import parse_order
 from ...plugin import PLUGIN_ID, MultiSafepayPlugin
 from ...reconcile import reconcile
+from ...saleor_records import record_after_commit
 
 
 class Command(BaseCommand):
@@ -23,8 +30,28 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--order", help="Saleor order number or id (default: every payment)")
+        decide = parser.add_mutually_exclusive_group()
+        decide.add_argument(
+            "--mark-refunded",
+            metavar="ENTRY",
+            help="an open ledger entry whose refund you found in MultiSafepay's dashboard: "
+            "recorded in Saleor as refunded (with --order)",
+        )
+        decide.add_argument(
+            "--mark-failed",
+            metavar="ENTRY",
+            help="an open ledger entry whose refund is not in MultiSafepay's dashboard: "
+            "marked not refunded, so refunds of the payment go on (with --order)",
+        )
+        parser.add_argument(
+            "--refund-id", help="with --mark-refunded: MultiSafepay's refund id, if it shows one"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        entry_id = options.get("mark_refunded") or options.get("mark_failed")
+        if entry_id:
+            self._decide(options, str(entry_id), landed=bool(options.get("mark_refunded")))
+            return
         # Refunds belong to orders: a checkout's payment that never became an order (abandoned,
         # or given back) has none to compare.
         payments = Payment.objects.filter(gateway=PLUGIN_ID, order__isnull=False).select_related(
@@ -45,6 +72,38 @@ class Command(BaseCommand):
         self.stdout.write(
             "Everything agrees." if not differences else f"{differences} difference(s) found."
         )
+
+    def _decide(self, options: Dict[str, Any], entry_id: str, landed: bool) -> None:
+        """The way out of an entry the order cannot decide: staff looked, and say."""
+        if not options.get("order"):
+            raise CommandError("--mark-refunded and --mark-failed need --order.")
+        order = str(options["order"])
+        key = "order__number" if order.isdigit() else "order__id"
+        payments = Payment.objects.filter(gateway=PLUGIN_ID, **{key: order})
+        ledger = SaleorLedger()
+        for payment in payments.order_by("pk"):
+            entries = ledger.entries(str(payment.pk))
+            if not any(entry.entry_id == entry_id for entry in entries):
+                continue
+            try:
+                decided = decide_by_hand(entries, entry_id, landed, options.get("refund_id"))
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+            ledger.save(decided)
+            if landed:
+                # Outside any transaction: recorded at once, under the entry's reference.
+                record_after_commit(
+                    payment.pk, [(decided.reference, decided.amount, decided.currency)]
+                )
+            what = "refunded (recorded in Saleor)" if landed else "not refunded"
+            note = (
+                f"MultiSafepay refund of {decided.describe()} (ledger entry {entry_id}) marked "
+                f"{what} by staff after checking MultiSafepay's dashboard."
+            )
+            write_order_note(payment.order_id, note, outside=False)
+            self.stdout.write(note)
+            return
+        raise CommandError(f"No ledger entry {entry_id} for a MultiSafepay payment of order {order}.")
 
     def _payment(self, payment: Payment, ledger: SaleorLedger) -> str:
         capture = payment.transactions.filter(kind=TransactionKind.CAPTURE, is_success=True).last()
