@@ -350,7 +350,12 @@ def _last_refund_amount(
         for b in balances.values()
         if b.template.unit_price < 0 and left[b.merchant_item_id] > 0
     ]
-    if lowering:
+    if order.remaining <= 0:
+        why = (
+            "earlier refunds, rounded line by line with their tax, came to everything that "
+            "was paid before every item was refunded: nothing is left to refund"
+        )
+    elif lowering:
         why = (
             f"the order's discount or gift card lines ({', '.join(lowering)}) lower what was "
             "paid, and a refund by product does not take them along. Refund everything that "

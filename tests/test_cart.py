@@ -365,3 +365,56 @@ def test_refusals_say_why_and_send_nothing(data, request_, error: Type[RefundRef
         plan_for(data, **request_)
 
     assert words in str(raised.value)
+
+
+# --- per-line rounding: the order's last refund --------------------------------------------
+
+
+def rounded_order(amount_refunded: int, refunded_lamps: int, extra: Any = ()) -> Dict[str, Any]:
+    """5 x 54.32 at 9% (296.04 paid, per line), `refunded_lamps` shown refunded in the cart."""
+    lamp = item("LAMP", "54.32", "5", name="Lamp", tax_table_selector="low")
+    lines = [lamp, *(dict(lamp, quantity="-1") for _ in range(refunded_lamps)), *extra]
+    paid = 29604 + sum(int(Decimal(line["unit_price"]) * 100) for line in extra)
+    return order_data(
+        lines, amount=paid, amount_refunded=amount_refunded, tax_rates={"low": "0.09", "none": "0"}
+    )
+
+
+@pytest.mark.parametrize("request_", [{"items": {"LAMP": 3}}, {"full": True}])
+def test_the_last_units_take_what_is_left_when_per_line_rounding_exceeds_it(request_):
+    # 2 refunded came to 118.42; the other 3 come to 177.63, where 177.62 is left.
+    plan = plan_for(rounded_order(11842, 2), **request_)
+
+    assert plan.amount == Decimal("177.62") and plan.rounding_taken == Decimal("0.01")
+    assert [(line.quantity, line.total) for line in plan.lines] == [(3, Decimal("177.63"))]
+    assert items_of(plan)[-1]["quantity"] == "-3"
+
+
+def test_an_amount_of_exactly_what_is_left_refunds_the_last_units_after_rounding():
+    plan = plan_for(rounded_order(11842, 2), amount=Decimal("177.62"))
+
+    assert plan.amount == Decimal("177.62")
+
+
+def test_a_refund_that_leaves_items_is_refused_for_rounding_with_the_real_cause():
+    # A 0.01 item remains: the lamps alone may not take the rest.
+    extra = [item("PIN", "0.01", "1", name="Pin")]
+    data = rounded_order(23686, 4, extra)  # four lamps, one at a time, rounded up
+
+    with pytest.raises(AmountExceedsRemaining) as raised:
+        plan_for(data, items={"LAMP": 1})
+    everything = plan_for(data, full=True)
+
+    message = str(raised.value)
+    assert "come to EUR 59.21, but only EUR 59.19" in message
+    assert "rounds each refund's lines with their tax" in message
+    assert "does not show every earlier refund" not in message
+    assert (everything.amount, everything.rounding_taken) == (Decimal("59.19"), Decimal("0.03"))
+
+
+def test_more_than_rounding_explains_is_still_refused_as_refunds_the_cart_does_not_show():
+    # 5.00 refunded that neither the cart nor the caller's record puts on an item.
+    data = rounded_order(500, 0)
+
+    with pytest.raises(AmountExceedsRemaining, match="does not show every earlier refund"):
+        plan_for(data, full=True, known_refunds=KnownRefunds(quantities={}, amount=500))

@@ -71,7 +71,16 @@ class SaleorPayment:
         )
         if answer.is_success:
             self.recorded.append(answer.amount)
+        # The plugin records the refunds MultiSafepay made that Saleor missed, once each.
+        self.record(answer.unrecorded)
         return answer
+
+    def record(self, refunds: Any) -> None:
+        """`saleor_records._record`: a refund transaction per reference Saleor has none of."""
+        for reference, amount, _currency in refunds:
+            if reference not in {t.token for t in self.transactions if t.is_success}:
+                self.transactions.append(TransactionData(reference, True, "refund"))
+                self.recorded.append(amount)
 
     @property
     def recorded(self) -> List[Decimal]:
@@ -88,14 +97,15 @@ def agree(msp: Emulator, ledger: MemoryLedger, saleor: SaleorPayment) -> None:
         (
             e.amount
             for e in ledger.entries(str(saleor.payment_id))
-            if e.state is EntryState.REFUNDED and e.refund_id not in recorded_ids
+            if e.state is EntryState.REFUNDED and e.reference not in recorded_ids
         ),
         Decimal(0),
     )
     total = sum(saleor.recorded, Decimal(0)) + only_ledger
     assert order["amount_refunded"] == to_minor_units(total, saleor.currency)
-    # Every refund MultiSafepay made is one the ledger knows.
-    msp_ids = {str(r["transaction_id"]) for r in order["related_transactions"]}
+    # Every refund MultiSafepay lists is one the ledger knows (refunds listed late or never
+    # are known by the ledger's own reference).
+    msp_ids = {str(r["transaction_id"]) for r in order["related_transactions"] or ()}
     ledger_ids = {e.refund_id for e in ledger.entries(str(saleor.payment_id)) if e.refund_id}
     assert msp_ids <= ledger_ids | recorded_ids
 
@@ -252,9 +262,15 @@ FAULTS = [
 ]
 
 
+# How MultiSafepay lists an order's refunds: at once, never (related_transactions null, as in
+# the recorded card order), or a moment later.
+LISTINGS = ["at once", "never", "late"]
+
+
 def test_randomized_refunds_with_faults_add_up_on_every_order():
     rng = random.Random(20261126)
     counts: Dict[str, int] = {"attempts": 0, "succeeded": 0, "failed": 0, "faults": 0, "posts": 0}
+    listing: Dict[str, str] = {}
     with Emulator(api_key=KEY, duplicate_window_seconds=0) as msp:
         config = GatewayConfig(
             api_key=KEY, api_url=msp.base_url, read_timeout=0.04, settle_after_seconds=0.1
@@ -281,15 +297,20 @@ def test_randomized_refunds_with_faults_add_up_on_every_order():
             data = order_data(items, gateway=gateway, order_id=order_id, tax_rates={"vat": "0.21"})
             data["amount"] = None
             msp.add_order(_with_amount(data))
+            listing[order_id] = LISTINGS[index % len(LISTINGS)]
+            msp.set_refund_listing(order_id, listing[order_id] == "at once")
             payments.append(SaleorPayment(index + 1, order_id))
             carts[order_id] = lines
-        while counts["attempts"] < 520:
+        # At least 500 refunds with a fault injected, over orders emptied and refilled.
+        while counts["faults"] < 500:
             saleor = rng.choice(payments)
             order = msp.order(saleor.msp_order_id)
             remaining = order["amount"] - order["amount_refunded"]
             if remaining <= 0:
                 continue
-            if rng.random() < 0.3:
+            if listing[saleor.msp_order_id] == "late" and rng.random() < 0.3:
+                msp.list_refunds(saleor.msp_order_id)
+            if rng.random() < 0.6:
                 fault = rng.choice(FAULTS)
                 msp.inject(replace(fault, order_id=saleor.msp_order_id))
                 counts["faults"] += 1
@@ -308,16 +329,24 @@ def test_randomized_refunds_with_faults_add_up_on_every_order():
             counts["succeeded" if answer.is_success else "failed"] += 1
             msp.clear_faults()  # a fault no request met does not carry over
         time.sleep(0.2)
+        double = lost = 0
         for saleor in payments:
-            # A last look by staff settles what is still open, then everything must add up.
+            if listing[saleor.msp_order_id] == "late":
+                msp.list_refunds(saleor.msp_order_id)
+            # A last look (the next refund, or a notification) settles what is still open and
+            # records what Saleor missed; then everything must add up.
             _settle_only(saleor, config, ledger)
             agree(msp, ledger, saleor)
             order = msp.order(saleor.msp_order_id)
+            in_saleor = to_minor_units(sum(saleor.recorded, Decimal(0)), saleor.currency)
+            double += max(0, in_saleor - order["amount_refunded"])
+            lost += max(0, order["amount_refunded"] - in_saleor)
             assert order["amount_refunded"] <= order["amount"]
             for balance in item_balances(parse_order(order)).values():
                 assert 0 <= balance.refunded <= balance.bought, balance
-    print(f"\nrandomized exactly-once run: {counts}")
-    assert counts["succeeded"] > 100 and counts["failed"] > 20
+    print(f"\nrandomized exactly-once run: {counts}, double {double}, lost {lost} (minor units)")
+    assert (double, lost) == (0, 0)
+    assert counts["succeeded"] > 200 and counts["failed"] > 40
 
 
 def _with_amount(data: Dict[str, Any]) -> Dict[str, Any]:
@@ -341,7 +370,7 @@ def _refund_lines(saleor, config, ledger, msp, line, quantity) -> GatewayAnswer:
 
 def _settle_only(saleor: SaleorPayment, config: GatewayConfig, ledger: MemoryLedger) -> None:
     """Settle the payment's open entries the way a next refund would, sending nothing."""
-    from saleor_multisafepay_refund.gateway import settle_refunds
+    from saleor_multisafepay_refund.gateway import settle_refunds, unrecorded_refunds
     from saleor_multisafepay_refund.order import parse_order
 
     client = config.client()
@@ -350,4 +379,5 @@ def _settle_only(saleor: SaleorPayment, config: GatewayConfig, ledger: MemoryLed
     finally:
         client.close()
     recorded = {t.token for t in saleor.transactions if t.is_success}
-    settle_refunds(ledger, str(saleor.payment_id), order, recorded, config)
+    entries, _ = settle_refunds(ledger, str(saleor.payment_id), order, recorded, config)
+    saleor.record(unrecorded_refunds(entries, recorded))

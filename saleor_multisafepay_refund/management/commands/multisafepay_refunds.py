@@ -18,8 +18,8 @@ from saleor.plugins.manager import get_plugins_manager
 from ...errors import MultiSafepayRefundError
 from ...ledger import decide_by_hand
 from ...ledger_store import SaleorLedger
-from ...order_history import write_order_note
 from ...order import parse_order
+from ...order_history import write_order_note
 from ...plugin import PLUGIN_ID, MultiSafepayPlugin
 from ...reconcile import reconcile
 from ...saleor_records import record_after_commit
@@ -103,7 +103,9 @@ class Command(BaseCommand):
             write_order_note(payment.order_id, note, outside=False)
             self.stdout.write(note)
             return
-        raise CommandError(f"No ledger entry {entry_id} for a MultiSafepay payment of order {order}.")
+        raise CommandError(
+            f"No ledger entry {entry_id} for a MultiSafepay payment of order {order}."
+        )
 
     def _payment(self, payment: Payment, ledger: SaleorLedger) -> str:
         capture = payment.transactions.filter(kind=TransactionKind.CAPTURE, is_success=True).last()
