@@ -123,8 +123,9 @@ def _differences(
         if in_saleor is not None:
             return [f"refund {refund_id} was declined at MultiSafepay but Saleor counts it"]
         return []
-    if at_msp is None and (entry is None or entry.refund_id):
-        # Listed refunds are matched by id; one the ledger knows only as counted is not listed.
+    if at_msp is None and entry is None:
+        # A refund the ledger made and MultiSafepay does not list may be counted unlisted (its
+        # total is compared below); one only Saleor knows was never made.
         return [f"refund {refund_id} is not at MultiSafepay"]
     if in_saleor is None:
         why = "made outside Saleor" if entry is None or entry.external else "landed"

@@ -89,3 +89,17 @@ def test_a_refund_msp_counts_without_listing_agrees_under_its_reference_listed_o
     )
     assert after.rows == (("7", "EUR 10.00", "refunded EUR 10.00", "completed EUR 10.00"),)
     assert twice.differences == ("Saleor recorded EUR 20.00 refunded, MultiSafepay EUR 10.00",)
+
+
+def test_a_refund_the_ledger_knows_by_id_that_msp_counts_without_listing_agrees():
+    answered = entry(state=EntryState.REFUNDED, refund_id="7", amount="10.00")
+    counted = parse_order(
+        seed_order(order_id="o1", related_transactions=None, amount_refunded=1000)
+    )
+
+    result = reconcile("p1", {"7": Decimal("10.00")}, [answered], counted)
+    short = reconcile("p1", {"7": Decimal("10.00")}, [answered], order_with())
+
+    assert result.agrees, result.differences
+    assert result.rows == (("7", "EUR 10.00", "refunded EUR 10.00", "counted, not listed"),)
+    assert short.differences == ("Saleor recorded EUR 10.00 refunded, MultiSafepay EUR 0.00",)

@@ -6,6 +6,7 @@ and the README, "Tests inside a real Saleor").
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import List
 
@@ -486,3 +487,52 @@ def test_a_refund_made_in_msps_dashboard_is_recorded_in_saleor_once(
     out = io.StringIO()
     call_command("multisafepay_refunds", "--order", str(paid_order.number), stdout=out)
     assert "Everything agrees." in out.getvalue()
+
+
+def test_refunds_msp_counts_without_listing_are_recorded_once_and_an_unclear_one_is_decided(
+    staff_api_client, permission_group_manage_orders, paid_order, msp
+):
+    permission_group_manage_orders.user_set.add(staff_api_client.user)
+    payment = paid_order.payments.get()
+    # Paid by card (refunded by amount), and MultiSafepay lists no refund: related_transactions
+    # stays null, as in the recorded card order.
+    msp.add_order(msp_order_of(paid_order, MSP_ORDER_ID, gateway="VISA"))
+    msp.set_refund_listing(MSP_ORDER_ID, False)
+    # The first refund lands and its answer is lost; the second is a genuine one.
+    msp.inject(Fault(FaultKind.DROP_AFTER))
+    assert _refund_products(staff_api_client, paid_order, "SKU_AA", 1) == []
+    assert _refund_products(staff_api_client, paid_order, "SKU_AA", 1) == []
+
+    refunds = payment.transactions.filter(kind=TransactionKind.REFUND, is_success=True)
+    assert len(msp.refund_posts(MSP_ORDER_ID)) == 2
+    assert len({t.token for t in refunds}) == 2
+    assert any(t.token.startswith("unlisted-") for t in refunds)
+    assert sum(t.amount for t in refunds) == _msp_refunded(msp)
+    out = io.StringIO()
+    call_command("multisafepay_refunds", "--order", str(paid_order.number), stdout=out)
+    assert "Everything agrees." in out.getvalue(), out.getvalue()
+
+    # A refund whose POST never arrived, while 1.00 more was refunded in MultiSafepay's
+    # dashboard, unlisted: the order cannot tell whether it landed.
+    msp.inject(Fault(FaultKind.DROP_BEFORE))
+    _refund_products(staff_api_client, paid_order, "SKU_B", 1)
+    sku_b = to_minor_units(paid_order.lines.get(product_sku="SKU_B").unit_price_gross_amount, "USD")
+    msp.dashboard_refund(MSP_ORDER_ID, sku_b + 100)
+    ledger = SaleorLedger()
+    [unclear] = [e for e in ledger.entries(str(payment.pk)) if e.is_open]
+    ledger.save(replace(unclear, created_at=unclear.created_at - 120))  # a minute later
+
+    waiting = _refund_products(staff_api_client, paid_order, "SKU_B", 1)
+
+    assert waiting and f"--mark-failed {unclear.entry_id}" in _notes(paid_order)[-1]
+    call_command(
+        "multisafepay_refunds",
+        "--order",
+        str(paid_order.number),
+        "--mark-failed",
+        unclear.entry_id,
+        stdout=io.StringIO(),
+    )
+    assert "marked not refunded by staff" in _notes(paid_order)[-1]
+    assert _refund_products(staff_api_client, paid_order, "SKU_B", 1) == []
+    assert len(msp.refund_posts(MSP_ORDER_ID)) == 4
