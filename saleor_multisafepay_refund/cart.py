@@ -168,7 +168,10 @@ class RefundPlan:
     @property
     def rounding_taken(self) -> Decimal:
         """How much more the lines come to than `amount`: the last refund of an order takes
-        what is left where MultiSafepay's per-line rounding would exceed it."""
+        what is left where MultiSafepay's per-line rounding would exceed it. An amount refund
+        has no lines: 0."""
+        if not self.lines:
+            return Decimal(0)
         return sum((line.total for line in self.lines), Decimal(0)) - self.amount
 
 

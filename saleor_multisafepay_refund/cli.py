@@ -51,8 +51,9 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: error: {_without_values(message)}", self.format_usage())
 
 
-# What looks like an option's name: shorter than an API key, so a key is never taken for one.
-_OPTION_NAME = re.compile(r"--?[A-Za-z][A-Za-z0-9_-]{0,29}")
+# What looks like a long option's name, shorter than an API key: a key (or a value starting
+# with a dash) is never taken for one.
+_OPTION_NAME = re.compile(r"--[A-Za-z][A-Za-z0-9_-]{0,29}")
 
 
 def _without_values(message: str) -> str:

@@ -339,10 +339,13 @@ def _explained(outcome: RefundOutcome, entries: Sequence[LedgerEntry]) -> Refund
     """Clearer words for what the ledger can explain."""
     error = outcome.error or ""
     if outcome.status is RefundStatus.UNKNOWN:
-        # The ledger keeps track: a retry is safe, no need to check by hand.
+        # The ledger keeps track of it, and MultiSafepay's notification may record it in Saleor
+        # any moment: once it is recorded, asking again is a new refund, so staff look first.
         error += (
-            " Trying again in a minute is safe: the plugin checks MultiSafepay first and never "
-            "refunds twice."
+            " In a minute, look at the payment's refunds: if MultiSafepay made it, the plugin "
+            "records it there as soon as MultiSafepay says so, and it is done. If it is not "
+            "there, try again: the plugin checks MultiSafepay first and never sends a refund "
+            "that may have been made."
         )
     elif outcome.error_code == CANNOT_REFUND and outcome.amount:
         recent = [
@@ -355,7 +358,7 @@ def _explained(outcome: RefundOutcome, entries: Sequence[LedgerEntry]) -> Refund
         if recent:
             error = (
                 f"MultiSafepay refuses a second refund of the same amount ({outcome.currency} "
-                f"{outcome.amount}) within 5 minutes of the first (refund {recent[-1].refund_id}). "
+                f"{outcome.amount}) within 5 minutes of the first (refund {recent[-1].reference}). "
                 "Nothing was refunded now: try again in 5 minutes."
             )
     return replace(outcome, error=error)

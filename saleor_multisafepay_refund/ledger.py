@@ -84,6 +84,9 @@ class LedgerEntry:
     # MultiSafepay's refund id, or `unlisted-<entry_id>` for a refund MultiSafepay counted
     # without listing it (its id, once listed, goes to `refund_id`; this stays).
     recorded_as: str = ""
+    # MultiSafepay's amount_refunded (minor units) before the POST: only growth since can be
+    # this refund. None for entries written before it was kept.
+    refunded_before: Optional[int] = None
 
     @property
     def is_open(self) -> bool:
@@ -141,6 +144,7 @@ def pending_entry(payment_id: str, plan: RefundPlan, before: Order) -> LedgerEnt
         created_at=now,
         updated_at=now,
         refunds_before=tuple(refund.refund_id for refund in before.refunds),
+        refunded_before=before.amount_refunded,
     )
 
 
@@ -182,10 +186,12 @@ def settle(
     2. An open entry landed when such a listed refund has its amount: REFUNDED with its id.
     3. Otherwise `amount_refunded` decides, against every refund accounted for (listed, or
        REFUNDED in the ledger and not listed). Nothing unaccounted: the entry was not made,
-       FAILED once `settle_after` seconds have passed since it was sent. Exactly what some
-       open entries come to, and only they can: those landed unlisted (REFUNDED without id).
-       Anything else cannot be told: the entry stays UNKNOWN and its error says why, until
-       MultiSafepay shows more or staff decide by hand (`decide_by_hand`).
+       FAILED once `settle_after` seconds have passed since it was sent; so is an entry
+       larger than what MultiSafepay's count grew by since its POST. Exactly what some open
+       entries come to, and only they can: those landed unlisted (REFUNDED without id).
+       Anything else, MultiSafepay counting less than is accounted for among it, cannot be
+       told: the entry stays UNKNOWN and its error says why, until MultiSafepay shows more or
+       staff decide by hand (`decide_by_hand`).
     """
     now = time.time() if now is None else now
     mine = sorted(
@@ -194,7 +200,7 @@ def settle(
     claimed: Set[str] = {e.refund_id for e in mine if e.refund_id}
     changed: Dict[str, LedgerEntry] = {}
 
-    def claim(entry: LedgerEntry) -> Optional[str]:
+    def claim(entry: LedgerEntry, declined_too: bool = False) -> Optional[str]:
         refund = next(
             (
                 refund
@@ -202,7 +208,7 @@ def settle(
                 if refund.refund_id not in entry.refunds_before
                 and refund.refund_id not in claimed
                 and refund.amount in (None, _minor(entry))
-                and refund.status not in NOT_REFUNDED
+                and (declined_too or refund.status not in NOT_REFUNDED)
             ),
             None,
         )
@@ -217,9 +223,14 @@ def settle(
             # unlisted in the ledger): else the listed one is another refund, made elsewhere.
             counted = [changed.get(e.entry_id, e) for e in mine]
             if unaccounted(counted, order) < 0:
-                refund_id = claim(entry)
+                # Declined since, it is still this refund: bound, its decline is then seen.
+                refund_id = claim(entry, declined_too=True)
                 if refund_id is not None:
-                    changed[entry.entry_id] = replace(entry, refund_id=refund_id, updated_at=now)
+                    # The reference Saleor holds stays (rows settled before `recorded_as`
+                    # existed were recorded under the order id).
+                    changed[entry.entry_id] = replace(
+                        entry, refund_id=refund_id, recorded_as=entry.reference, updated_at=now
+                    )
     for entry in mine:
         if entry.is_open:
             refund_id = claim(entry)
@@ -259,11 +270,23 @@ def _by_amount_refunded(
     missing = unaccounted(entries, order)
     landed: Tuple[LedgerEntry, ...] = ()
     undecided = ""
-    if missing > 0:
-        # An entry larger than what is unaccounted cannot have landed; of the others, the
-        # ones that come to exactly that amount did, if no other choice of entries differing
-        # in amount or items also does.
-        fits = [e for e in still_open if _minor(e) <= missing][:_MOST_OPEN_COMBINED]
+    if missing < 0:
+        # MultiSafepay counts less than it lists and the ledger knows: a refund was declined
+        # or voided without being listed, and may hide this one.
+        undecided = (
+            f"MultiSafepay counts {_money(-missing, order)} less refunded than its list of "
+            "refunds and the ledger account for (a refund declined or voided without being "
+            "listed?), so whether this refund is among them cannot be told from the order."
+        )
+        fits = list(still_open)
+    else:
+        # An entry can have landed only if MultiSafepay's count grew by at least its amount
+        # since its POST, and if what is unaccounted is at least as much; of those, the ones
+        # that come to exactly what is unaccounted did, if no other choice of entries
+        # differing in amount or items also does.
+        fits = [
+            e for e in still_open if _minor(e) <= missing and _minor(e) <= _growth_since(e, order)
+        ][:_MOST_OPEN_COMBINED]
         choices = [
             chosen
             for size in range(1, len(fits) + 1)
@@ -282,7 +305,7 @@ def _by_amount_refunded(
     for entry in still_open:
         if entry in landed:
             decided.append(with_state(entry, EntryState.REFUNDED))
-        elif undecided and _minor(entry) <= missing:
+        elif undecided and entry in fits:
             if entry.state is EntryState.PENDING or entry.error != undecided:
                 decided.append(with_state(entry, EntryState.UNKNOWN, error=undecided))
         elif now - entry.created_at >= settle_after:
@@ -296,6 +319,14 @@ def _by_amount_refunded(
         elif entry.state is EntryState.PENDING:
             decided.append(with_state(entry, EntryState.UNKNOWN, error=entry.error))
     return decided
+
+
+def _growth_since(entry: LedgerEntry, order: Order) -> int:
+    """How much MultiSafepay's count grew since the entry's POST (all of it, for entries
+    written before the count was kept)."""
+    if entry.refunded_before is None:
+        return order.amount_refunded
+    return order.amount_refunded - entry.refunded_before
 
 
 def _what(chosen: Sequence[LedgerEntry]) -> Tuple[Tuple[int, Tuple[Tuple[str, int], ...]], ...]:

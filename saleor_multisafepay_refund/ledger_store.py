@@ -79,6 +79,7 @@ def _row(entry: LedgerEntry) -> RefundLedgerEntry:
         updated_at=entry.updated_at,
         refund_status=entry.refund_status,
         recorded_as=entry.recorded_as,
+        refunded_before=entry.refunded_before,
     )
 
 
@@ -100,4 +101,5 @@ def _entry(row: RefundLedgerEntry) -> LedgerEntry:
         external=row.external,
         refund_status=row.refund_status,
         recorded_as=row.recorded_as,
+        refunded_before=row.refunded_before,
     )

@@ -27,6 +27,8 @@ class RefundLedgerEntry(models.Model):
     refund_status = models.CharField(max_length=32, blank=True, default="")
     # The id Saleor records the refund under (ledger.LedgerEntry.recorded_as).
     recorded_as = models.CharField(max_length=64, blank=True, default="")
+    # MultiSafepay's amount_refunded before the POST, minor units (LedgerEntry.refunded_before).
+    refunded_before = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         app_label = "saleor_multisafepay_refund"

@@ -315,7 +315,7 @@ def _refund_whole(
     record_outcome(ledger, entry, outcome)
     if outcome.status is not RefundStatus.REFUNDED:
         raise CheckoutNotCompleted(f"it could not be refunded: {outcome.error}")
-    return f"refunded (refund {outcome.refund_id})"
+    return f"refunded (refund {outcome.refund_id or 'counted, not listed yet'})"
 
 
 def _in_flight(entry: LedgerEntry, client: MultiSafepayClient) -> bool:

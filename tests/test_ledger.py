@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from saleor_multisafepay_refund.cart import RefundRequest, build_refund
+from saleor_multisafepay_refund.cart import KnownRefunds, RefundRequest, build_refund
 from saleor_multisafepay_refund.ledger import (
     EntryState,
     LedgerEntry,
@@ -29,7 +29,15 @@ def refund(refund_id, amount, status="completed"):
 
 
 def order_with(*refunds, order_id="o1"):
-    return parse_order(seed_order(order_id=order_id, related_transactions=list(refunds)))
+    """The order listing `refunds`, counting them in amount_refunded as MultiSafepay does."""
+    counted = sum(r["amount"] or 0 for r in refunds if r["status"] not in ("declined", "void"))
+    return parse_order(
+        seed_order(
+            order_id=order_id,
+            related_transactions=list(refunds),
+            amount_refunded=min(counted, 31500),
+        )
+    )
 
 
 def entry(state=EntryState.PENDING, amount="180.00", age=1.0, before=(), **fields):
@@ -103,12 +111,17 @@ def test_refunds_neither_the_ledger_nor_saleor_knows_are_external():
 
 def test_a_pending_entry_remembers_the_refunds_before_it_and_the_body():
     order = order_with(refund(1, 100))
-    plan = build_refund(order, RefundRequest(items={"111111": 2}, shipping=True))
+    plan = build_refund(
+        order,
+        RefundRequest(
+            items={"111111": 2}, shipping=True, known_refunds=KnownRefunds({}, amount=100)
+        ),
+    )
 
     written = pending_entry("p1", plan, order)
 
     assert written.state is EntryState.PENDING
-    assert written.refunds_before == ("1",)
+    assert (written.refunds_before, written.refunded_before) == (("1",), 100)
     assert dict(written.lines) == {"111111": 2, "msp-shipping": 1}
     assert (written.amount, written.currency) == (Decimal("190.00"), "EUR")
     assert written.body_fingerprint == fingerprint(plan.body) != fingerprint({})

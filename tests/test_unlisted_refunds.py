@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from decimal import Decimal
 from typing import Iterator
 
@@ -107,6 +108,7 @@ def test_a_refund_counted_unlisted_and_retried_by_staff_is_recorded_once_and_sen
     retries = [saleor.refund(payment, Decimal("10.00"), None) for _ in range(3)]
 
     assert not unknown.is_success and "outcome unknown" in unknown.error
+    assert "look at the payment's refunds" in unknown.note
     # The retry finds it counted (nothing else accounts for it): recorded, nothing sent.
     assert retries[0].is_success and "nothing sent again" in retries[0].note
     # Bound to that one Saleor record: the next asks are new refunds, sent.
@@ -253,6 +255,101 @@ def test_what_cannot_be_told_is_said_with_a_way_out_and_staff_decide_it(
 
     assert after.is_success, after.error
     assert refund_posts(emu, payment) == 2
+
+
+# -- what a review found: declines, older ledger rows, a refund made before the POST ----------
+
+
+def test_a_refund_counted_unlisted_then_declined_is_bound_and_reversed_once() -> None:
+    with Emulator(KEY, lists_refunds=False, refund_status="reserved") as emu:
+        saleor = FakeSaleor(GatewayConfig(api_key=KEY, api_url=emu.base_url))
+        payment = captured(saleor, emu)
+        emu.inject(Fault(FaultKind.DROP_AFTER))
+        assert saleor.refund(payment, Decimal("10.00"), None).is_success
+        [refund_id] = emu.list_refunds(payment.msp_order_id)
+        emu.set_refund_status(payment.msp_order_id, refund_id, "declined")
+
+        answers = [saleor.notify(emu.notifications()[-1]) for _ in range(2)]
+
+    all_ok(answers)
+    [entry] = saleor.ledger.entries(str(payment.payment_id))
+    assert (entry.state, entry.refund_id) == (EntryState.DECLINED, str(refund_id))
+    assert payment.reversed_ids == {entry.reference}
+    assert payment.refunded == Decimal(0)
+
+
+def test_a_refund_declined_unlisted_makes_a_later_lost_one_undecidable_never_sent_twice() -> None:
+    with Emulator(KEY, lists_refunds=False, refund_status="reserved") as msp:
+        saleor = FakeSaleor(
+            GatewayConfig(api_key=KEY, api_url=msp.base_url, settle_after_seconds=SETTLE_AFTER)
+        )
+        payment = captured(saleor, msp)
+        first = saleor.refund(payment, Decimal("10.00"), None)  # answered: its id is known
+        msp.set_refund_status(payment.msp_order_id, first.transaction_id, "declined")
+        # 5.00 lands; its answer and the read-back are lost.
+        msp.inject(Fault(FaultKind.DROP_AFTER))
+        msp.inject(Fault(FaultKind.SERVER_ERROR, method="GET", after=1))
+        assert not saleor.refund(payment, Decimal("5.00"), None).is_success
+        time.sleep(SETTLE_AFTER + 0.05)
+
+        retry = saleor.refund(payment, Decimal("5.00"), None)
+
+        assert not retry.is_success and "less refunded" in retry.note, retry.note
+        assert "--mark-refunded" in retry.note
+        assert len(msp.refund_posts(payment.msp_order_id)) == 2
+
+
+def test_a_row_settled_before_references_keeps_what_saleor_recorded_it_under(
+    saleor: FakeSaleor, emu: Emulator
+) -> None:
+    payment = captured(saleor, emu)
+    emu.inject(Fault(FaultKind.DROP_AFTER))
+    assert saleor.refund(payment, Decimal("10.00"), None).is_success
+    # As the previous version left it: no reference kept, recorded under the order id.
+    [entry] = saleor.ledger.entries(str(payment.payment_id))
+    saleor.ledger.save(replace(entry, recorded_as="", refunded_before=None))
+    [record] = [t for t in payment.transactions if t.kind == "refund"]
+    payment.transactions[payment.transactions.index(record)] = replace(
+        record, token=payment.msp_order_id
+    )
+    emu.list_refunds(payment.msp_order_id)
+
+    assert saleor.refund(payment, Decimal("5.00"), None).is_success
+
+    [bound, _] = saleor.ledger.entries(str(payment.payment_id))
+    assert bound.reference == payment.msp_order_id and bound.refund_id is not None
+    assert payment.refunded == Decimal("15.00")
+    same_story(emu, payment)
+
+
+def test_a_dashboard_refund_counted_before_the_post_is_not_taken_for_it(
+    saleor: FakeSaleor, emu: Emulator
+) -> None:
+    payment = captured(saleor, emu)
+    emu.dashboard_refund(payment.msp_order_id, 700)  # counted, not listed
+    emu.inject(Fault(FaultKind.UNAVAILABLE))  # 503: MultiSafepay did nothing
+    assert not saleor.refund(payment, Decimal("7.00"), None).is_success
+    time.sleep(SETTLE_AFTER + 0.05)
+
+    retry = saleor.refund(payment, Decimal("7.00"), None)
+
+    assert retry.is_success and "nothing sent again" not in retry.note, retry.note
+    assert refund_posts(emu, payment) == 2
+    assert emu.order(payment.msp_order_id)["amount_refunded"] == 1400
+
+
+def test_a_card_refund_note_says_nothing_of_rounding_and_a_1034_names_the_reference() -> None:
+    with Emulator(KEY, lists_refunds=False, duplicate_window_seconds=300) as emu:
+        saleor = FakeSaleor(GatewayConfig(api_key=KEY, api_url=emu.base_url))
+        payment = captured(saleor, emu)
+        emu.inject(Fault(FaultKind.DROP_AFTER))
+        lost = saleor.refund(payment, Decimal("10.00"), None)
+
+        again = saleor.refund(payment, Decimal("10.00"), None)
+
+    assert lost.is_success and "rounding" not in lost.note
+    assert not again.is_success
+    assert f"(refund {lost.transaction_id})" in again.error and "None" not in again.error
 
 
 # -- 3. the last units after per-line rounding ---------------------------------------------

@@ -10,4 +10,9 @@ class Migration(migrations.Migration):
             name="recorded_as",
             field=models.CharField(blank=True, default="", max_length=64),
         ),
+        migrations.AddField(
+            model_name="refundledgerentry",
+            name="refunded_before",
+            field=models.BigIntegerField(blank=True, null=True),
+        ),
     ]
