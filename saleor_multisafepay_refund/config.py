@@ -42,6 +42,13 @@ class GatewayConfig:
     # MultiSafepay before it counts as not made.
     read_timeout: float = 30.0
     settle_after_seconds: float = SETTLE_AFTER_SECONDS
+    connect_timeout: float = 5.0
+
+    @property
+    def in_flight_seconds(self) -> float:
+        """How long a refund may still be on its way: its POST and its read-back, each within
+        the client's timeouts. A PENDING entry younger than this is being sent right now."""
+        return 2 * (self.connect_timeout + self.read_timeout)
 
     def __repr__(self) -> str:
         # The dataclass repr would show the key.
@@ -67,7 +74,11 @@ class GatewayConfig:
     def client(self, session: Optional[requests.Session] = None) -> MultiSafepayClient:
         """A client for this configuration; without a session, one of its own."""
         return MultiSafepayClient(
-            self.api_key, base_url=self.base_url, session=session, read_timeout=self.read_timeout
+            self.api_key,
+            base_url=self.base_url,
+            session=session,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
         )
 
 

@@ -16,6 +16,7 @@
     │   ├── ItemsNotSupported         items on a gateway that refunds amounts only
     │   └── CurrencyMismatch          not the order's currency
     ├── ConfigurationError            no API key, an unsafe API URL, no order id
+    ├── RefundInProgress              a refund of the payment is being sent right now
     ├── InvalidOrderData              MultiSafepay's order answer cannot be understood
     ├── TransportError                no usable answer from MultiSafepay
     │   ├── ConnectionFailed          the request never reached MultiSafepay
@@ -95,6 +96,10 @@ class CurrencyMismatch(RefundRefused):
 
 class ConfigurationError(MultiSafepayRefundError, ValueError):
     """The client cannot be used as configured: nothing was sent."""
+
+
+class RefundInProgress(MultiSafepayRefundError):
+    """A refund of the payment is being sent right now: its own flow records its outcome."""
 
 
 class InvalidOrderData(MultiSafepayRefundError):

@@ -27,6 +27,7 @@ from .errors import (
     EmptyRefund,
     InvalidQuantity,
     MultiSafepayRefundError,
+    RefundInProgress,
     RefundRefused,
 )
 from .ledger import (
@@ -35,6 +36,7 @@ from .ledger import (
     LedgerStore,
     external_entry,
     external_refunds,
+    in_flight,
     pending_entry,
     refund_status_changes,
     settle,
@@ -185,6 +187,12 @@ def _answer(
 
 def _waiting_for(payment_information: Any, config: GatewayConfig, entry: LedgerEntry) -> str:
     """Why a new refund waits for `entry`, and what staff can do about it."""
+    if in_flight(entry, time.time(), config.in_flight_seconds):
+        return (
+            "MultiSafepay refund not sent: another refund of this payment "
+            f"({entry.describe()}) is being sent to MultiSafepay right now. Try again in a "
+            "minute: the plugin checks MultiSafepay before sending anything."
+        )
     if time.time() - entry.created_at < config.settle_after_seconds:
         return (
             "MultiSafepay refund not sent: an earlier refund of this payment "
@@ -212,11 +220,25 @@ def settle_refunds(
     order: Order,
     saleor_refund_ids: Set[str],
     config: GatewayConfig,
+    refuse_in_flight: bool = False,
 ) -> Tuple[List[LedgerEntry], List[str]]:
-    """The payment's entries after settling the open ones, and what staff must be told."""
+    """The payment's entries after settling the open ones, and what staff must be told.
+
+    While a refund of the payment is in flight nothing is settled or reported (its own flow
+    records it); `refuse_in_flight` raises RefundInProgress then. The check is made on the very
+    entries settled: `order` was read before them, so a refund written after this read is not
+    in `order` either.
+    """
     entries = {entry.entry_id: entry for entry in ledger.entries(payment_id)}
+    now = time.time()
+    if any(in_flight(e, now, config.in_flight_seconds) for e in entries.values()):
+        if refuse_in_flight:
+            raise RefundInProgress(
+                "a refund of this payment is being sent to MultiSafepay right now."
+            )
+        return sorted(entries.values(), key=lambda entry: entry.created_at), []
     reports: List[str] = []
-    for changed in settle(list(entries.values()), order, settle_after=config.settle_after_seconds):
+    for changed in settle(list(entries.values()), order, now, config.settle_after_seconds):
         ledger.save(changed)
         was_open = entries[changed.entry_id].is_open
         entries[changed.entry_id] = changed

@@ -171,11 +171,18 @@ def with_state(
     )
 
 
+def in_flight(entry: LedgerEntry, now: float, in_flight_seconds: float) -> bool:
+    """PENDING and younger than its POST and read-back may take: being sent right now, by a
+    flow that records its outcome itself. Settling it from a stale read would overwrite that."""
+    return entry.state is EntryState.PENDING and now - entry.created_at < in_flight_seconds
+
+
 def settle(
     entries: Sequence[LedgerEntry],
     order: Order,
     now: Optional[float] = None,
     settle_after: float = SETTLE_AFTER_SECONDS,
+    in_flight_seconds: float = 0.0,
 ) -> List[LedgerEntry]:
     """The entries of `order` decided by what MultiSafepay shows: the changed entries.
 
@@ -192,8 +199,13 @@ def settle(
        Anything else, MultiSafepay counting less than is accounted for among it, cannot be
        told: the entry stays UNKNOWN and its error says why, until MultiSafepay shows more or
        staff decide by hand (`decide_by_hand`).
+
+    Nothing is decided while a refund of the payment is in flight (`in_flight`).
     """
     now = time.time() if now is None else now
+    if any(in_flight(e, now, in_flight_seconds) for e in entries):
+        # A refund of the payment is being sent: what the order shows may be its, or not yet.
+        return []
     mine = sorted(
         (e for e in entries if e.msp_order_id == order.order_id), key=lambda e: e.created_at
     )

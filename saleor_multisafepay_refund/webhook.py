@@ -34,9 +34,9 @@ from . import wire
 from .cart import RefundRequest, build_refund
 from .client import MultiSafepayClient
 from .config import GatewayConfig
-from .errors import MultiSafepayRefundError
+from .errors import MultiSafepayRefundError, RefundInProgress
 from .gateway import record_outcome, settle_refunds, unrecorded_refunds
-from .ledger import EntryState, LedgerEntry, LedgerStore, pending_entry
+from .ledger import EntryState, LedgerStore, in_flight, pending_entry
 from .notifications import InvalidNotification, verify_notification
 from .order import parse_order
 from .payment_status import PaymentState
@@ -50,10 +50,6 @@ logger = logging.getLogger(__name__)
 
 # The reference Saleor records a refund under (ledger.LedgerEntry.reference), amount, currency.
 Refund = Tuple[str, Decimal, str]
-
-
-class RefundInProgress(MultiSafepayRefundError):
-    """A refund of the payment is being sent right now: its own flow records its outcome."""
 
 
 class CheckoutNotCompleted(MultiSafepayRefundError):
@@ -195,7 +191,9 @@ def _apply(
     # lost (noted so, and recorded in Saleor beside the refund's own record): MultiSafepay
     # sends the notification again later, once the refund's flow has recorded it. Checked
     # first, so that nothing is done twice when the notification comes again.
-    if any(_in_flight(entry, client) for entry in ledger.entries(payment.payment_id)):
+    # (Checked again on the entries settled below: a refund may start in between.)
+    now = time.time()
+    if any(in_flight(e, now, config.in_flight_seconds) for e in ledger.entries(payment.payment_id)):
         raise RefundInProgress("a refund of this payment is being sent to MultiSafepay right now.")
     view = read_payment(data)
     done: List[str] = []
@@ -247,7 +245,9 @@ def _refunds(
     """Refunds: open ledger entries settled, status changes noted, outside refunds recorded."""
     order = parse_order(data)
     recorded = set(payment.refund_ids)
-    entries, reports = settle_refunds(ledger, payment.payment_id, order, recorded, config)
+    entries, reports = settle_refunds(
+        ledger, payment.payment_id, order, recorded, config, refuse_in_flight=True
+    )
     for report in reports:
         saleor.write_note(payment, report)
     unrecorded = unrecorded_refunds(entries, recorded)
@@ -305,7 +305,9 @@ def _refund_whole(
     ledger: LedgerStore,
 ) -> str:
     order = parse_order(data)
-    entries, _ = settle_refunds(ledger, payment.payment_id, order, set(payment.refund_ids), config)
+    entries, _ = settle_refunds(
+        ledger, payment.payment_id, order, set(payment.refund_ids), config, refuse_in_flight=True
+    )
     if any(entry.is_open for entry in entries):
         raise CheckoutNotCompleted("an earlier refund of this order is still unclear")
     plan = build_refund(order, RefundRequest(full=True), config.sign_conventions)
@@ -316,9 +318,3 @@ def _refund_whole(
     if outcome.status is not RefundStatus.REFUNDED:
         raise CheckoutNotCompleted(f"it could not be refunded: {outcome.error}")
     return f"refunded (refund {outcome.refund_id or 'counted, not listed yet'})"
-
-
-def _in_flight(entry: LedgerEntry, client: MultiSafepayClient) -> bool:
-    """PENDING and younger than its POST and read-back may take: not lost, still being sent."""
-    limit = 2 * sum(client.timeout)
-    return entry.state is EntryState.PENDING and time.time() - entry.created_at < limit
