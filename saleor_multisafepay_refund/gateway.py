@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from . import wire
 from .answers import REFUND, GatewayAnswer, failure, msp_order_id
@@ -187,7 +187,7 @@ def _answer(
 
 def _waiting_for(payment_information: Any, config: GatewayConfig, entry: LedgerEntry) -> str:
     """Why a new refund waits for `entry`, and what staff can do about it."""
-    if in_flight(entry, time.time(), config.in_flight_seconds):
+    if in_flight(entry, config.in_flight_seconds):
         return (
             "MultiSafepay refund not sent: another refund of this payment "
             f"({entry.describe()}) is being sent to MultiSafepay right now. Try again in a "
@@ -230,15 +230,12 @@ def settle_refunds(
     in `order` either.
     """
     entries = {entry.entry_id: entry for entry in ledger.entries(payment_id)}
-    now = time.time()
-    if any(in_flight(e, now, config.in_flight_seconds) for e in entries.values()):
-        if refuse_in_flight:
-            raise RefundInProgress(
-                "a refund of this payment is being sent to MultiSafepay right now."
-            )
+    if refuse_in_flight:
+        refuse_while_in_flight(entries.values(), config)
+    elif any(in_flight(entry, config.in_flight_seconds) for entry in entries.values()):
         return sorted(entries.values(), key=lambda entry: entry.created_at), []
     reports: List[str] = []
-    for changed in settle(list(entries.values()), order, now, config.settle_after_seconds):
+    for changed in settle(list(entries.values()), order, settle_after=config.settle_after_seconds):
         ledger.save(changed)
         was_open = entries[changed.entry_id].is_open
         entries[changed.entry_id] = changed
@@ -267,6 +264,13 @@ def settle_refunds(
         if told:
             reports.append(told)
     return sorted(entries.values(), key=lambda entry: entry.created_at), reports
+
+
+def refuse_while_in_flight(entries: Iterable[LedgerEntry], config: GatewayConfig) -> None:
+    """RefundInProgress when a refund of the payment is being sent right now: its own flow
+    records its outcome, and the caller comes back later."""
+    if any(in_flight(entry, config.in_flight_seconds) for entry in entries):
+        raise RefundInProgress("a refund of this payment is being sent to MultiSafepay right now.")
 
 
 def unrecorded_refunds(

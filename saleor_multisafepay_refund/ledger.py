@@ -171,9 +171,10 @@ def with_state(
     )
 
 
-def in_flight(entry: LedgerEntry, now: float, in_flight_seconds: float) -> bool:
+def in_flight(entry: LedgerEntry, in_flight_seconds: float, now: Optional[float] = None) -> bool:
     """PENDING and younger than its POST and read-back may take: being sent right now, by a
     flow that records its outcome itself. Settling it from a stale read would overwrite that."""
+    now = time.time() if now is None else now
     return entry.state is EntryState.PENDING and now - entry.created_at < in_flight_seconds
 
 
@@ -182,7 +183,6 @@ def settle(
     order: Order,
     now: Optional[float] = None,
     settle_after: float = SETTLE_AFTER_SECONDS,
-    in_flight_seconds: float = 0.0,
 ) -> List[LedgerEntry]:
     """The entries of `order` decided by what MultiSafepay shows: the changed entries.
 
@@ -200,12 +200,10 @@ def settle(
        told: the entry stays UNKNOWN and its error says why, until MultiSafepay shows more or
        staff decide by hand (`decide_by_hand`).
 
-    Nothing is decided while a refund of the payment is in flight (`in_flight`).
+    The caller settles no entries while one is `in_flight`: what the order shows may be that
+    refund's, or not yet.
     """
     now = time.time() if now is None else now
-    if any(in_flight(e, now, in_flight_seconds) for e in entries):
-        # A refund of the payment is being sent: what the order shows may be its, or not yet.
-        return []
     mine = sorted(
         (e for e in entries if e.msp_order_id == order.order_id), key=lambda e: e.created_at
     )
@@ -229,20 +227,20 @@ def settle(
         claimed.add(refund.refund_id)
         return refund.refund_id
 
+    # Bound only while MultiSafepay's count shows a refund counted twice (listed, and unlisted
+    # in the ledger): else the listed one is another refund, made elsewhere.
+    missing = unaccounted(mine, order)
     for entry in mine:
         if entry.state is EntryState.REFUNDED and not entry.refund_id and not entry.external:
-            # Bound only while MultiSafepay's count shows a refund counted twice (listed, and
-            # unlisted in the ledger): else the listed one is another refund, made elsewhere.
-            counted = [changed.get(e.entry_id, e) for e in mine]
-            if unaccounted(counted, order) < 0:
-                # Declined since, it is still this refund: bound, its decline is then seen.
-                refund_id = claim(entry, declined_too=True)
-                if refund_id is not None:
-                    # The reference Saleor holds stays (rows settled before `recorded_as`
-                    # existed were recorded under the order id).
-                    changed[entry.entry_id] = replace(
-                        entry, refund_id=refund_id, recorded_as=entry.reference, updated_at=now
-                    )
+            # Declined since, it is still this refund: bound, its decline is then seen.
+            refund_id = claim(entry, declined_too=True) if missing < 0 else None
+            if refund_id is not None:
+                missing += _minor(entry)  # now counted as listed, no longer as unlisted
+                # The reference Saleor holds stays (rows settled before `recorded_as` existed
+                # were recorded under the order id).
+                changed[entry.entry_id] = replace(
+                    entry, refund_id=refund_id, recorded_as=entry.reference, updated_at=now
+                )
     for entry in mine:
         if entry.is_open:
             refund_id = claim(entry)

@@ -24,7 +24,6 @@ a refund of the payment is still being sent, 503, so that MultiSafepay sends it 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -34,9 +33,9 @@ from . import wire
 from .cart import RefundRequest, build_refund
 from .client import MultiSafepayClient
 from .config import GatewayConfig
-from .errors import MultiSafepayRefundError, RefundInProgress
-from .gateway import record_outcome, settle_refunds, unrecorded_refunds
-from .ledger import EntryState, LedgerStore, in_flight, pending_entry
+from .errors import MultiSafepayRefundError
+from .gateway import record_outcome, refuse_while_in_flight, settle_refunds, unrecorded_refunds
+from .ledger import EntryState, LedgerStore, pending_entry
 from .notifications import InvalidNotification, verify_notification
 from .order import parse_order
 from .payment_status import PaymentState
@@ -192,9 +191,7 @@ def _apply(
     # sends the notification again later, once the refund's flow has recorded it. Checked
     # first, so that nothing is done twice when the notification comes again.
     # (Checked again on the entries settled below: a refund may start in between.)
-    now = time.time()
-    if any(in_flight(e, now, config.in_flight_seconds) for e in ledger.entries(payment.payment_id)):
-        raise RefundInProgress("a refund of this payment is being sent to MultiSafepay right now.")
+    refuse_while_in_flight(ledger.entries(payment.payment_id), config)
     view = read_payment(data)
     done: List[str] = []
     action = payment_action(payment, view)
