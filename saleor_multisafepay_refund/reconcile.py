@@ -115,13 +115,13 @@ def _differences(
     at_msp: Optional[RelatedRefund],
 ) -> List[str]:
     """What is wrong with one refund, as Saleor, the ledger and MultiSafepay show it."""
-    if at_msp is not None and at_msp.status in NOT_REFUNDED:
+    # Declined or voided, as MultiSafepay lists it or as the ledger learnt it (unlisted).
+    undone = at_msp.status if at_msp is not None and at_msp.status in NOT_REFUNDED else ""
+    if not undone and entry is not None and entry.state is EntryState.DECLINED:
+        undone = "declined"
+    if undone:
         if in_saleor is not None:
-            return [f"refund {refund_id} was {at_msp.status} at MultiSafepay but Saleor counts it"]
-        return []
-    if entry is not None and entry.state is EntryState.DECLINED:
-        if in_saleor is not None:
-            return [f"refund {refund_id} was declined at MultiSafepay but Saleor counts it"]
+            return [f"refund {refund_id} was {undone} at MultiSafepay but Saleor counts it"]
         return []
     if at_msp is None and entry is None:
         # A refund the ledger made and MultiSafepay does not list may be counted unlisted (its
