@@ -1085,20 +1085,16 @@ class Emulator:
         if remaining <= 0:
             return False  # nothing left: never a refund of 0
         after = dict(state.refunded)
-        for copy_ in copies:
-            key = _item_key(copy_.item)
-            after[key] = after.get(key, 0) + copy_.quantity
-        bought: Dict[str, int] = {}
+        for key, quantity in _asked(copies).items():
+            after[key] = after.get(key, 0) + quantity
+        bought = _bought(state)
         priced: Set[str] = set()  # the merchant_item_ids of items with a non-zero unit_price
         for _, original in state.originals():
-            key = _item_key(original)
-            quantity = _whole_quantity(original.get("quantity"), original.get("quantity"))
-            bought[key] = bought.get(key, 0) + (quantity or 0)
             try:
                 if parse_decimal(original.get("unit_price")) != 0:
-                    priced.add(key)
+                    priced.add(_item_key(original))
             except ValueError:
-                priced.add(key)  # a price it cannot read might be non-zero
+                priced.add(_item_key(original))  # a price it cannot read might be non-zero
         if any(after.get(key, 0) < bought[key] for key in priced):
             return False  # units remain: not the last refund
         units = sum(quantity for quantity in after.values() if quantity > 0)
@@ -1738,17 +1734,28 @@ def _convention_rule(gateway: str, convention: SignConvention, original: Mapping
     )
 
 
-def _check_bought(state: _OrderState, copies: List[_Copy]) -> None:
+def _bought(state: _OrderState) -> Dict[str, int]:
+    """Quantity bought per item (merchant_item_id as JSON), over the order's original lines."""
     bought: Dict[str, int] = {}
     for _, original in state.originals():
         key = _item_key(original)
         quantity = _whole_quantity(original.get("quantity"), original.get("quantity"))
         bought[key] = bought.get(key, 0) + (quantity or 0)
+    return bought
+
+
+def _asked(copies: List[_Copy]) -> Dict[str, int]:
+    """Quantity a refund's copies return per item."""
     asked: Dict[str, int] = {}
     for copy_ in copies:
         key = _item_key(copy_.item)
         asked[key] = asked.get(key, 0) + copy_.quantity
-    for key, quantity in asked.items():
+    return asked
+
+
+def _check_bought(state: _OrderState, copies: List[_Copy]) -> None:
+    bought = _bought(state)
+    for key, quantity in _asked(copies).items():
         before = state.refunded.get(key, 0)
         if before + quantity > bought.get(key, 0):
             raise _Refusal(
