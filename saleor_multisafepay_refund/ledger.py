@@ -333,10 +333,16 @@ def _by_amount_refunded(
 
 def _growth_since(entry: LedgerEntry, order: Order) -> int:
     """How much MultiSafepay's count grew since the entry's POST (all of it, for entries
-    written before the count was kept)."""
+    written before the count was kept). A refund counted then and declined or voided since
+    left the count: it would hide this one's growth, so it is left out of the count before."""
     if entry.refunded_before is None:
         return order.amount_refunded
-    return order.amount_refunded - entry.refunded_before
+    undone = sum(
+        refund.amount or 0
+        for refund in order.refunds
+        if refund.refund_id in entry.refunds_before and refund.status in NOT_REFUNDED
+    )
+    return order.amount_refunded - (entry.refunded_before - undone)
 
 
 def _what(chosen: Sequence[LedgerEntry]) -> Tuple[Tuple[int, Tuple[Tuple[str, int], ...]], ...]:

@@ -250,3 +250,20 @@ def test_a_refund_made_elsewhere_without_its_amount_is_not_recorded_as_zero():
     order = order_with(refund(8, None), refund(9, 3500))
 
     assert external_refunds([], order, set()) == ["9"]
+
+
+def test_a_refund_declined_since_the_post_does_not_hide_that_the_post_landed():
+    # 100.00 (refund 5) counted before the POST of 90.00; the 90.00 landed unlisted, then
+    # refund 5 was declined: the count grew by -10.00 since the POST, yet 90.00 is unaccounted.
+    sent = entry(amount="90.00", age=120, before=("5",), refunded_before=10000)
+    order = parse_order(
+        seed_order(
+            order_id="o1",
+            related_transactions=[refund(5, 10000, "declined")],
+            amount_refunded=9000,
+        )
+    )
+
+    [changed] = settle([sent], order, now=NOW, settle_after=60)
+
+    assert (changed.state, changed.refund_id) == (EntryState.REFUNDED, None)
