@@ -54,13 +54,9 @@ class Command(BaseCommand):
             return
         # Refunds belong to orders: a checkout's payment that never became an order (abandoned,
         # or given back) has none to compare.
-        payments = Payment.objects.filter(gateway=PLUGIN_ID, order__isnull=False).select_related(
-            "order__channel"
-        )
-        if options.get("order"):
-            order = str(options["order"])
-            key = "order__number" if order.isdigit() else "order__id"
-            payments = payments.filter(**{key: order})
+        payments = _of_order(
+            Payment.objects.filter(gateway=PLUGIN_ID, order__isnull=False), options.get("order")
+        ).select_related("order__channel")
         if not payments.exists():
             raise CommandError("No MultiSafepay payment found.")
         ledger = SaleorLedger()
@@ -78,8 +74,7 @@ class Command(BaseCommand):
         if not options.get("order"):
             raise CommandError("--mark-refunded and --mark-failed need --order.")
         order = str(options["order"])
-        key = "order__number" if order.isdigit() else "order__id"
-        payments = Payment.objects.filter(gateway=PLUGIN_ID, **{key: order})
+        payments = _of_order(Payment.objects.filter(gateway=PLUGIN_ID), order)
         ledger = SaleorLedger()
         for payment in payments.order_by("pk"):
             entries = ledger.entries(str(payment.pk))
@@ -142,3 +137,11 @@ class Command(BaseCommand):
         channel = payment.order.channel.slug if payment.order else None
         plugin = get_plugins_manager(allow_replica=False).get_plugin(PLUGIN_ID, channel)
         return plugin if isinstance(plugin, MultiSafepayPlugin) else None
+
+
+def _of_order(payments: Any, order: Optional[str]) -> Any:
+    """`payments` of one Saleor order, by its number or its id (all of them without one)."""
+    if not order:
+        return payments
+    key = "order__number" if str(order).isdigit() else "order__id"
+    return payments.filter(**{key: str(order)})
