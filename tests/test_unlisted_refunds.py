@@ -28,6 +28,7 @@ from .factories import item, order_data
 from .fake_saleor import FakeSaleor, ShopPayment
 from .saleor_shapes import OrderLine, OrderLineInfo, RefundData, TransactionData
 from .test_payment_cycle import CANDLES, KEY, all_ok, paid
+from .test_webhook import saleor_for
 
 SETTLE_AFTER = 0.3
 CANDLE = RefundData(order_lines_to_refund=[OrderLineInfo(CANDLES, 1)])
@@ -265,7 +266,7 @@ def test_what_cannot_be_told_is_said_with_a_way_out_and_staff_decide_it(
 
 def test_a_refund_counted_unlisted_then_declined_is_bound_and_reversed_once() -> None:
     with Emulator(KEY, lists_refunds=False, refund_status="reserved") as emu:
-        saleor = FakeSaleor(GatewayConfig(api_key=KEY, api_url=emu.base_url))
+        saleor = saleor_for(emu)
         payment = captured(saleor, emu)
         emu.inject(Fault(FaultKind.DROP_AFTER))
         assert saleor.refund(payment, Decimal("10.00"), None).is_success
@@ -343,7 +344,7 @@ def test_a_dashboard_refund_counted_before_the_post_is_not_taken_for_it(
 
 def test_a_card_refund_note_says_nothing_of_rounding_and_a_1034_names_the_reference() -> None:
     with Emulator(KEY, lists_refunds=False, duplicate_window_seconds=300) as emu:
-        saleor = FakeSaleor(GatewayConfig(api_key=KEY, api_url=emu.base_url))
+        saleor = saleor_for(emu)
         payment = captured(saleor, emu)
         emu.inject(Fault(FaultKind.DROP_AFTER))
         lost = saleor.refund(payment, Decimal("10.00"), None)
@@ -376,7 +377,7 @@ def test_the_last_units_after_per_line_rounding_refund_what_is_left(takes, shows
     options = dict(last_refund_takes_remainder=takes, cart_shows_refunds=shows)
     with Emulator(KEY, duplicate_window_seconds=0, **options) as emu:
         emu.add_order(rounding_order("lamps"))
-        saleor = FakeSaleor(GatewayConfig(api_key=KEY, api_url=emu.base_url))
+        saleor = saleor_for(emu)
         payment = ShopPayment(1, Decimal("296.04"), "EUR", {}, None, [LINE])
         payment.transactions.append(_capture("lamps"))
 
