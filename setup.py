@@ -33,7 +33,7 @@ setup(
     entry_points={
         # Saleor adds the entry point's NAME to INSTALLED_APPS: it must be the package name.
         "saleor.plugins": [
-            "saleor_multisafepay_refund = saleor_multisafepay_refund.plugin:MultiSafepayPlugin",
+            "saleor_multisafepay_refund = saleor_multisafepay_refund.plugin.hooks:MultiSafepayPlugin",
         ],
     },
     classifiers=[

@@ -51,9 +51,9 @@ MAX_GROWTH = 12.0  # 1,000-line time / 100-line time, ours
 def our_refund_body() -> Callable[[Dict[str, Any]], str]:
     """Our body builder; the working tree's package wins over an installed copy."""
     sys.path.insert(0, str(REPO))
-    from saleor_multisafepay_refund import wire
-    from saleor_multisafepay_refund.cart import RefundRequest, build_refund
-    from saleor_multisafepay_refund.order import parse_order
+    from saleor_multisafepay_refund.multisafepay import wire
+    from saleor_multisafepay_refund.multisafepay.order import parse_order
+    from saleor_multisafepay_refund.multisafepay.refund_body import RefundRequest, build_refund
 
     def refund_body(data: Dict[str, Any]) -> str:
         plan = build_refund(parse_order(data), RefundRequest(items=refund_all(data)))

@@ -38,8 +38,8 @@ from saleor.plugins.base_plugin import BasePlugin
 from saleor.plugins.models import PluginConfiguration
 
 from saleor_multisafepay_refund.emulator import Emulator
-from saleor_multisafepay_refund.money import to_minor_units
-from saleor_multisafepay_refund.plugin import PLUGIN_ID, MultiSafepayPlugin
+from saleor_multisafepay_refund.multisafepay.money import to_minor_units
+from saleor_multisafepay_refund.plugin.hooks import PLUGIN_ID, MultiSafepayPlugin
 from tests.saleor_integration.msp_orders import msp_order_of
 
 LINES = 50

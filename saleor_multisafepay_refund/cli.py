@@ -14,13 +14,19 @@ import sys
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence
 
-from . import wire
-from .cart import RefundRequest, SignConvention, is_cart_gateway, item_balances, sign_convention
-from .client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient
 from .errors import ConfigurationError, InvalidOrderData, MultiSafepayRefundError
-from .money import from_minor_units, parse_decimal
-from .order import parse_order
-from .refunds import RefundOutcome, RefundStatus, dashboard_advice, refund_order
+from .multisafepay import wire
+from .multisafepay.client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient
+from .multisafepay.money import from_minor_units, parse_decimal
+from .multisafepay.order import parse_order
+from .multisafepay.refund_body import (
+    RefundRequest,
+    SignConvention,
+    is_cart_gateway,
+    item_balances,
+    sign_convention,
+)
+from .refunds.send import RefundOutcome, RefundStatus, dashboard_advice, refund_order
 
 # A refund can take MultiSafepay a while; after this the outcome is settled by reading back.
 READ_TIMEOUT = 30.0

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, Mapping, Optional
 
-from .cart import GATEWAY_CODE, SHIPPING_ITEM_ID, SignConvention
-from .client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient, check_api_url
 from .errors import ConfigurationError
-from .ledger import SETTLE_AFTER_SECONDS
-from .line_ids import ItemIdSource
-from .money import parse_decimal
+from .multisafepay.client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient, check_api_url
+from .multisafepay.money import parse_decimal
+from .multisafepay.refund_body import GATEWAY_CODE, SHIPPING_ITEM_ID, SignConvention
+from .plugin.line_ids import ItemIdSource
+from .refunds.ledger import SETTLE_AFTER_SECONDS
 
 if TYPE_CHECKING:
     import requests

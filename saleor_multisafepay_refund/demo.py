@@ -7,11 +7,11 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Dict, List
 
-from . import wire
-from .cart import RefundRequest
-from .client import MultiSafepayClient
 from .emulator import Emulator, build_order
-from .refunds import RefundStatus, refund_order
+from .multisafepay import wire
+from .multisafepay.client import MultiSafepayClient
+from .multisafepay.refund_body import RefundRequest
+from .refunds.send import RefundStatus, refund_order
 
 # The seed page's shopping cart ("API - Refund with shopping cart"), values as strings exactly
 # as printed there.

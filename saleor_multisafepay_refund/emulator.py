@@ -131,9 +131,13 @@ from typing import (
 )
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-from saleor_multisafepay_refund import wire
-from saleor_multisafepay_refund.cart import SignConvention, is_cart_gateway, sign_convention
-from saleor_multisafepay_refund.money import parse_decimal, round_money, to_minor_units
+from saleor_multisafepay_refund.multisafepay import wire
+from saleor_multisafepay_refund.multisafepay.money import parse_decimal, round_money, to_minor_units
+from saleor_multisafepay_refund.multisafepay.refund_body import (
+    SignConvention,
+    is_cart_gateway,
+    sign_convention,
+)
 
 __all__ = [
     "Emulator",

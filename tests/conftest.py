@@ -14,8 +14,11 @@ from typing import Any, Iterator, List
 
 import pytest
 
-from saleor_multisafepay_refund import errors, gateway, payments, webhook
+from saleor_multisafepay_refund import errors
 from saleor_multisafepay_refund.emulator import Emulator
+from saleor_multisafepay_refund.payments import flow as payments
+from saleor_multisafepay_refund.payments import notifications as webhook
+from saleor_multisafepay_refund.refunds import flow as gateway
 
 SECRET_MARK = "0123456789abcdef"
 WRONG_MARK = "ABCDEFGHIJ"

@@ -26,17 +26,18 @@ from decimal import Decimal
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 from urllib.parse import parse_qsl, urlsplit
 
-from saleor_multisafepay_refund import gateway, payments
 from saleor_multisafepay_refund.answers import GatewayAnswer
 from saleor_multisafepay_refund.config import GatewayConfig
 from saleor_multisafepay_refund.emulator import Emulator, Notification
-from saleor_multisafepay_refund.ledger import MemoryLedger
-from saleor_multisafepay_refund.payments import CheckoutTotals, PaymentContext
-from saleor_multisafepay_refund.webhook import (
+from saleor_multisafepay_refund.payments import flow as payments
+from saleor_multisafepay_refund.payments.flow import CheckoutTotals, PaymentContext
+from saleor_multisafepay_refund.payments.notifications import (
     NotificationAnswer,
     SaleorPayment,
     handle_notification,
 )
+from saleor_multisafepay_refund.refunds import flow as gateway
+from saleor_multisafepay_refund.refunds.ledger import MemoryLedger
 
 from .saleor_shapes import AddressData, OrderLine, PaymentData, RefundData, TransactionData
 

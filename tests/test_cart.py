@@ -8,15 +8,6 @@ from typing import Any, Dict, Type
 
 import pytest
 
-from saleor_multisafepay_refund import wire
-from saleor_multisafepay_refund.cart import (
-    KnownRefunds,
-    RefundRequest,
-    SignConvention,
-    build_refund,
-    item_balances,
-    sign_convention,
-)
 from saleor_multisafepay_refund.errors import (
     AmbiguousItem,
     AmountExceedsRemaining,
@@ -32,7 +23,16 @@ from saleor_multisafepay_refund.errors import (
     RefundsNotShown,
     UnknownItem,
 )
-from saleor_multisafepay_refund.order import parse_order
+from saleor_multisafepay_refund.multisafepay import wire
+from saleor_multisafepay_refund.multisafepay.order import parse_order
+from saleor_multisafepay_refund.multisafepay.refund_body import (
+    KnownRefunds,
+    RefundRequest,
+    SignConvention,
+    build_refund,
+    item_balances,
+    sign_convention,
+)
 
 from .factories import item, order_data, seed_order
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from saleor_multisafepay_refund import cli as cli_module
-from saleor_multisafepay_refund import wire
 from saleor_multisafepay_refund.cli import main
-from saleor_multisafepay_refund.client import LIVE_API_URL
 from saleor_multisafepay_refund.emulator import Fault, FaultKind
+from saleor_multisafepay_refund.multisafepay import wire
+from saleor_multisafepay_refund.multisafepay.client import LIVE_API_URL
 
 from .factories import order_data, seed_order
 from .test_cart import SEED_BODY

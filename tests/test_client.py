@@ -11,12 +11,6 @@ from typing import Iterator
 
 import pytest
 
-from saleor_multisafepay_refund.client import (
-    LIVE_API_URL,
-    TEST_API_URL,
-    MultiSafepayClient,
-    check_api_url,
-)
 from saleor_multisafepay_refund.emulator import Fault, FaultKind
 from saleor_multisafepay_refund.errors import (
     ApiError,
@@ -26,6 +20,12 @@ from saleor_multisafepay_refund.errors import (
     InvalidResponse,
     RequestTimeout,
     TransportError,
+)
+from saleor_multisafepay_refund.multisafepay.client import (
+    LIVE_API_URL,
+    TEST_API_URL,
+    MultiSafepayClient,
+    check_api_url,
 )
 
 from .factories import seed_order

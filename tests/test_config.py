@@ -6,8 +6,6 @@ from decimal import Decimal
 
 import pytest
 
-from saleor_multisafepay_refund.cart import SignConvention
-from saleor_multisafepay_refund.client import LIVE_API_URL, TEST_API_URL
 from saleor_multisafepay_refund.config import (
     GatewayConfig,
     InvalidConfiguration,
@@ -15,6 +13,8 @@ from saleor_multisafepay_refund.config import (
     configuration_values,
     parse_configuration,
 )
+from saleor_multisafepay_refund.multisafepay.client import LIVE_API_URL, TEST_API_URL
+from saleor_multisafepay_refund.multisafepay.refund_body import SignConvention
 
 KEY = "config-key-0123456789abcdef"
 

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from saleor_multisafepay_refund.cart import RefundRequest
-from saleor_multisafepay_refund.client import MultiSafepayClient
 from saleor_multisafepay_refund.errors import ApiError
-from saleor_multisafepay_refund.order_cart import CartLine, build_order_cart
-from saleor_multisafepay_refund.refunds import RefundStatus, refund_order
+from saleor_multisafepay_refund.multisafepay.client import MultiSafepayClient
+from saleor_multisafepay_refund.multisafepay.order_cart import CartLine, build_order_cart
+from saleor_multisafepay_refund.multisafepay.refund_body import RefundRequest
+from saleor_multisafepay_refund.refunds.send import RefundStatus, refund_order
 
 KEY = "test-key-0123456789abcdef"  # the conftest emulator's key
 LINES = [

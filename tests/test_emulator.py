@@ -12,8 +12,6 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from saleor_multisafepay_refund import wire
-from saleor_multisafepay_refund.cart import SignConvention
 from saleor_multisafepay_refund.emulator import (
     Emulator,
     Fault,
@@ -21,6 +19,8 @@ from saleor_multisafepay_refund.emulator import (
     RecordedRequest,
     build_order,
 )
+from saleor_multisafepay_refund.multisafepay import wire
+from saleor_multisafepay_refund.multisafepay.refund_body import SignConvention
 
 KEY = "test-key"
 DATA = Path(__file__).parent / "data"

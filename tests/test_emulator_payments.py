@@ -16,14 +16,17 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from saleor_multisafepay_refund import wire
 from saleor_multisafepay_refund.emulator import (
     Emulator,
     Fault,
     FaultKind,
     PaymentRefused,
 )
-from saleor_multisafepay_refund.notifications import InvalidNotification, verify_notification
+from saleor_multisafepay_refund.multisafepay import wire
+from saleor_multisafepay_refund.multisafepay.signatures import (
+    InvalidNotification,
+    verify_notification,
+)
 
 KEY = "test-key-0123456789abcdef"
 SHOP = "https://shop.example"

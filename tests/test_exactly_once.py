@@ -16,13 +16,13 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from saleor_multisafepay_refund.answers import GatewayAnswer
-from saleor_multisafepay_refund.cart import item_balances
 from saleor_multisafepay_refund.config import GatewayConfig
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind
-from saleor_multisafepay_refund.gateway import refund_payment
-from saleor_multisafepay_refund.ledger import EntryState, MemoryLedger
-from saleor_multisafepay_refund.money import to_minor_units
-from saleor_multisafepay_refund.order import parse_order
+from saleor_multisafepay_refund.multisafepay.money import to_minor_units
+from saleor_multisafepay_refund.multisafepay.order import parse_order
+from saleor_multisafepay_refund.multisafepay.refund_body import item_balances
+from saleor_multisafepay_refund.refunds.flow import refund_payment
+from saleor_multisafepay_refund.refunds.ledger import EntryState, MemoryLedger
 
 from .factories import item, order_data, seed_order
 from .saleor_shapes import (
@@ -350,8 +350,8 @@ def test_randomized_refunds_with_faults_add_up_on_every_order():
 
 
 def _with_amount(data: Dict[str, Any]) -> Dict[str, Any]:
-    from saleor_multisafepay_refund.cart import RefundRequest, build_refund
-    from saleor_multisafepay_refund.order import parse_order
+    from saleor_multisafepay_refund.multisafepay.order import parse_order
+    from saleor_multisafepay_refund.multisafepay.refund_body import RefundRequest, build_refund
 
     probe = dict(data, amount=10**9)
     total = build_refund(parse_order(probe), RefundRequest(full=True)).amount
@@ -370,8 +370,8 @@ def _refund_lines(saleor, config, ledger, msp, line, quantity) -> GatewayAnswer:
 
 def _settle_only(saleor: SaleorPayment, config: GatewayConfig, ledger: MemoryLedger) -> None:
     """Settle the payment's open entries the way a next refund would, sending nothing."""
-    from saleor_multisafepay_refund.gateway import settle_refunds, unrecorded_refunds
-    from saleor_multisafepay_refund.order import parse_order
+    from saleor_multisafepay_refund.multisafepay.order import parse_order
+    from saleor_multisafepay_refund.refunds.flow import settle_refunds, unrecorded_refunds
 
     client = config.client()
     try:

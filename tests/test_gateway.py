@@ -6,14 +6,14 @@ from decimal import Decimal
 
 import pytest
 
-from saleor_multisafepay_refund import wire
 from saleor_multisafepay_refund.answers import GatewayAnswer
-from saleor_multisafepay_refund.cart import SignConvention
 from saleor_multisafepay_refund.config import GatewayConfig, InvalidConfiguration
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind
-from saleor_multisafepay_refund.gateway import refund_payment, refuse_unconfigured
-from saleor_multisafepay_refund.ledger import MemoryLedger
-from saleor_multisafepay_refund.line_ids import ItemIdSource
+from saleor_multisafepay_refund.multisafepay import wire
+from saleor_multisafepay_refund.multisafepay.refund_body import SignConvention
+from saleor_multisafepay_refund.plugin.line_ids import ItemIdSource
+from saleor_multisafepay_refund.refunds.flow import refund_payment, refuse_unconfigured
+from saleor_multisafepay_refund.refunds.ledger import MemoryLedger
 
 from .factories import SEED_ITEMS, item, order_data, seed_order
 from .saleor_shapes import (

@@ -6,8 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from saleor_multisafepay_refund.cart import KnownRefunds, RefundRequest, build_refund
-from saleor_multisafepay_refund.ledger import (
+from saleor_multisafepay_refund.multisafepay.order import parse_order
+from saleor_multisafepay_refund.multisafepay.refund_body import (
+    KnownRefunds,
+    RefundRequest,
+    build_refund,
+)
+from saleor_multisafepay_refund.refunds.ledger import (
     EntryState,
     LedgerEntry,
     MemoryLedger,
@@ -17,7 +22,6 @@ from saleor_multisafepay_refund.ledger import (
     pending_entry,
     settle,
 )
-from saleor_multisafepay_refund.order import parse_order
 
 from .factories import seed_order
 

@@ -8,7 +8,7 @@ import hmac
 
 import pytest
 
-from saleor_multisafepay_refund.notifications import (
+from saleor_multisafepay_refund.multisafepay.signatures import (
     InvalidNotification,
     sign_notification,
     verify_notification,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from saleor_multisafepay_refund import wire
 from saleor_multisafepay_refund.errors import InvalidOrderData
-from saleor_multisafepay_refund.order import parse_order
+from saleor_multisafepay_refund.multisafepay import wire
+from saleor_multisafepay_refund.multisafepay.order import parse_order
 
 from .factories import item, order_data
 

@@ -6,14 +6,14 @@ from decimal import Decimal
 
 import pytest
 
-from saleor_multisafepay_refund.cart import RefundRequest, build_refund
-from saleor_multisafepay_refund.order import parse_order
-from saleor_multisafepay_refund.order_cart import (
+from saleor_multisafepay_refund.multisafepay.order import parse_order
+from saleor_multisafepay_refund.multisafepay.order_cart import (
     BALANCING_ITEM_ID,
     CartDoesNotAddUp,
     CartLine,
     build_order_cart,
 )
+from saleor_multisafepay_refund.multisafepay.refund_body import RefundRequest, build_refund
 
 CANDLES = CartLine("111111", "Geometric Candle Holders", Decimal("74.38"), 3, Decimal("0.21"))
 APPLE = CartLine("666666", "Nice apple", Decimal("32.11"), 1, Decimal("0.09"))

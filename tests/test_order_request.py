@@ -7,14 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from saleor_multisafepay_refund.order_cart import CartLine, build_order_cart
-from saleor_multisafepay_refund.order_request import (
+from saleor_multisafepay_refund.multisafepay.order_body import (
     Address,
     PaymentOrder,
     order_body,
     split_street,
 )
-from saleor_multisafepay_refund.payment_status import PaymentState, payment_state
+from saleor_multisafepay_refund.multisafepay.order_cart import CartLine, build_order_cart
+from saleor_multisafepay_refund.multisafepay.statuses import PaymentState, payment_state
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,6 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 import requests
 
-from saleor_multisafepay_refund import payments
 from saleor_multisafepay_refund.config import GatewayConfig
 from saleor_multisafepay_refund.emulator import (
     Emulator,
@@ -28,10 +27,11 @@ from saleor_multisafepay_refund.emulator import (
     RecordedRequest,
     build_order,
 )
-from saleor_multisafepay_refund.line_ids import merchant_item_id
-from saleor_multisafepay_refund.money import to_minor_units
-from saleor_multisafepay_refund.payments import CheckoutLineTotals, CheckoutTotals
-from saleor_multisafepay_refund.webhook import NotificationAnswer
+from saleor_multisafepay_refund.multisafepay.money import to_minor_units
+from saleor_multisafepay_refund.payments import flow as payments
+from saleor_multisafepay_refund.payments.flow import CheckoutLineTotals, CheckoutTotals
+from saleor_multisafepay_refund.payments.notifications import NotificationAnswer
+from saleor_multisafepay_refund.plugin.line_ids import merchant_item_id
 
 from .fake_saleor import (
     ACTION_TO_CONFIRM,

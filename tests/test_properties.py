@@ -24,19 +24,19 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from saleor_multisafepay_refund import money, wire
-from saleor_multisafepay_refund.cart import (
+from saleor_multisafepay_refund.emulator import Emulator, build_order
+from saleor_multisafepay_refund.errors import InvalidOrderData, RefundRefused
+from saleor_multisafepay_refund.multisafepay import money, wire
+from saleor_multisafepay_refund.multisafepay.client import MultiSafepayClient
+from saleor_multisafepay_refund.multisafepay.order import parse_order
+from saleor_multisafepay_refund.multisafepay.refund_body import (
     RefundRequest,
     SignConvention,
     build_refund,
     item_balances,
     refund_copy,
 )
-from saleor_multisafepay_refund.client import MultiSafepayClient
-from saleor_multisafepay_refund.emulator import Emulator, build_order
-from saleor_multisafepay_refund.errors import InvalidOrderData, RefundRefused
-from saleor_multisafepay_refund.order import parse_order
-from saleor_multisafepay_refund.refunds import RefundStatus, refund_order
+from saleor_multisafepay_refund.refunds.send import RefundStatus, refund_order
 
 from .factories import item, order_data
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from saleor_multisafepay_refund.ledger import EntryState
-from saleor_multisafepay_refund.order import parse_order
-from saleor_multisafepay_refund.reconcile import reconcile
+from saleor_multisafepay_refund.multisafepay.order import parse_order
+from saleor_multisafepay_refund.refunds.ledger import EntryState
+from saleor_multisafepay_refund.refunds.reconcile import reconcile
 
 from .factories import seed_order
 from .test_ledger import entry, refund

@@ -6,13 +6,13 @@ from decimal import Decimal
 
 import pytest
 
-from saleor_multisafepay_refund import wire
-from saleor_multisafepay_refund.cart import RefundRequest
-from saleor_multisafepay_refund.client import MultiSafepayClient
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind
 from saleor_multisafepay_refund.errors import ConnectionDropped
-from saleor_multisafepay_refund.order import parse_order
-from saleor_multisafepay_refund.refunds import RefundStatus, refund_order, settle_unknown
+from saleor_multisafepay_refund.multisafepay import wire
+from saleor_multisafepay_refund.multisafepay.client import MultiSafepayClient
+from saleor_multisafepay_refund.multisafepay.order import parse_order
+from saleor_multisafepay_refund.multisafepay.refund_body import RefundRequest
+from saleor_multisafepay_refund.refunds.send import RefundStatus, refund_order, settle_unknown
 
 from .factories import item, order_data, seed_order
 from .test_cart import SEED_BODY

@@ -20,9 +20,9 @@ import pytest
 from saleor_multisafepay_refund.cli import main
 from saleor_multisafepay_refund.config import GatewayConfig
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind
-from saleor_multisafepay_refund.ledger import EntryState, LedgerEntry, decide_by_hand
-from saleor_multisafepay_refund.money import to_minor_units
-from saleor_multisafepay_refund.webhook import handle_notification
+from saleor_multisafepay_refund.multisafepay.money import to_minor_units
+from saleor_multisafepay_refund.payments.notifications import handle_notification
+from saleor_multisafepay_refund.refunds.ledger import EntryState, LedgerEntry, decide_by_hand
 
 from .factories import item, order_data
 from .fake_saleor import FakeSaleor, ShopPayment

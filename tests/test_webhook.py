@@ -16,10 +16,10 @@ from typing import Callable, Iterator
 
 import pytest
 
-from saleor_multisafepay_refund.client import MultiSafepayClient
 from saleor_multisafepay_refund.config import GatewayConfig
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind, Notification
-from saleor_multisafepay_refund.ledger import EntryState
+from saleor_multisafepay_refund.multisafepay.client import MultiSafepayClient
+from saleor_multisafepay_refund.refunds.ledger import EntryState
 
 from .fake_saleor import ACTION_TO_CONFIRM, CAPTURE, REFUND, FakeSaleor, ShopPayment
 from .saleor_shapes import OrderLineInfo, RefundData

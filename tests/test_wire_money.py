@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from saleor_multisafepay_refund import money, wire
+from saleor_multisafepay_refund.multisafepay import money, wire
 
 
 def test_decimals_survive_a_round_trip_digit_for_digit():

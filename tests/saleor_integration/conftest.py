@@ -26,7 +26,7 @@ def multisafepay(settings: Any, channel_USD: Any, msp: Emulator) -> Any:
     """The plugin, active in the order's channel, configured as a shop owner would."""
     from saleor.plugins.models import PluginConfiguration
 
-    from saleor_multisafepay_refund.plugin import PLUGIN_ID, MultiSafepayPlugin
+    from saleor_multisafepay_refund.plugin.hooks import PLUGIN_ID, MultiSafepayPlugin
 
     settings.PLUGINS = [f"{MultiSafepayPlugin.__module__}.{MultiSafepayPlugin.__name__}"]
     configuration = [

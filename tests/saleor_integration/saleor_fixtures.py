@@ -44,6 +44,6 @@ def _close_the_plugins_side_connection(django_db_setup: None) -> Iterator[None]:
     """The plugin keeps a second connection between requests, as Django keeps its own: close
     it before pytest-django tears the test database down."""
     yield
-    from saleor_multisafepay_refund.outside import close_side_connection
+    from saleor_multisafepay_refund.plugin.outside import close_side_connection
 
     close_side_connection()

@@ -32,10 +32,10 @@ from saleor.payment import ChargeStatus, TransactionKind  # noqa: E402
 from saleor.plugins.models import PluginConfiguration  # noqa: E402
 
 from saleor_multisafepay_refund.emulator import Fault, FaultKind  # noqa: E402
-from saleor_multisafepay_refund.ledger import EntryState  # noqa: E402
-from saleor_multisafepay_refund.ledger_store import SaleorLedger  # noqa: E402
-from saleor_multisafepay_refund.money import from_minor_units, to_minor_units  # noqa: E402
-from saleor_multisafepay_refund.plugin import PLUGIN_ID, MultiSafepayPlugin  # noqa: E402
+from saleor_multisafepay_refund.multisafepay.money import from_minor_units, to_minor_units  # noqa: E402
+from saleor_multisafepay_refund.plugin.hooks import PLUGIN_ID, MultiSafepayPlugin  # noqa: E402
+from saleor_multisafepay_refund.plugin.ledger_store import SaleorLedger  # noqa: E402
+from saleor_multisafepay_refund.refunds.ledger import EntryState  # noqa: E402
 
 from .msp_orders import KEY, msp_order_of  # noqa: E402
 

@@ -31,9 +31,9 @@ from saleor.payment import ChargeStatus, TransactionKind  # noqa: E402
 from saleor.payment.models import Payment  # noqa: E402
 
 from saleor_multisafepay_refund.emulator import Emulator, Notification  # noqa: E402
-from saleor_multisafepay_refund.money import from_minor_units  # noqa: E402
-from saleor_multisafepay_refund.notifications import sign_notification  # noqa: E402
-from saleor_multisafepay_refund.plugin import PLUGIN_ID  # noqa: E402
+from saleor_multisafepay_refund.multisafepay.money import from_minor_units  # noqa: E402
+from saleor_multisafepay_refund.multisafepay.signatures import sign_notification  # noqa: E402
+from saleor_multisafepay_refund.plugin.hooks import PLUGIN_ID  # noqa: E402
 
 from .msp_orders import KEY  # noqa: E402
 
@@ -381,8 +381,8 @@ def test_the_notification_url_is_shown_read_only_in_the_configuration(multisafep
 def test_a_refund_multisafepay_declines_later_is_noted_once_and_kept_in_the_ledger(
     buyer, msp, staff_api_client, permission_group_manage_orders
 ):
-    from saleor_multisafepay_refund.ledger import EntryState
-    from saleor_multisafepay_refund.ledger_store import SaleorLedger
+    from saleor_multisafepay_refund.plugin.ledger_store import SaleorLedger
+    from saleor_multisafepay_refund.refunds.ledger import EntryState
 
     from .test_saleor_mutations import ORDER_REFUND
 

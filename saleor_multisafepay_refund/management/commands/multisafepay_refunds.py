@@ -16,13 +16,13 @@ from saleor.payment.models import Payment
 from saleor.plugins.manager import get_plugins_manager
 
 from ...errors import MultiSafepayRefundError
-from ...ledger import decide_by_hand
-from ...ledger_store import SaleorLedger
-from ...order import parse_order
-from ...order_history import write_order_note
-from ...plugin import PLUGIN_ID, MultiSafepayPlugin
-from ...reconcile import reconcile
-from ...saleor_records import record_after_commit
+from ...multisafepay.order import parse_order
+from ...plugin.hooks import PLUGIN_ID, MultiSafepayPlugin
+from ...plugin.ledger_store import SaleorLedger
+from ...plugin.order_history import write_order_note
+from ...plugin.records import record_after_commit
+from ...refunds.ledger import decide_by_hand
+from ...refunds.reconcile import reconcile
 
 
 class Command(BaseCommand):

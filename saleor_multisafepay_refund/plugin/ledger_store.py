@@ -8,9 +8,9 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any, List, Tuple
 
-from .ledger import EntryState, LedgerEntry
-from .models import RefundLedgerEntry
-from .money import round_money
+from ..models import RefundLedgerEntry
+from ..multisafepay.money import round_money
+from ..refunds.ledger import EntryState, LedgerEntry
 from .outside import in_transaction, run_outside
 
 

@@ -14,15 +14,17 @@ from django.http import HttpResponse, HttpResponseNotFound
 from saleor.payment.interface import GatewayResponse
 from saleor.plugins.base_plugin import BasePlugin, ConfigurationTypeField
 
-from . import gateway, payments, saleor_payments
-from .answers import ACTION_TO_CONFIRM, CAPTURE, VOID, GatewayAnswer, failure
-from .cart import CART_GATEWAYS, SHIPPING_ITEM_ID
-from .config import GatewayConfig, InvalidConfiguration, configuration_values, parse_configuration
+from ..answers import ACTION_TO_CONFIRM, CAPTURE, VOID, GatewayAnswer, failure
+from ..config import GatewayConfig, InvalidConfiguration, configuration_values, parse_configuration
+from ..multisafepay.refund_body import CART_GATEWAYS, SHIPPING_ITEM_ID
+from ..payments import flow as payments
+from ..payments.notifications import handle_notification
+from ..plugin import saleor_side as saleor_payments
+from ..refunds import flow as gateway
 from .ledger_store import SaleorLedger
 from .line_ids import ItemIdSource
 from .order_history import write_order_note
-from .saleor_records import record_after_commit
-from .webhook import handle_notification
+from .records import record_after_commit
 
 PLUGIN_ID = "multisafepay"
 NOTIFICATION_URL = "notification_url"

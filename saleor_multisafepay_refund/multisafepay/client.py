@@ -17,8 +17,8 @@ from urllib.parse import quote, urlsplit
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from . import __version__, wire
-from .errors import (
+from .. import __version__
+from ..errors import (
     ApiError,
     ConfigurationError,
     ConnectionDropped,
@@ -27,6 +27,7 @@ from .errors import (
     RequestTimeout,
     TransportError,
 )
+from ..multisafepay import wire
 
 TEST_API_URL = "https://testapi.multisafepay.com/v1/json/"
 LIVE_API_URL = "https://api.multisafepay.com/v1/json/"

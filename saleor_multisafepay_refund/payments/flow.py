@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .answers import (
+from ..answers import (
     ACTION_TO_CONFIRM,
     AUTH,
     CAPTURE,
@@ -32,10 +32,8 @@ from .answers import (
     failure,
     msp_order_id,
 )
-from .cart import GATEWAY_CODE, is_cart_gateway
-from .client import MultiSafepayClient
-from .config import GatewayConfig
-from .errors import (
+from ..config import GatewayConfig
+from ..errors import (
     AmbiguousItem,
     ApiError,
     InvalidResponse,
@@ -43,18 +41,20 @@ from .errors import (
     RefundRefused,
     TransportError,
 )
-from .line_ids import merchant_item_id
-from .money import from_minor_units, line_total, quantum, round_money, to_minor_units
-from .order import parse_order
-from .order_cart import (
+from ..multisafepay.client import MultiSafepayClient
+from ..multisafepay.money import from_minor_units, line_total, quantum, round_money, to_minor_units
+from ..multisafepay.order import parse_order
+from ..multisafepay.order_body import Address, PaymentOrder, order_body
+from ..multisafepay.order_cart import (
     BALANCING_ITEM_ID,
     CartDoesNotAddUp,
     CartLine,
     OrderCart,
     build_order_cart,
 )
-from .order_request import Address, PaymentOrder, order_body
-from .payment_status import PaymentState, payment_state
+from ..multisafepay.refund_body import GATEWAY_CODE, is_cart_gateway
+from ..multisafepay.statuses import PaymentState, payment_state
+from ..plugin.line_ids import merchant_item_id
 
 if TYPE_CHECKING:
     import requests

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from .cart import is_cart_gateway
+from .refund_body import is_cart_gateway
 
 
 class PaymentState(str, Enum):

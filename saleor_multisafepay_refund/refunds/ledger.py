@@ -34,10 +34,10 @@ from enum import Enum
 from itertools import combinations
 from typing import Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Set, Tuple
 
-from . import wire
-from .cart import RefundPlan
-from .money import from_minor_units, to_minor_units
-from .order import Order
+from ..multisafepay import wire
+from ..multisafepay.money import from_minor_units, to_minor_units
+from ..multisafepay.order import Order
+from ..multisafepay.refund_body import RefundPlan
 
 # How long MultiSafepay may take to show a refund whose answer was lost. Until then, a refund
 # not (yet) in the order cannot be called failed.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Mapping, Optional, Tuple
 
-from .errors import InvalidOrderData
+from ..errors import InvalidOrderData
 from .money import LARGEST_DIGITS, from_minor_units, parse_decimal
 
 _LARGEST_WHOLE = 10**LARGEST_DIGITS  # parse_decimal's bound, for the int fast path

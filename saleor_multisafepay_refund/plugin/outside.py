@@ -81,5 +81,5 @@ def _close_if_unusable_or_obsolete(**_: Any) -> None:
 
 # Checked at the end of every request, as Django checks its own connections.
 request_finished.connect(
-    _close_if_unusable_or_obsolete, dispatch_uid="saleor_multisafepay_refund.outside"
+    _close_if_unusable_or_obsolete, dispatch_uid="saleor_multisafepay_refund.plugin.outside"
 )

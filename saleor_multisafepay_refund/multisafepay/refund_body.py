@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from .errors import (
+from ..errors import (
     AmbiguousItem,
     AmountExceedsRemaining,
     AmountNotAllowed,

@@ -29,18 +29,23 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any, FrozenSet, List, Mapping, Optional, Protocol, Sequence, Tuple
 
-from . import wire
-from .cart import RefundRequest, build_refund
-from .client import MultiSafepayClient
-from .config import GatewayConfig
-from .errors import MultiSafepayRefundError
-from .gateway import record_outcome, refuse_while_in_flight, settle_refunds, unrecorded_refunds
-from .ledger import EntryState, LedgerStore, pending_entry
-from .notifications import InvalidNotification, verify_notification
-from .order import parse_order
-from .payment_status import PaymentState
-from .payments import PaymentView, read_payment
-from .refunds import RefundStatus, send_refund
+from ..config import GatewayConfig
+from ..errors import MultiSafepayRefundError
+from ..multisafepay import wire
+from ..multisafepay.client import MultiSafepayClient
+from ..multisafepay.order import parse_order
+from ..multisafepay.refund_body import RefundRequest, build_refund
+from ..multisafepay.signatures import InvalidNotification, verify_notification
+from ..multisafepay.statuses import PaymentState
+from ..refunds.flow import (
+    record_outcome,
+    refuse_while_in_flight,
+    settle_refunds,
+    unrecorded_refunds,
+)
+from ..refunds.ledger import EntryState, LedgerStore, pending_entry
+from ..refunds.send import RefundStatus, send_refund
+from .flow import PaymentView, read_payment
 
 if TYPE_CHECKING:
     import requests

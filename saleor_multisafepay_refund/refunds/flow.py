@@ -15,12 +15,9 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from . import wire
-from .answers import REFUND, GatewayAnswer, failure, msp_order_id
-from .cart import KnownRefunds, RefundPlan, RefundRequest, build_refund, is_cart_gateway
-from .client import MultiSafepayClient
-from .config import GatewayConfig
-from .errors import (
+from ..answers import REFUND, GatewayAnswer, failure, msp_order_id
+from ..config import GatewayConfig
+from ..errors import (
     AmountMismatch,
     AmountNotAllowed,
     ConfigurationError,
@@ -30,6 +27,18 @@ from .errors import (
     RefundInProgress,
     RefundRefused,
 )
+from ..multisafepay import wire
+from ..multisafepay.client import MultiSafepayClient
+from ..multisafepay.money import to_minor_units
+from ..multisafepay.order import Order, parse_order
+from ..multisafepay.refund_body import (
+    KnownRefunds,
+    RefundPlan,
+    RefundRequest,
+    build_refund,
+    is_cart_gateway,
+)
+from ..plugin.line_ids import merchant_item_id
 from .ledger import (
     EntryState,
     LedgerEntry,
@@ -42,10 +51,7 @@ from .ledger import (
     settle,
     with_state,
 )
-from .line_ids import merchant_item_id
-from .money import to_minor_units
-from .order import Order, parse_order
-from .refunds import (
+from .send import (
     CANNOT_REFUND,
     RefundOutcome,
     RefundStatus,

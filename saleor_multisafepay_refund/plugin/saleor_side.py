@@ -37,10 +37,10 @@ from saleor.payment.utils import (
 )
 from saleor.plugins.manager import get_plugins_manager
 
+from ..payments.flow import CheckoutLineTotals, CheckoutTotals, PaymentContext
+from ..payments.notifications import CheckoutNotCompleted, SaleorPayment
 from .order_history import write_order_note
-from .payments import CheckoutLineTotals, CheckoutTotals, PaymentContext
-from .saleor_records import record_after_commit, reverse_refunds
-from .webhook import CheckoutNotCompleted, SaleorPayment
+from .records import record_after_commit, reverse_refunds
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from .errors import UnknownItem
+from ..errors import UnknownItem
 
 
 class ItemIdSource(str, Enum):

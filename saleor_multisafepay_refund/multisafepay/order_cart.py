@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .errors import MultiSafepayRefundError
+from ..errors import MultiSafepayRefundError
 from .money import line_total, quantum
 
 BALANCING_ITEM_ID = "msp-rounding"

@@ -16,7 +16,7 @@ import hmac
 import time
 from typing import Optional
 
-from .errors import MultiSafepayRefundError
+from ..errors import MultiSafepayRefundError
 
 MAX_AGE_SECONDS = 600
 

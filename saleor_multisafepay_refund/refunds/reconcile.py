@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import List, Mapping, Optional, Sequence, Tuple
 
+from ..multisafepay.money import from_minor_units
+from ..multisafepay.order import Order, RelatedRefund
 from .ledger import NOT_REFUNDED, EntryState, LedgerEntry
-from .money import from_minor_units
-from .order import Order, RelatedRefund
 
 
 @dataclass(frozen=True)

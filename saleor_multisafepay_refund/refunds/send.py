@@ -11,9 +11,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Mapping, Optional
 
-from .cart import RefundPlan, RefundRequest, SignConvention, build_refund
-from .client import MultiSafepayClient
-from .errors import (
+from ..errors import (
     ApiError,
     ConfigurationError,
     InvalidOrderData,
@@ -22,7 +20,9 @@ from .errors import (
     RefundRefused,
     TransportError,
 )
-from .order import Order, parse_order
+from ..multisafepay.client import MultiSafepayClient
+from ..multisafepay.order import Order, parse_order
+from ..multisafepay.refund_body import RefundPlan, RefundRequest, SignConvention, build_refund
 
 # MultiSafepay's "cannot refund": more than remains, already refunded, or the same amount twice.
 CANNOT_REFUND = 1034
