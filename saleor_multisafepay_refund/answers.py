@@ -1,15 +1,15 @@
-"""What the Saleor-facing flows answer Saleor, and which MultiSafepay order a payment is.
+"""What the refund and payment flows answer: our own type, which a door turns into Saleor's.
 
-Pure. `gateway.py` (refunds) and `payments.py` (payments) answer with a `GatewayAnswer`: the
-fields of Saleor's GatewayResponse, which `plugin.py` turns into one, plus the note for the
-order's history.
+`refunds/flow.py` and `payments/flow.py` answer with a `GatewayAnswer` (the fields of the
+legacy Payments API's GatewayResponse, which `plugin/hooks.py` builds from it) plus the note
+for the order's history.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Dict, Optional, Tuple
+from typing import Dict, Optional, Protocol, Tuple
 
 # saleor.payment.TransactionKind values the flows answer with
 ACTION_TO_CONFIRM = "action_to_confirm"
@@ -50,27 +50,29 @@ def short_error(message: str) -> str:
     return message[: ERROR_LENGTH - 1] + "…" if len(message) > ERROR_LENGTH else message
 
 
-def failure(
-    payment_information: Any, order_id: str, message: str, kind: str = REFUND
-) -> GatewayAnswer:
+class Asked(Protocol):
+    """What an answer needs of the request it answers (a refund's or a payment's ask)."""
+
+    @property
+    def amount(self) -> Decimal: ...
+
+    @property
+    def currency(self) -> str: ...
+
+    @property
+    def token(self) -> str: ...
+
+
+def failure(asked: Asked, order_id: str, message: str, kind: str = REFUND) -> GatewayAnswer:
     """The answer when nothing was done: `message` as Saleor's error (shortened) and as the
     order's note (whole)."""
     return GatewayAnswer(
         is_success=False,
-        amount=Decimal(payment_information.amount),
-        currency=str(payment_information.currency),
-        transaction_id=order_id or str(payment_information.token or ""),
+        amount=asked.amount,
+        currency=asked.currency,
+        transaction_id=order_id or asked.token,
         error=short_error(message),
         raw_response={"multisafepay_order_id": order_id, "error": message},
         kind=kind,
         note=message,
     )
-
-
-def msp_order_id(payment_information: Any) -> str:
-    """The MultiSafepay order of a payment: the token Saleor passes (the authorization's or
-    capture's transaction id, which is the order id), else its PSP reference; "" if neither."""
-    for value in (payment_information.token, payment_information.psp_reference):
-        if value not in (None, ""):
-            return str(value)
-    return ""

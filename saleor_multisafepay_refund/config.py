@@ -16,7 +16,7 @@ from .errors import ConfigurationError
 from .multisafepay.client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient, check_api_url
 from .multisafepay.money import parse_decimal
 from .multisafepay.refund_body import GATEWAY_CODE, SHIPPING_ITEM_ID, SignConvention
-from .plugin.line_ids import ItemIdSource
+from .payments.item_ids import ItemIdSource
 from .refunds.ledger import SETTLE_AFTER_SECONDS
 
 if TYPE_CHECKING:

@@ -43,7 +43,13 @@ class RefundRefused(MultiSafepayRefundError):
 
 
 class UnknownItem(RefundRefused):
-    pass
+    @classmethod
+    def without_id(cls, name: str) -> UnknownItem:
+        """A shop's line with neither SKU nor product variant: nothing to find it by."""
+        return cls(
+            f"the order line {name!r} has no SKU and no product variant, so it cannot be "
+            "found in MultiSafepay's cart."
+        )
 
 
 class AmbiguousItem(RefundRefused):

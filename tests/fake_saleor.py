@@ -30,13 +30,14 @@ from saleor_multisafepay_refund.answers import GatewayAnswer
 from saleor_multisafepay_refund.config import GatewayConfig
 from saleor_multisafepay_refund.emulator import Emulator, Notification
 from saleor_multisafepay_refund.payments import flow as payments
-from saleor_multisafepay_refund.payments.flow import CheckoutTotals, PaymentContext
+from saleor_multisafepay_refund.payments.ask import CheckoutTotals, PaymentContext
 from saleor_multisafepay_refund.payments.notifications import (
     NotificationAnswer,
     SaleorPayment,
     handle_notification,
 )
-from saleor_multisafepay_refund.refunds import flow as gateway
+from saleor_multisafepay_refund.plugin import asks
+from saleor_multisafepay_refund.plugin.asks import payment_ask
 from saleor_multisafepay_refund.refunds.ledger import MemoryLedger
 
 from .saleor_shapes import AddressData, OrderLine, PaymentData, RefundData, TransactionData
@@ -152,7 +153,9 @@ class FakeSaleor:
         """checkoutComplete, the first time: process_payment (token: none from the storefront)."""
         context = PaymentContext(NOTIFICATION_URL, RETURN_URL, payment.checkout, "nl_NL")
         answer = payments.process_payment(
-            self.config, self.payment_data(payment, token="", data=payment.payment_data), context
+            self.config,
+            payment_ask(self.payment_data(payment, token="", data=payment.payment_data)),
+            context,
         )
         self._keep(payment, answer)
         return answer
@@ -166,13 +169,13 @@ class FakeSaleor:
         """The order fulfilled: Saleor captures what is not captured yet (or `amount`)."""
         amount = payment.amount - payment.captured_amount if amount is None else amount
         data = self.payment_data(payment, token=payment.token_of(AUTH), amount=amount)
-        answer = payments.capture_payment(self.config, data)
+        answer = payments.capture_payment(self.config, payment_ask(data))
         self._keep(payment, answer)
         return answer
 
     def void(self, payment: ShopPayment) -> GatewayAnswer:
         data = self.payment_data(payment, token=payment.token_of(AUTH))
-        answer = payments.void_payment(self.config, data)
+        answer = payments.void_payment(self.config, payment_ask(data))
         self._keep(payment, answer)
         return answer
 
@@ -185,7 +188,7 @@ class FakeSaleor:
             data = self.payment_data(
                 payment, token=payment.token_of(CAPTURE), amount=amount, refund_data=refund_data
             )
-            answer = gateway.refund_payment(self.config, data, self.ledger)
+            answer = asks.refund_payment(self.config, data, self.ledger)
             payment.notes.append(answer.note)
             self._keep(payment, answer)
             self._record_refunds(payment, answer.unrecorded)
@@ -308,7 +311,7 @@ class FakeSaleor:
         payment.confirm_calls += 1
         data = self.payment_data(payment, token=payment.token_of(ACTION_TO_CONFIRM))
         # The plugin gives confirm the checkout as it is now (the customer may have changed it).
-        answer = payments.confirm_payment(self.config, data, checkout=payment.checkout)
+        answer = payments.confirm_payment(self.config, payment_ask(data), checkout=payment.checkout)
         self._keep(payment, answer)
         # Saleor makes the order of any success that needs no more action (auth, capture,
         # pending); a failure or action_required leaves the checkout as it is.

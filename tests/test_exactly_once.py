@@ -21,7 +21,7 @@ from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind
 from saleor_multisafepay_refund.multisafepay.money import to_minor_units
 from saleor_multisafepay_refund.multisafepay.order import parse_order
 from saleor_multisafepay_refund.multisafepay.refund_body import item_balances
-from saleor_multisafepay_refund.refunds.flow import refund_payment
+from saleor_multisafepay_refund.plugin.asks import refund_payment
 from saleor_multisafepay_refund.refunds.ledger import EntryState, MemoryLedger
 
 from .factories import item, order_data, seed_order

@@ -11,8 +11,8 @@ from saleor_multisafepay_refund.config import GatewayConfig, InvalidConfiguratio
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind
 from saleor_multisafepay_refund.multisafepay import wire
 from saleor_multisafepay_refund.multisafepay.refund_body import SignConvention
-from saleor_multisafepay_refund.plugin.line_ids import ItemIdSource
-from saleor_multisafepay_refund.refunds.flow import refund_payment, refuse_unconfigured
+from saleor_multisafepay_refund.payments.item_ids import ItemIdSource
+from saleor_multisafepay_refund.plugin.asks import refund_payment, refuse_unconfigured
 from saleor_multisafepay_refund.refunds.ledger import MemoryLedger
 
 from .factories import SEED_ITEMS, item, order_data, seed_order

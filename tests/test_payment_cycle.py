@@ -29,9 +29,13 @@ from saleor_multisafepay_refund.emulator import (
 )
 from saleor_multisafepay_refund.multisafepay.money import to_minor_units
 from saleor_multisafepay_refund.payments import flow as payments
-from saleor_multisafepay_refund.payments.flow import CheckoutLineTotals, CheckoutTotals
+from saleor_multisafepay_refund.payments.ask import (
+    CheckoutLineTotals,
+    CheckoutTotals,
+    PaymentContext,
+)
 from saleor_multisafepay_refund.payments.notifications import NotificationAnswer
-from saleor_multisafepay_refund.plugin.line_ids import merchant_item_id
+from saleor_multisafepay_refund.plugin.asks import line_item_id, payment_ask
 
 from .fake_saleor import (
     ACTION_TO_CONFIRM,
@@ -306,8 +310,8 @@ def test_the_whole_cycle_pay_ship_refund_lines_return_the_rest(
     assert total == Decimal("315.00")
     source = saleor.config.merchant_item_id_source
     assert [item["merchant_item_id"] for item in CART] == [
-        merchant_item_id(CANDLES, source),  # the SKU
-        merchant_item_id(APPLE, source),  # no SKU: the variant's ID
+        line_item_id(CANDLES, source),  # the SKU
+        line_item_id(APPLE, source),  # no SKU: the variant's ID
         saleor.config.shipping_item_id,
     ]
     # ... and Saleor sends the customer to the payment page
@@ -935,11 +939,11 @@ def test_a_payment_saleor_recorded_already_is_answered_as_recorded_without_askin
     information = PaymentData(
         amount=Decimal("315.00"), order_id="None", transactions=[recorded], token="saleor-9-abcd"
     )
-    context = payments.PaymentContext(notification_url="https://shop.example/notification")
+    context = PaymentContext(notification_url="https://shop.example/notification")
 
     answers = [
-        payments.confirm_payment(config, information),
-        payments.process_payment(config, information, context),
+        payments.confirm_payment(config, payment_ask(information)),
+        payments.process_payment(config, payment_ask(information), context),
     ]
 
     for answer in answers:
@@ -1012,7 +1016,7 @@ def test_two_checkout_lines_of_one_product_become_one_cart_line_and_a_free_gift_
     assert by_id["CANDLE-3"].quantity == 4  # a refund of 4 candle holders finds them
     assert (by_id["CANDLE-3-gift"].quantity, by_id["CANDLE-3-gift"].unit_price) == (1, 0)
     # The order lines Saleor makes of them map to the same ids.
-    assert merchant_item_id(replace(CANDLES, is_gift=True), config.merchant_item_id_source) == (
+    assert line_item_id(replace(CANDLES, is_gift=True), config.merchant_item_id_source) == (
         "CANDLE-3-gift"
     )
 
@@ -1040,10 +1044,10 @@ def test_an_order_multisafepay_has_not_approved_yet_is_not_shipped(emulator) -> 
     config = GatewayConfig(api_key="test-key-0123456789abcdef", api_url=emulator.base_url)
     information = PaymentData(amount=Decimal("10.00"), token="pad-1")
     assert emulator.order("pad-1")["status"] == "uncleared"
-    assert payments.confirm_payment(config, information).kind == AUTH
+    assert payments.confirm_payment(config, payment_ask(information)).kind == AUTH
 
     # When the order is fulfilled and Saleor captures
-    answer = payments.capture_payment(config, information)
+    answer = payments.capture_payment(config, payment_ask(information))
 
     # Then nothing is shipped: MultiSafepay may still decline the customer
     assert not answer.is_success and "has not approved order pad-1 yet" in answer.note

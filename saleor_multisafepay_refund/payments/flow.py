@@ -1,8 +1,7 @@
-"""Payments through MultiSafepay: a Saleor checkout in, an order and a gateway answer out.
+"""Payments through MultiSafepay: a `PaymentAsk` and the checkout in, an order and an answer out.
 
-Imports nothing of Saleor or Django: `plugin.py` passes Saleor's PaymentData and a
-`CheckoutTotals` read from the checkout, and turns the `GatewayAnswer` into a GatewayResponse.
-Saleor's legacy checkout flow calls, in order:
+Knows nothing of Saleor: a door builds the `PaymentAsk` and the `CheckoutTotals` from Saleor's
+data and turns the `GatewayAnswer` into Saleor's. Saleor's legacy checkout flow calls, in order:
 
     process_payment  POST /orders (redirect); Saleor answers confirmationNeeded with the
                      payment URL, and keeps the MultiSafepay order id as the transaction token
@@ -10,7 +9,7 @@ Saleor's legacy checkout flow calls, in order:
     capture_payment  cart methods: PATCH status shipped, when the order is fulfilled
     void_payment     PATCH status cancelled, before it is shipped
 
-The cart is built with the refunds' own merchant_item_id rule (`line_ids.py`), so
+The cart is built with the refunds' own merchant_item_id rule (`item_ids.py`), so
 every refund finds its items again.
 """
 
@@ -30,7 +29,6 @@ from ..answers import (
     VOID,
     GatewayAnswer,
     failure,
-    msp_order_id,
 )
 from ..config import GatewayConfig
 from ..errors import (
@@ -44,7 +42,7 @@ from ..errors import (
 from ..multisafepay.client import MultiSafepayClient
 from ..multisafepay.money import from_minor_units, line_total, quantum, round_money, to_minor_units
 from ..multisafepay.order import parse_order
-from ..multisafepay.order_body import Address, PaymentOrder, order_body
+from ..multisafepay.order_body import PaymentOrder, order_body
 from ..multisafepay.order_cart import (
     BALANCING_ITEM_ID,
     CartDoesNotAddUp,
@@ -54,7 +52,8 @@ from ..multisafepay.order_cart import (
 )
 from ..multisafepay.refund_body import GATEWAY_CODE, is_cart_gateway
 from ..multisafepay.statuses import PaymentState, payment_state
-from ..plugin.line_ids import merchant_item_id
+from .ask import CheckoutLineTotals, CheckoutTotals, PaymentAsk, PaymentContext
+from .item_ids import merchant_item_id
 
 if TYPE_CHECKING:
     import requests
@@ -72,40 +71,6 @@ _UNIT_PRICE_QUANTUM = Decimal("1e-10")
 
 class UnknownPaymentMethod(MultiSafepayRefundError):
     """The storefront's paymentData names no MultiSafepay payment method code."""
-
-
-@dataclass(frozen=True)
-class CheckoutLineTotals:
-    """One checkout line as Saleor priced it; named like an order line for `merchant_item_id`."""
-
-    product_name: str
-    product_sku: Optional[str]
-    product_variant_id: str  # the variant's global ID, as Saleor's order line will keep it
-    quantity: int
-    total_gross: Decimal
-    total_net: Decimal
-    tax_rate: Optional[Decimal] = None  # a fraction; None: derived from gross and net
-    is_gift: bool = False  # a promotion's free gift (its own merchant_item_id)
-
-
-@dataclass(frozen=True)
-class CheckoutTotals:
-    lines: Tuple[CheckoutLineTotals, ...]
-    shipping_gross: Decimal
-    shipping_net: Decimal
-    shipping_tax_rate: Optional[Decimal]
-    total_gross: Decimal  # after discounts, before gift cards
-    voucher_code: str = ""
-
-
-@dataclass(frozen=True)
-class PaymentContext:
-    """What Saleor knows of a payment beyond its PaymentData."""
-
-    notification_url: str
-    return_url: str = ""
-    checkout: Optional[CheckoutTotals] = None
-    locale: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,7 +124,13 @@ def cart_lines(
     lines = _merged(
         [
             CartLine(
-                merchant_item_id(line, config.merchant_item_id_source),
+                merchant_item_id(
+                    line.product_sku,
+                    line.product_variant_id,
+                    line.is_gift,
+                    line.product_name,
+                    config.merchant_item_id_source,
+                ),
                 line.product_name,
                 _unit_price(line.total_gross, line.quantity, _rate(line, currency)),
                 line.quantity,
@@ -207,33 +178,29 @@ def _merged(lines: List[CartLine]) -> List[CartLine]:
     return list(merged.values())
 
 
-def new_order_id(payment_information: Any) -> str:
+def new_order_id(ask: PaymentAsk) -> str:
     """A MultiSafepay order id for a Saleor payment: its id and a random part, so that two
     Saleor databases (a reset test shop) never meet the same id at MultiSafepay."""
-    return f"saleor-{payment_information.payment_id}-{secrets.token_hex(4)}"
+    return f"saleor-{ask.payment_id}-{secrets.token_hex(4)}"
 
 
-def chosen_gateway(payment_information: Any) -> str:
+def chosen_gateway(ask: PaymentAsk) -> str:
     """The method the storefront chose (`paymentData: {"gateway": "KLARNA"}`), or ""."""
-    data = getattr(payment_information, "data", None) or {}
-    value = data.get("gateway") if isinstance(data, Mapping) else None
-    if value in (None, ""):
+    if not ask.method:
         return ""
-    code = str(value).strip().upper()
+    code = ask.method.strip().upper()
     if not GATEWAY_CODE.match(code):
         raise UnknownPaymentMethod(
-            f"{str(value)[:40]!r} is not a MultiSafepay payment method code."
+            f"{ask.method[:40]!r} is not a MultiSafepay payment method code."
         )
     return code
 
 
-def payment_order(
-    config: GatewayConfig, payment_information: Any, context: PaymentContext
-) -> PaymentOrder:
+def payment_order(config: GatewayConfig, ask: PaymentAsk, context: PaymentContext) -> PaymentOrder:
     """The MultiSafepay order for a Saleor payment; a cart method without a cart is refused."""
-    amount = Decimal(payment_information.amount)
-    currency = str(payment_information.currency)
-    gateway = chosen_gateway(payment_information)
+    amount = ask.amount
+    currency = ask.currency
+    gateway = chosen_gateway(ask)
     cart: Optional[OrderCart] = None
     reason = "Saleor gave no checkout lines"
     if context.checkout is not None:
@@ -250,48 +217,46 @@ def payment_order(
         # Other methods need no cart; the payment page will not offer the cart methods.
         logger.warning("MultiSafepay order created without a shopping cart: %s", reason)
     return PaymentOrder(
-        order_id=new_order_id(payment_information),
+        order_id=new_order_id(ask),
         amount=amount,
         currency=currency,
-        description=f"Saleor payment {payment_information.payment_id}",
+        description=f"Saleor payment {ask.payment_id}",
         gateway=gateway,
         cart=cart,
         notification_url=context.notification_url,
         redirect_url=context.return_url,
         cancel_url=context.return_url,
-        email=str(getattr(payment_information, "customer_email", "") or ""),
-        ip_address=str(getattr(payment_information, "customer_ip_address", "") or ""),
+        email=ask.email,
+        ip_address=ask.ip_address,
         locale=context.locale,
-        billing=_address(getattr(payment_information, "billing", None)),
-        shipping=_address(getattr(payment_information, "shipping", None)),
+        billing=ask.billing,
+        shipping=ask.shipping,
     )
 
 
 def process_payment(
     config: GatewayConfig,
-    payment_information: Any,
+    ask: PaymentAsk,
     context: PaymentContext,
     session: Optional[requests.Session] = None,
 ) -> GatewayAnswer:
     """Create the MultiSafepay order; the answer sends the customer to its payment page."""
-    recorded = _recorded(payment_information)
+    recorded = _recorded(ask)
     if recorded is not None:
         # Paid already (Saleor stopped between the payment and the order): no second order.
         return recorded
     try:
-        order = payment_order(config, payment_information, context)
+        order = payment_order(config, ask, context)
         body = order_body(order)
     except (MultiSafepayRefundError, ValueError) as exc:
-        return failure(
-            payment_information, "", f"MultiSafepay payment not started: {exc}", ACTION_TO_CONFIRM
-        )
+        return failure(ask, "", f"MultiSafepay payment not started: {exc}", ACTION_TO_CONFIRM)
     try:
         with config.connected(session) as client:
             created = client.create_order(body)
     except MultiSafepayRefundError as exc:
         # Nothing is charged by creating an order: a lost answer leaves an order nobody pays.
         return failure(
-            payment_information,
+            ask,
             order.order_id,
             f"MultiSafepay payment not started: {str(exc).rstrip('.')}. Nothing was charged; "
             "try again.",
@@ -300,7 +265,7 @@ def process_payment(
     payment_url = str(created.get("payment_url") or "")
     if not payment_url:
         return failure(
-            payment_information,
+            ask,
             order.order_id,
             "MultiSafepay payment not started: MultiSafepay gave no payment page. Nothing was "
             "charged; try again.",
@@ -308,7 +273,7 @@ def process_payment(
         )
     data = {"payment_url": payment_url, "multisafepay_order_id": order.order_id}
     return _answer(
-        payment_information,
+        ask,
         order.order_id,
         ACTION_TO_CONFIRM,
         {**data, "gateway": order.gateway},
@@ -318,7 +283,7 @@ def process_payment(
 
 def confirm_payment(
     config: GatewayConfig,
-    payment_information: Any,
+    ask: PaymentAsk,
     session: Optional[requests.Session] = None,
     checkout: Optional[CheckoutTotals] = None,
 ) -> GatewayAnswer:
@@ -328,27 +293,25 @@ def confirm_payment(
     may have changed the checkout while on the payment page, and MultiSafepay's cart is what
     the provider invoices and what every refund must find again.
     """
-    recorded = _recorded(payment_information)
+    recorded = _recorded(ask)
     if recorded is not None:
         # Saleor recorded it already (a notification placed the order first): the same answer,
         # marked so that Saleor counts it once.
         return recorded
-    order_id = msp_order_id(payment_information)
+    order_id = ask.msp_order_id
     try:
         with config.connected(session) as client:
             data = client.get_order(order_id)
-            view = _checked(read_payment(data), payment_information)
-            changed = _cart_changed(config, data, view, payment_information, checkout)
+            view = _checked(read_payment(data), ask)
+            changed = _cart_changed(config, data, view, ask, checkout)
             if changed and view.state in (PaymentState.AUTHORIZED, PaymentState.PENDING):
                 # Unpaid or not shipped: cancelled, so that nothing of it is ever invoiced.
                 client.update_order(order_id, {"status": "cancelled"})
     except MultiSafepayRefundError as exc:
-        return failure(
-            payment_information, order_id, f"MultiSafepay payment unclear: {exc}", ACTION_TO_CONFIRM
-        )
+        return failure(ask, order_id, f"MultiSafepay payment unclear: {exc}", ACTION_TO_CONFIRM)
     if changed:
         return failure(
-            payment_information,
+            ask,
             order_id,
             f"The checkout changed after the payment started ({changed}): MultiSafepay's order "
             f"{order_id} is cancelled and nothing is charged. Pay again.",
@@ -357,37 +320,35 @@ def confirm_payment(
     raw = view.raw_response()
     state = view.state
     if state is PaymentState.AUTHORIZED:
-        return _answer(payment_information, order_id, AUTH, raw)
+        return _answer(ask, order_id, AUTH, raw)
     if state is PaymentState.CAPTURED:
-        return _answer(payment_information, order_id, CAPTURE, raw)
+        return _answer(ask, order_id, CAPTURE, raw)
     if state in (PaymentState.FAILED, PaymentState.CHARGED_BACK):
         return failure(
-            payment_information,
+            ask,
             order_id,
             f"MultiSafepay payment {view.status}: nothing was charged. Pay again, with this or "
             "another method.",
             ACTION_TO_CONFIRM,
         )
-    payment_url = _payment_url(payment_information)
+    payment_url = ask.payment_url
     if view.status == "initialized" and payment_url and view.gateway not in _PAID_LATER:
         # The customer came back without finishing: send them to the payment page again.
         data = {"payment_url": payment_url, "multisafepay_order_id": order_id}
-        return _answer(
-            payment_information, order_id, ACTION_TO_CONFIRM, raw, action_required_data=data
-        )
+        return _answer(ask, order_id, ACTION_TO_CONFIRM, raw, action_required_data=data)
     # Paid and still being checked (uncleared): the order is placed, the notification of the
     # outcome records the capture.
-    return _answer(payment_information, order_id, PENDING, raw)
+    return _answer(ask, order_id, PENDING, raw)
 
 
 def capture_payment(
-    config: GatewayConfig, payment_information: Any, session: Optional[requests.Session] = None
+    config: GatewayConfig, ask: PaymentAsk, session: Optional[requests.Session] = None
 ) -> GatewayAnswer:
     """Capture: a cart method's order is shipped (MultiSafepay then invoices the customer)."""
-    order_id = msp_order_id(payment_information)
+    order_id = ask.msp_order_id
     try:
         with config.connected(session) as client:
-            view = _checked(read_payment(client.get_order(order_id)), payment_information, False)
+            view = _checked(read_payment(client.get_order(order_id)), ask, False)
             if view.state is PaymentState.AUTHORIZED and view.status != "completed":
                 # Pay After Delivery's "uncleared": MultiSafepay still decides (within two
                 # business days, its payment-flow page); shipping now could ship unpaid goods.
@@ -396,7 +357,7 @@ def capture_payment(
                     "capture it (ship) once MultiSafepay shows it completed."
                 )
             if view.state is PaymentState.AUTHORIZED:
-                amount = Decimal(payment_information.amount)
+                amount = ask.amount
                 if to_minor_units(amount, view.currency) != view.amount:
                     raise RefundRefused(
                         f"{view.gateway} is captured whole, when the order is shipped: "
@@ -405,14 +366,12 @@ def capture_payment(
                     )
                 view = _ship(client, view)
     except MultiSafepayRefundError as exc:
-        return failure(
-            payment_information, order_id, f"MultiSafepay capture failed: {exc}", CAPTURE
-        )
+        return failure(ask, order_id, f"MultiSafepay capture failed: {exc}", CAPTURE)
     raw = view.raw_response()
     if view.state is PaymentState.CAPTURED:
-        return _answer(payment_information, order_id, CAPTURE, raw)
+        return _answer(ask, order_id, CAPTURE, raw)
     return failure(
-        payment_information,
+        ask,
         order_id,
         f"MultiSafepay capture not possible: the order is {view.status or 'without a status'}.",
         CAPTURE,
@@ -420,24 +379,24 @@ def capture_payment(
 
 
 def void_payment(
-    config: GatewayConfig, payment_information: Any, session: Optional[requests.Session] = None
+    config: GatewayConfig, ask: PaymentAsk, session: Optional[requests.Session] = None
 ) -> GatewayAnswer:
     """Cancel an order that is not shipped (captured) yet."""
-    order_id = msp_order_id(payment_information)
+    order_id = ask.msp_order_id
     try:
         with config.connected(session) as client:
-            view = _checked(read_payment(client.get_order(order_id)), payment_information, False)
+            view = _checked(read_payment(client.get_order(order_id)), ask, False)
             if view.state in (PaymentState.AUTHORIZED, PaymentState.PENDING):
                 client.update_order(order_id, {"status": "cancelled"})
                 # MultiSafepay said yes: a cancelled order's status is "void".
                 view = replace(view, status="void")
     except MultiSafepayRefundError as exc:
-        return failure(payment_information, order_id, f"MultiSafepay void failed: {exc}", VOID)
+        return failure(ask, order_id, f"MultiSafepay void failed: {exc}", VOID)
     raw = view.raw_response()
     if view.state is PaymentState.FAILED:
-        return _answer(payment_information, order_id, VOID, raw)
+        return _answer(ask, order_id, VOID, raw)
     return failure(
-        payment_information,
+        ask,
         order_id,
         f"MultiSafepay void not possible: the order is {view.status}"
         + (": refund it instead." if view.state is PaymentState.CAPTURED else "."),
@@ -463,7 +422,7 @@ def _cart_changed(
     config: GatewayConfig,
     data: Mapping[str, Any],
     view: PaymentView,
-    payment_information: Any,
+    ask: PaymentAsk,
     checkout: Optional[CheckoutTotals],
 ) -> str:
     """What differs between MultiSafepay's cart and the checkout now, item by item (quantity,
@@ -521,53 +480,28 @@ def _difference(
     return f"{key}: paid {shown(paid)}, now {shown(now)}"
 
 
-def _checked(view: PaymentView, payment_information: Any, whole: bool = True) -> PaymentView:
+def _checked(view: PaymentView, ask: PaymentAsk, whole: bool = True) -> PaymentView:
     """`view`, refused when it is not this payment's order (another currency, or with
     `whole` another amount: a capture or void may be asked for part of it)."""
     order_id = view.order_id
-    currency = str(payment_information.currency).upper()
-    if view.currency != currency or (
-        whole and view.amount != to_minor_units(Decimal(payment_information.amount), currency)
-    ):
+    currency = ask.currency.upper()
+    if view.currency != currency or (whole and view.amount != to_minor_units(ask.amount, currency)):
         raise InvalidResponse(
             f"MultiSafepay's order {order_id} is for {view.currency} "
             f"{from_minor_units(view.amount, view.currency)}, the payment for {currency} "
-            f"{payment_information.amount}: not this payment's order."
+            f"{ask.amount}: not this payment's order."
         )
     return view
 
 
-def _recorded(payment_information: Any) -> Optional[GatewayAnswer]:
+def _recorded(ask: PaymentAsk) -> Optional[GatewayAnswer]:
     """The authorization or capture Saleor already holds for this payment, if any."""
-    for transaction in reversed(getattr(payment_information, "transactions", None) or ()):
-        if transaction.kind in (AUTH, CAPTURE) and transaction.is_success and transaction.token:
-            answer = _answer(
-                payment_information,
-                str(transaction.token),
-                transaction.kind,
-                {"multisafepay_order_id": str(transaction.token), "status": "recorded"},
-            )
-            # Saleor's TransactionData.amount: {"amount": "10.00", "currency": "EUR"}.
-            amount = Decimal(str(transaction.amount["amount"]))
-            return replace(answer, amount=amount, transaction_already_processed=True)
-    return None
-
-
-def _payment_url(payment_information: Any) -> str:
-    """The payment page given when the order was created (kept in Saleor's transaction)."""
-    for transaction in reversed(getattr(payment_information, "transactions", None) or ()):
-        response = getattr(transaction, "gateway_response", None) or {}
-        if transaction.kind == ACTION_TO_CONFIRM and response.get("payment_url"):
-            return str(response["payment_url"])
-    return ""
-
-
-def _address(data: Any) -> Optional[Address]:
-    if data is None:
+    recorded = ask.recorded
+    if recorded is None:
         return None
-    return Address(
-        **{name: str(getattr(data, name, "") or "") for name in Address.__dataclass_fields__}
-    )
+    raw = {"multisafepay_order_id": recorded.reference, "status": "recorded"}
+    answer = _answer(ask, recorded.reference, recorded.kind, raw)
+    return replace(answer, amount=recorded.amount, transaction_already_processed=True)
 
 
 def _rate(line: CheckoutLineTotals, currency: str) -> Decimal:
@@ -598,7 +532,7 @@ def _unit_price(gross: Decimal, quantity: int, rate: Decimal) -> Decimal:
 
 
 def _answer(
-    payment_information: Any,
+    ask: PaymentAsk,
     order_id: str,
     kind: str,
     raw: Dict[str, str],
@@ -606,8 +540,8 @@ def _answer(
 ) -> GatewayAnswer:
     return GatewayAnswer(
         is_success=True,
-        amount=Decimal(payment_information.amount),
-        currency=str(payment_information.currency),
+        amount=ask.amount,
+        currency=ask.currency,
         transaction_id=order_id,
         error=None,
         raw_response=raw,
@@ -619,9 +553,6 @@ def _answer(
 
 
 __all__: Sequence[str] = [
-    "CheckoutLineTotals",
-    "CheckoutTotals",
-    "PaymentContext",
     "capture_payment",
     "confirm_payment",
     "process_payment",

@@ -1,5 +1,5 @@
-"""The Saleor plugin: configuration and thin hooks; the work is in `gateway.py` (refunds),
-`payments.py` (payments) and `webhook.py` (notifications).
+"""The Saleor plugin: configuration and thin hooks. Saleor's data becomes our asks in
+`asks.py`; the work is in `refunds/`, `payments/` and `payments/notifications.py`.
 
 Imported by Saleor only (through the `saleor.plugins` entry point): it needs Saleor and Django.
 """
@@ -18,11 +18,12 @@ from ..answers import ACTION_TO_CONFIRM, CAPTURE, VOID, GatewayAnswer, failure
 from ..config import GatewayConfig, InvalidConfiguration, configuration_values, parse_configuration
 from ..multisafepay.refund_body import CART_GATEWAYS, SHIPPING_ITEM_ID
 from ..payments import flow as payments
+from ..payments.ask import PaymentAsk
+from ..payments.item_ids import ItemIdSource
 from ..payments.notifications import handle_notification
-from ..plugin import saleor_side as saleor_payments
-from ..refunds import flow as gateway
+from . import asks
+from . import saleor_side as saleor_payments
 from .ledger_store import SaleorLedger
-from .line_ids import ItemIdSource
 from .order_history import write_order_note
 from .records import record_after_commit
 
@@ -156,9 +157,9 @@ class MultiSafepayPlugin(BasePlugin):
         if not self.active:
             return previous_value
         try:
-            answer = gateway.refund_payment(self.config, payment_information, SaleorLedger())
+            answer = asks.refund_payment(self.config, payment_information, SaleorLedger())
         except InvalidConfiguration as exc:
-            answer = gateway.refuse_unconfigured(payment_information, exc)
+            answer = asks.refuse_unconfigured(payment_information, exc)
         _record(payment_information, answer)
         record_after_commit(payment_information.payment_id, answer.unrecorded)
         return _gateway_response(answer)
@@ -188,9 +189,9 @@ class MultiSafepayPlugin(BasePlugin):
             return previous_value
         slug = self.channel.slug if self.channel is not None else ""
         return self._payment(
-            lambda config: payments.process_payment(
+            lambda config, ask: payments.process_payment(
                 config,
-                payment_information,
+                ask,
                 saleor_payments.payment_context(payment_information, PLUGIN_ID, slug),
             ),
             payment_information,
@@ -201,9 +202,9 @@ class MultiSafepayPlugin(BasePlugin):
         if not self.active:
             return previous_value
         return self._payment(
-            lambda config: payments.confirm_payment(
+            lambda config, ask: payments.confirm_payment(
                 config,
-                payment_information,
+                ask,
                 checkout=saleor_payments.checkout_totals(payment_information),
             ),
             payment_information,
@@ -214,7 +215,7 @@ class MultiSafepayPlugin(BasePlugin):
         if not self.active:
             return previous_value
         return self._payment(
-            lambda config: payments.capture_payment(config, payment_information),
+            payments.capture_payment,
             payment_information,
             CAPTURE,
         )
@@ -223,7 +224,7 @@ class MultiSafepayPlugin(BasePlugin):
         if not self.active:
             return previous_value
         return self._payment(
-            lambda config: payments.void_payment(config, payment_information),
+            payments.void_payment,
             payment_information,
             VOID,
         )
@@ -273,15 +274,15 @@ class MultiSafepayPlugin(BasePlugin):
 
     def _payment(
         self,
-        flow: Callable[[GatewayConfig], GatewayAnswer],
+        flow: Callable[[GatewayConfig, PaymentAsk], GatewayAnswer],
         payment_information: Any,
         kind: str,
     ) -> GatewayResponse:
         try:
-            answer = flow(self._usable_config())
+            answer = flow(self._usable_config(), asks.payment_ask(payment_information))
         except InvalidConfiguration as exc:
             answer = failure(
-                payment_information,
+                asks.bare_payment_ask(payment_information),
                 "",
                 f"MultiSafepay cannot be used: the plugin's configuration is incomplete ({exc}).",
                 kind,
@@ -290,7 +291,7 @@ class MultiSafepayPlugin(BasePlugin):
             # Saleor turns an exception into an internal error and loses the reason.
             logger.exception("MultiSafepay payment stopped on an unexpected error")
             answer = failure(
-                payment_information,
+                asks.bare_payment_ask(payment_information),
                 "",
                 "MultiSafepay stopped on an unexpected error: check the order in MultiSafepay's "
                 "dashboard before trying again.",

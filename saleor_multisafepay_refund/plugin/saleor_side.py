@@ -37,7 +37,7 @@ from saleor.payment.utils import (
 )
 from saleor.plugins.manager import get_plugins_manager
 
-from ..payments.flow import CheckoutLineTotals, CheckoutTotals, PaymentContext
+from ..payments.ask import CheckoutLineTotals, CheckoutTotals, PaymentContext
 from ..payments.notifications import CheckoutNotCompleted, SaleorPayment
 from .order_history import write_order_note
 from .records import record_after_commit, reverse_refunds

@@ -1,10 +1,9 @@
-"""Saleor's refund turned into MultiSafepay's: Saleor-shaped objects in, a gateway answer out.
+"""A refund Saleor asks for, made at MultiSafepay at most once: a `RefundAsk` in, an answer out.
 
-Imports nothing of Saleor or Django. Saleor's objects (PaymentData, RefundData, OrderLineInfo,
-FulfillmentLineData, OrderLine, FulfillmentLine) are read by attribute, so the flow is tested
-with plain objects of the same shape; `plugin.py` turns the answer into a GatewayResponse.
-Every answer carries a `note` for the order's history, because Saleor replaces the plugin's
-error with "The refund operation is not available yet." in the two fulfillment mutations.
+Knows nothing of Saleor: a door builds the `RefundAsk` from Saleor's data and turns the
+`GatewayAnswer` into Saleor's. Every answer carries a `note` for the order's history, because
+Saleor replaces the plugin's error with "The refund operation is not available yet." in the
+two fulfillment mutations.
 """
 
 from __future__ import annotations
@@ -13,9 +12,9 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from ..answers import REFUND, GatewayAnswer, failure, msp_order_id
+from ..answers import GatewayAnswer, failure
 from ..config import GatewayConfig
 from ..errors import (
     AmountMismatch,
@@ -26,6 +25,7 @@ from ..errors import (
     MultiSafepayRefundError,
     RefundInProgress,
     RefundRefused,
+    UnknownItem,
 )
 from ..multisafepay import wire
 from ..multisafepay.client import MultiSafepayClient
@@ -38,7 +38,7 @@ from ..multisafepay.refund_body import (
     build_refund,
     is_cart_gateway,
 )
-from ..plugin.line_ids import merchant_item_id
+from .ask import RefundAsk
 from .ledger import (
     EntryState,
     LedgerEntry,
@@ -64,8 +64,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# saleor.order.FulfillmentStatus.REFUNDED: Saleor passes such lines but does not count them.
-FULFILLMENT_REFUNDED = "refunded"
 # MultiSafepay refuses the same amount twice on one order within 5 minutes (error 1034).
 DUPLICATE_WINDOW_SECONDS = 300
 # What staff can do when the ledger's table cannot be used (nothing was sent then).
@@ -77,7 +75,7 @@ LEDGER_ADVICE = (
 
 def refund_payment(
     config: GatewayConfig,
-    payment_information: Any,
+    ask: RefundAsk,
     ledger: LedgerStore,
     session: Optional[requests.Session] = None,
 ) -> GatewayAnswer:
@@ -87,37 +85,37 @@ def refund_payment(
     """
     try:
         with config.connected(session) as client:
-            return _refund(client, config, payment_information, ledger)
+            return _refund(client, config, ask, ledger)
     except ConfigurationError as exc:
-        return refuse_unconfigured(payment_information, exc)
+        return refuse_unconfigured(ask, exc)
     except Exception:
         # Saleor turns an exception into an internal error and loses the reason: answer instead.
         logger.exception("MultiSafepay refund stopped on an unexpected error")
         return failure(
-            payment_information,
-            msp_order_id(payment_information),
+            ask,
+            ask.msp_order_id,
             "The MultiSafepay refund stopped on an unexpected error: check the order in "
             "MultiSafepay's dashboard before trying again.",
         )
 
 
-def refuse_unconfigured(payment_information: Any, error: ConfigurationError) -> GatewayAnswer:
+def refuse_unconfigured(ask: RefundAsk, error: ConfigurationError) -> GatewayAnswer:
     """The answer when the plugin's configuration cannot be used: nothing is sent."""
     return failure(
-        payment_information,
-        msp_order_id(payment_information),
+        ask,
+        ask.msp_order_id,
         f"MultiSafepay refund not sent: the plugin's configuration cannot be used ({error}). "
         "Fix it in Configuration > Plugins > MultiSafepay.",
     )
 
 
 def _refund(
-    client: MultiSafepayClient, config: GatewayConfig, payment_information: Any, ledger: LedgerStore
+    client: MultiSafepayClient, config: GatewayConfig, ask: RefundAsk, ledger: LedgerStore
 ) -> GatewayAnswer:
-    order_id = msp_order_id(payment_information)
+    order_id = ask.msp_order_id
     if not order_id:
         return failure(
-            payment_information,
+            ask,
             "",
             "MultiSafepay refund not sent: this payment has no MultiSafepay order id (no "
             "capture token or PSP reference). Refund it in MultiSafepay's dashboard.",
@@ -125,22 +123,21 @@ def _refund(
     try:
         order = parse_order(client.get_order(order_id))
     except MultiSafepayRefundError as exc:
-        return _from_outcome(payment_information, unreadable_order(order_id, exc))
-    payment_id = str(payment_information.payment_id)
-    recorded = _saleor_refund_ids(payment_information)
+        return _from_outcome(ask, unreadable_order(order_id, exc))
+    recorded = set(ask.recorded)
     try:
-        entries, reports = settle_refunds(ledger, payment_id, order, recorded, config)
+        entries, reports = settle_refunds(ledger, ask.payment_id, order, recorded, config)
     except MultiSafepayRefundError:
         raise
     except Exception:
         logger.exception("Could not read or settle the MultiSafepay refund ledger")
         return failure(
-            payment_information,
+            ask,
             order_id,
             f"MultiSafepay refund not sent: the plugin's refund ledger could not be read "
             f"{LEDGER_ADVICE}",
         )
-    answer = _answer(client, config, payment_information, ledger, order, entries, reports, recorded)
+    answer = _answer(client, config, ask, ledger, order, entries, reports, recorded)
     unrecorded = unrecorded_refunds(
         entries, recorded, answer.transaction_id if answer.is_success else ""
     )
@@ -150,7 +147,7 @@ def _refund(
 def _answer(
     client: MultiSafepayClient,
     config: GatewayConfig,
-    payment_information: Any,
+    ask: RefundAsk,
     ledger: LedgerStore,
     order: Order,
     entries: List[LedgerEntry],
@@ -159,39 +156,38 @@ def _answer(
 ) -> GatewayAnswer:
     """The refund itself, once the ledger is settled."""
     order_id = order.order_id
-    payment_id = str(payment_information.payment_id)
     still_open = [entry for entry in entries if entry.is_open]
     if still_open:
-        message = _waiting_for(payment_information, config, still_open[0])
-        return failure(payment_information, order_id, _joined(reports, message))
+        message = _waiting_for(ask, config, still_open[0])
+        return failure(ask, order_id, _joined(reports, message))
     try:
-        asked = _asked(config, payment_information, order)
-        landed = _landed_unrecorded(config, payment_information, entries, asked, recorded)
+        asked = _asked(config, ask, order)
+        landed = _landed_unrecorded(config, ask, entries, asked, recorded)
         if landed is not None:
             # Staff retry a refund that did go through: Saleor records it now, nothing is sent.
-            return _already_refunded(payment_information, landed, reports)
-        plan = _plan(config, payment_information, order, asked, _known_refunds(entries, order))
+            return _already_refunded(landed, reports)
+        plan = _plan(config, ask, order, asked, _known_refunds(entries, order))
     except RefundRefused as exc:
         message = f"MultiSafepay refund not sent: {exc}"
-        return failure(payment_information, order_id, _joined(reports, message))
-    entry = pending_entry(payment_id, plan, order)
+        return failure(ask, order_id, _joined(reports, message))
+    entry = pending_entry(ask.payment_id, plan, order)
     try:
         ledger.save(entry)
     except Exception:
         logger.exception("Could not record the MultiSafepay refund before sending it")
         return failure(
-            payment_information,
+            ask,
             order_id,
             "MultiSafepay refund not sent: it could not be recorded first, and a refund is never "
             f"sent unrecorded {LEDGER_ADVICE}",
         )
     outcome = send_refund(client, order, plan)
     settled = record_outcome(ledger, entry, outcome)
-    answer = _from_outcome(payment_information, _explained(outcome, entries), settled.reference)
+    answer = _from_outcome(ask, _explained(outcome, entries), settled.reference)
     return replace(answer, note=_joined(reports, answer.note)) if reports else answer
 
 
-def _waiting_for(payment_information: Any, config: GatewayConfig, entry: LedgerEntry) -> str:
+def _waiting_for(ask: RefundAsk, config: GatewayConfig, entry: LedgerEntry) -> str:
     """Why a new refund waits for `entry`, and what staff can do about it."""
     if in_flight(entry, config.in_flight_seconds):
         return (
@@ -208,8 +204,7 @@ def _waiting_for(payment_information: Any, config: GatewayConfig, entry: LedgerE
         )
     # Past the settle window only an entry the order cannot decide stays open: waiting longer
     # would loop, so staff decide it once they have looked.
-    order = str(getattr(payment_information, "order_id", "") or "ORDER")
-    command = f"python manage.py multisafepay_refunds --order {order}"
+    command = f"python manage.py multisafepay_refunds --order {ask.saleor_order or 'ORDER'}"
     return (
         "MultiSafepay refund not sent: whether an earlier refund of this payment "
         f"({entry.describe()}, ledger entry {entry.entry_id}) went through cannot be told. "
@@ -293,24 +288,15 @@ def unrecorded_refunds(
     )
 
 
-def _saleor_refund_ids(payment_information: Any) -> Set[str]:
-    """The refunds Saleor has recorded for this payment (its successful refund transactions)."""
-    return {
-        str(transaction.token)
-        for transaction in getattr(payment_information, "transactions", None) or ()
-        if transaction.kind == REFUND and transaction.is_success and transaction.token
-    }
-
-
 def _landed_unrecorded(
     config: GatewayConfig,
-    payment_information: Any,
+    ask: RefundAsk,
     entries: Sequence[LedgerEntry],
     asked: _Asked,
     recorded: Set[str],
 ) -> Optional[LedgerEntry]:
     """A refund this plugin made that Saleor has not recorded and that is what Saleor asks now."""
-    amount = Decimal(payment_information.amount)
+    amount = ask.amount
     for entry in entries:
         # Bound to one Saleor record: once Saleor holds its reference it answers no other ask.
         if entry.state is not EntryState.REFUNDED or entry.external or entry.reference in recorded:
@@ -323,9 +309,7 @@ def _landed_unrecorded(
     return None
 
 
-def _already_refunded(
-    payment_information: Any, entry: LedgerEntry, reports: Sequence[str]
-) -> GatewayAnswer:
+def _already_refunded(entry: LedgerEntry, reports: Sequence[str]) -> GatewayAnswer:
     refund_id = entry.refund_id or ""
     which = f"refund {refund_id}" if refund_id else "counted by MultiSafepay, not listed yet"
     note = _joined(
@@ -433,24 +417,18 @@ class _Asked:
         return items == self.items and (shipping_item_id in entry.lines) == self.shipping
 
 
-def _asked(config: GatewayConfig, payment_information: Any, order: Order) -> _Asked:
-    """Saleor's refund data mapped once: items by merchant_item_id, the shipping, or neither."""
-    refund_data = payment_information.refund_data
-    by_products = refund_data is not None and bool(
-        refund_data.order_lines_to_refund
-        or refund_data.fulfillment_lines_to_refund
-        or refund_data.refund_shipping_costs
-    )
-    if not by_products or not is_cart_gateway(order.gateway):
+def _asked(config: GatewayConfig, ask: RefundAsk, order: Order) -> _Asked:
+    """The ask in MultiSafepay's terms: items by merchant_item_id, the shipping, or neither."""
+    if not ask.by_products or not is_cart_gateway(order.gateway):
         # Amount methods refund Saleor's amount, whatever lines it names.
-        return _Asked({}, False, by_products)
-    items = _items(config, refund_data)
+        return _Asked({}, False, ask.by_products)
+    items = _items(ask)
     # Free shipping has no line in MultiSafepay's cart: nothing of it to refund. (Had Saleor
     # counted shipping costs, the amount check refuses.)
-    shipping = bool(refund_data.refund_shipping_costs) and _has_shipping(config, order)
+    shipping = ask.shipping and _has_shipping(config, order)
     if not items and not shipping:
         # Never fall back to refunding an amount when Saleor named what to refund.
-        if refund_data.order_lines_to_refund or refund_data.fulfillment_lines_to_refund:
+        if ask.products_named:
             raise EmptyRefund("these products were refunded before; nothing is left to refund.")
         raise EmptyRefund(
             f"MultiSafepay's cart has no shipping line ({config.shipping_item_id}): there is "
@@ -461,14 +439,14 @@ def _asked(config: GatewayConfig, payment_information: Any, order: Order) -> _As
 
 def _plan(
     config: GatewayConfig,
-    payment_information: Any,
+    ask: RefundAsk,
     order: Order,
     asked: _Asked,
     known: KnownRefunds,
 ) -> RefundPlan:
     """The refund to send, checked against the amount Saleor will record."""
-    saleor_amount = Decimal(payment_information.amount)
-    currency = payment_information.currency
+    saleor_amount = ask.amount
+    currency = ask.currency
     description = config.refund_description or None
     if not is_cart_gateway(order.gateway):
         request = RefundRequest(amount=saleor_amount, currency=currency, description=description)
@@ -506,33 +484,21 @@ def _has_shipping(config: GatewayConfig, order: Order) -> bool:
     return any(item.merchant_item_id == config.shipping_item_id for item in order.items)
 
 
-def _items(config: GatewayConfig, refund_data: Any) -> Dict[str, int]:
-    """merchant_item_id -> quantity of the Saleor lines to refund; the same line adds up."""
+def _items(ask: RefundAsk) -> Dict[str, int]:
+    """merchant_item_id -> quantity of the lines to refund; the same item adds up."""
     items: Dict[str, int] = {}
-
-    def add(line: Any, quantity: Any) -> None:
-        count = int(quantity)
-        if count < 0:
-            raise InvalidQuantity(f"Saleor asked to refund {count} x {line.product_name!r}.")
-        if count:  # Saleor's inputs accept a line with quantity 0: nothing of it comes back
-            key = merchant_item_id(line, config.merchant_item_id_source)
-            items[key] = items.get(key, 0) + count
-
-    for info in refund_data.order_lines_to_refund:
-        add(info.line, info.quantity)
-    for data in refund_data.fulfillment_lines_to_refund:
-        if getattr(data, "replace", False):
-            continue  # replaced, not refunded
-        fulfillment = getattr(data.line, "fulfillment", None)
-        if getattr(fulfillment, "status", None) == FULFILLMENT_REFUNDED:
-            continue  # refunded before: Saleor does not count it again, nor may we
-        add(data.line.order_line, data.quantity)
+    for item in ask.items:
+        if item.quantity < 0:
+            raise InvalidQuantity(f"Saleor asked to refund {item.quantity} x {item.name!r}.")
+        if item.quantity:  # Saleor's inputs accept a line with quantity 0: nothing comes back
+            if not item.merchant_item_id:
+                raise UnknownItem.without_id(item.name)
+            key = item.merchant_item_id
+            items[key] = items.get(key, 0) + item.quantity
     return items
 
 
-def _from_outcome(
-    payment_information: Any, outcome: RefundOutcome, reference: str = ""
-) -> GatewayAnswer:
+def _from_outcome(ask: RefundAsk, outcome: RefundOutcome, reference: str = "") -> GatewayAnswer:
     """The answer for `outcome`; a refund made is recorded under the ledger's `reference`."""
     if outcome.status is not RefundStatus.REFUNDED:
         prefix = {
@@ -540,7 +506,7 @@ def _from_outcome(
             RefundStatus.FAILED: "MultiSafepay refund failed",
             RefundStatus.UNKNOWN: "MultiSafepay refund outcome unknown",
         }.get(outcome.status, "MultiSafepay refund not made")
-        return failure(payment_information, outcome.order_id, f"{prefix}: {outcome.error}")
+        return failure(ask, outcome.order_id, f"{prefix}: {outcome.error}")
     assert outcome.plan is not None and outcome.amount is not None
     plan = outcome.plan
     refund_id = outcome.refund_id or ""
