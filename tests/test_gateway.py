@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 
 import pytest
@@ -85,6 +86,20 @@ def test_refunding_order_lines_sends_the_seed_body_and_answers_saleor(msp):
         f"MultiSafepay refunded EUR 180.00 of order o1 (refund {refund_id}): "
         "2 x Geometric Candle Holders (111111)."
     )
+
+
+def test_saleor_keeps_and_the_ledger_fingerprints_the_very_bytes_sent(msp):
+    # Given a refund made
+    refund = Refunder(msp)
+
+    answer = refund(PaymentData(Decimal("180.00"), token="o1", refund_data=lines((CANDLES, 2))))
+
+    # Then the request Saleor's transaction keeps is byte for byte the body MultiSafepay got,
+    # and the ledger's fingerprint is of those bytes: one body, not three renderings of it
+    [post] = msp.refund_posts("o1")
+    assert answer.raw_response["request"].encode("utf-8") == post.body
+    [entry] = refund.ledger.entries("1")
+    assert entry.body_fingerprint == hashlib.sha256(post.body).hexdigest()
 
 
 def test_order_and_fulfillment_lines_of_one_item_add_up_and_shipping_is_added(msp):

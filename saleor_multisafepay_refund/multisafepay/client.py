@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple, Union
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -108,12 +108,13 @@ class MultiSafepayClient:
         buy-now-pay-later order, `{"status": "cancelled"}` cancels an unpaid one."""
         return self._call("PATCH", f"orders/{_quote_id(order_id)}", body)
 
-    def refund(self, order_id: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
-        """POST /orders/{order_id}/refunds, once. Returns `data` ({transaction_id, refund_id})."""
+    def refund(self, order_id: str, body: Union[Mapping[str, Any], str]) -> Mapping[str, Any]:
+        """POST /orders/{order_id}/refunds, once. Returns `data` ({transaction_id, refund_id}).
+        `body` as a mapping, or already serialized (`RefundPlan.body_json`)."""
         return self._call("POST", f"orders/{_quote_id(order_id)}/refunds", body)
 
     def _call(
-        self, method: str, path: str, body: Optional[Mapping[str, Any]] = None
+        self, method: str, path: str, body: Union[Mapping[str, Any], str, None] = None
     ) -> Mapping[str, Any]:
         headers = {
             "api_key": self._api_key,
@@ -123,7 +124,7 @@ class MultiSafepayClient:
         data = None
         if body is not None:
             headers["Content-Type"] = "application/json"
-            data = wire.dumps(body).encode("utf-8")
+            data = (body if isinstance(body, str) else wire.dumps(body)).encode("utf-8")
         started = time.perf_counter()
         try:
             response = self.session.request(

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
+from functools import cached_property
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import (
@@ -26,6 +27,7 @@ from ..errors import (
     RefundsNotShown,
     UnknownItem,
 )
+from . import wire
 from .money import (
     LARGEST_DIGITS,
     from_minor_units,
@@ -164,6 +166,12 @@ class RefundPlan:
     @property
     def amount_minor(self) -> int:
         return to_minor_units(self.amount, self.currency)
+
+    @cached_property
+    def body_json(self) -> str:
+        """`body` as the JSON text sent, serialized once: the POST, the ledger's fingerprint
+        and the record kept in Saleor all use this very text."""
+        return wire.dumps(self.body)
 
     @property
     def rounding_taken(self) -> Decimal:

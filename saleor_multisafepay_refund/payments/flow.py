@@ -82,6 +82,7 @@ class PaymentView:
     gateway: str  # empty until the customer chose a method
     amount: int
     currency: str
+    amount_refunded: int = 0
 
     @property
     def state(self) -> PaymentState:
@@ -101,6 +102,7 @@ def read_payment(data: Mapping[str, Any]) -> PaymentView:
     details = data.get("payment_details")
     gateway = details.get("type") if isinstance(details, Mapping) else None
     amount = data.get("amount")
+    refunded = data.get("amount_refunded")
     if type(amount) is not int or not isinstance(data.get("currency"), str):
         raise InvalidResponse("MultiSafepay's order has no readable amount and currency.")
     return PaymentView(
@@ -109,6 +111,8 @@ def read_payment(data: Mapping[str, Any]) -> PaymentView:
         gateway=str(gateway or "").upper(),
         amount=amount,
         currency=str(data["currency"]).upper(),
+        # Only whether the order was given back already is read from it: 0 when unreadable.
+        amount_refunded=refunded if type(refunded) is int else 0,
     )
 
 

@@ -27,13 +27,25 @@ import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Any, FrozenSet, List, Mapping, Optional, Protocol, Sequence, Tuple
+from functools import lru_cache
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    FrozenSet,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+)
 
 from ..config import GatewayConfig
 from ..errors import MultiSafepayRefundError
 from ..multisafepay import wire
 from ..multisafepay.client import MultiSafepayClient
-from ..multisafepay.order import parse_order
+from ..multisafepay.order import Order, parse_order
 from ..multisafepay.refund_body import RefundRequest, build_refund
 from ..multisafepay.signatures import InvalidNotification, verify_notification
 from ..multisafepay.statuses import PaymentState
@@ -43,7 +55,7 @@ from ..refunds.flow import (
     settle_refunds,
     unrecorded_refunds,
 )
-from ..refunds.ledger import EntryState, LedgerStore, pending_entry
+from ..refunds.ledger import EntryState, LedgerEntry, LedgerStore, pending_entry
 from ..refunds.send import RefundStatus, send_refund
 from .flow import PaymentView, read_payment
 
@@ -196,14 +208,21 @@ def _apply(
     # sends the notification again later, once the refund's flow has recorded it. Checked
     # first, so that nothing is done twice when the notification comes again.
     # (Checked again on the entries settled below: a refund may start in between.)
-    refuse_while_in_flight(ledger.entries(payment.payment_id), config)
+    # Read once, after the order: the same entries are settled below (a refund started since is
+    # not in this order either).
+    entries: Optional[List[LedgerEntry]] = ledger.entries(payment.payment_id)
+    refuse_while_in_flight(entries or (), config)
     view = read_payment(data)
+    # Parsed only when refunds are looked at (a cart this package cannot read must not stop a
+    # checkout from completing), and then once.
+    order = lru_cache(maxsize=None)(lambda: parse_order(data))
     done: List[str] = []
     action = payment_action(payment, view)
     if action is PaymentAction.COMPLETE_CHECKOUT:
         done.append(f"checkout: {saleor.complete_checkout(payment)}")
     elif action is PaymentAction.GIVE_BACK:
-        done.append(_give_back(config, client, payment, view, data, ledger))
+        done.append(_give_back(config, client, payment, view, order, entries or [], ledger))
+        entries = None  # a refund may have been written: settled below from the ledger again
     elif action is PaymentAction.REPORT_CHARGEBACK:
         note = (
             f"MultiSafepay shows a chargeback on order {view.order_id}: the customer's bank "
@@ -233,22 +252,22 @@ def _apply(
             saleor.write_note(payment, note)
     # Refunds show in the list, or only in amount_refunded (listed late or never).
     if view.gateway and (data.get("related_transactions") or data.get("amount_refunded")):
-        done.extend(_refunds(config, payment, data, saleor, ledger))
+        done.extend(_refunds(config, payment, order(), entries, saleor, ledger))
     return tuple(done)
 
 
 def _refunds(
     config: GatewayConfig,
     payment: SaleorPayment,
-    data: Mapping[str, Any],
+    order: Order,
+    read: Optional[Sequence[LedgerEntry]],
     saleor: SaleorSide,
     ledger: LedgerStore,
 ) -> List[str]:
     """Refunds: open ledger entries settled, status changes noted, outside refunds recorded."""
-    order = parse_order(data)
     recorded = set(payment.refund_ids)
     entries, reports = settle_refunds(
-        ledger, payment.payment_id, order, recorded, config, refuse_in_flight=True
+        ledger, payment.payment_id, order, recorded, config, refuse_in_flight=True, read=read
     )
     for report in reports:
         saleor.write_note(payment, report)
@@ -276,19 +295,19 @@ def _give_back(
     client: MultiSafepayClient,
     payment: SaleorPayment,
     view: PaymentView,
-    data: Mapping[str, Any],
+    order: Callable[[], Order],
+    read: Sequence[LedgerEntry],
     ledger: LedgerStore,
 ) -> str:
     """Cancel, or refund whole, an order paid for a payment Saleor no longer uses. A refund is
     written to the ledger before it is sent, like every refund: sent once, never twice."""
-    refunded = data.get("amount_refunded")
-    if isinstance(refunded, int) and refunded >= view.amount:
+    if view.amount_refunded >= view.amount:
         return "given back already"
     if view.state is PaymentState.AUTHORIZED:
         client.update_order(view.order_id, {"status": "cancelled"})
         what = "cancelled"
     else:
-        what = _refund_whole(config, client, payment, data, ledger)
+        what = _refund_whole(config, client, payment, order(), read, ledger)
     logger.error(
         "MultiSafepay order %s was paid for Saleor payment %s, which Saleor no longer uses "
         "(the customer paid again): %s at MultiSafepay.",
@@ -303,12 +322,13 @@ def _refund_whole(
     config: GatewayConfig,
     client: MultiSafepayClient,
     payment: SaleorPayment,
-    data: Mapping[str, Any],
+    order: Order,
+    read: Sequence[LedgerEntry],
     ledger: LedgerStore,
 ) -> str:
-    order = parse_order(data)
+    recorded = set(payment.refund_ids)
     entries, _ = settle_refunds(
-        ledger, payment.payment_id, order, set(payment.refund_ids), config, refuse_in_flight=True
+        ledger, payment.payment_id, order, recorded, config, refuse_in_flight=True, read=read
     )
     if any(entry.is_open for entry in entries):
         raise CheckoutNotCompleted("an earlier refund of this order is still unclear")

@@ -27,7 +27,6 @@ from ..errors import (
     RefundRefused,
     UnknownItem,
 )
-from ..multisafepay import wire
 from ..multisafepay.client import MultiSafepayClient
 from ..multisafepay.money import to_minor_units
 from ..multisafepay.order import Order, parse_order
@@ -222,15 +221,17 @@ def settle_refunds(
     saleor_refund_ids: Set[str],
     config: GatewayConfig,
     refuse_in_flight: bool = False,
+    read: Optional[Sequence[LedgerEntry]] = None,
 ) -> Tuple[List[LedgerEntry], List[str]]:
     """The payment's entries after settling the open ones, and what staff must be told.
 
     While a refund of the payment is in flight nothing is settled or reported (its own flow
     records it); `refuse_in_flight` raises RefundInProgress then. The check is made on the very
     entries settled: `order` was read before them, so a refund written after this read is not
-    in `order` either.
+    in `order` either. `read`: the entries when the caller read them already, after `order`.
     """
-    entries = {entry.entry_id: entry for entry in ledger.entries(payment_id)}
+    listed = ledger.entries(payment_id) if read is None else read
+    entries = {entry.entry_id: entry for entry in listed}
     if refuse_in_flight:
         refuse_while_in_flight(entries.values(), config)
     elif any(in_flight(entry, config.in_flight_seconds) for entry in entries.values()):
@@ -544,5 +545,5 @@ def _raw(outcome: RefundOutcome) -> Dict[str, str]:
         "status": outcome.status.value,
         "amount": str(outcome.amount),
         "currency": outcome.currency or "",
-        "request": wire.dumps(outcome.request) if outcome.request is not None else "",
+        "request": outcome.plan.body_json if outcome.plan is not None else "",
     }

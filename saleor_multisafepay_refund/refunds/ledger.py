@@ -139,7 +139,7 @@ def pending_entry(payment_id: str, plan: RefundPlan, before: Order) -> LedgerEnt
         lines=plan_lines(plan),
         amount=plan.amount,
         currency=plan.currency,
-        body_fingerprint=fingerprint(plan.body),
+        body_fingerprint=fingerprint(plan.body_json),
         state=EntryState.PENDING,
         created_at=now,
         updated_at=now,
@@ -149,8 +149,10 @@ def pending_entry(payment_id: str, plan: RefundPlan, before: Order) -> LedgerEnt
 
 
 def fingerprint(body: object) -> str:
-    """sha256 of the exact body sent: tells two requests apart without storing the cart."""
-    return hashlib.sha256(wire.dumps(body).encode("utf-8")).hexdigest()
+    """sha256 of the exact body sent (JSON text, or the object it is serialized from): tells
+    two requests apart without storing the cart."""
+    text = body if isinstance(body, str) else wire.dumps(body)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def with_state(

@@ -38,19 +38,32 @@ class RefundStatus(str, Enum):
 
 @dataclass(frozen=True)
 class RefundOutcome:
+    """What became of a refund; what it asked (amount, body) is its `plan`'s."""
+
     status: RefundStatus
     order_id: str
     refund_id: Optional[str] = None
-    amount: Optional[Decimal] = None
-    currency: Optional[str] = None
-    request: Optional[Mapping[str, Any]] = None
     error: Optional[str] = None
     error_code: Optional[int] = None  # MultiSafepay's, when it refused
-    plan: Optional[RefundPlan] = None
+    plan: Optional[RefundPlan] = None  # None when refused or failed before a plan was made
+    order_currency: Optional[str] = None  # the order's, when it was read but nothing planned
 
     @property
     def succeeded(self) -> bool:
         return self.status in (RefundStatus.REFUNDED, RefundStatus.DRY_RUN)
+
+    @property
+    def amount(self) -> Optional[Decimal]:
+        return self.plan.amount if self.plan is not None else None
+
+    @property
+    def currency(self) -> Optional[str]:
+        return self.plan.currency if self.plan is not None else self.order_currency
+
+    @property
+    def request(self) -> Optional[Mapping[str, Any]]:
+        """The refund body sent (or, dry run, that would be sent)."""
+        return self.plan.body if self.plan is not None else None
 
 
 def refund_order(
@@ -69,7 +82,7 @@ def refund_order(
         plan = build_refund(before, request, conventions)
     except RefundRefused as exc:
         return RefundOutcome(
-            RefundStatus.REFUSED, order_id, currency=before.currency, error=str(exc)
+            RefundStatus.REFUSED, order_id, order_currency=before.currency, error=str(exc)
         )
     if dry_run:
         return planned(plan)
@@ -85,21 +98,14 @@ def unreadable_order(order_id: str, error: MultiSafepayRefundError) -> RefundOut
 
 def planned(plan: RefundPlan) -> RefundOutcome:
     """A checked plan, not sent (yet)."""
-    return RefundOutcome(
-        RefundStatus.DRY_RUN,
-        plan.order_id,
-        amount=plan.amount,
-        currency=plan.currency,
-        request=plan.body,
-        plan=plan,
-    )
+    return RefundOutcome(RefundStatus.DRY_RUN, plan.order_id, plan=plan)
 
 
 def send_refund(client: MultiSafepayClient, before: Order, plan: RefundPlan) -> RefundOutcome:
     """POST the plan once; an answer that was lost is settled by reading the order back."""
     outcome = planned(plan)
     try:
-        answer = client.refund(plan.order_id, plan.body)
+        answer = client.refund(plan.order_id, plan.body_json)
     except ApiError as exc:
         if exc.http_status >= 500:
             # A server in trouble may have refunded before it failed: its error proves nothing.
