@@ -10,17 +10,29 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, Mapping, Optional
+from enum import Enum
+from typing import TYPE_CHECKING, Dict, Iterable, Iterator, Mapping, Optional
 
 from .errors import ConfigurationError
 from .multisafepay.client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient, check_api_url
 from .multisafepay.money import parse_decimal
 from .multisafepay.refund_body import GATEWAY_CODE, SHIPPING_ITEM_ID, SignConvention
-from .payments.item_ids import ItemIdSource
-from .refunds.ledger import SETTLE_AFTER_SECONDS
 
 if TYPE_CHECKING:
     import requests
+
+
+# How long MultiSafepay may take to show a refund whose answer was lost. Until then, a refund
+# not (yet) in the order cannot be called failed.
+SETTLE_AFTER_SECONDS = 60.0
+
+
+class ItemIdSource(str, Enum):
+    """Which value of a shop's line is the merchant_item_id in MultiSafepay's cart
+    (`payments/item_ids.py`)."""
+
+    SKU = "sku"  # the product SKU, else the product variant's ID
+    VARIANT_ID = "variant_id"  # always the product variant's ID
 
 
 # The largest rounding_tolerance: a refund may differ from Saleor's amount by rounding, no more.
@@ -90,12 +102,14 @@ class InvalidConfiguration(ConfigurationError):
         super().__init__(" ".join(f"{name}: {message}" for name, message in self.errors.items()))
 
 
-def configuration_values(configuration: Iterable[Mapping[str, Any]]) -> Dict[str, Any]:
+def configuration_values(configuration: Iterable[Mapping[str, object]]) -> Dict[str, object]:
     """Saleor's [{"name": ..., "value": ...}, ...] as {name: value}."""
-    return {item["name"]: item.get("value") for item in configuration if "name" in item}
+    return {str(item["name"]): item.get("value") for item in configuration if "name" in item}
 
 
-def parse_configuration(values: Mapping[str, Any], require_api_key: bool = True) -> GatewayConfig:
+def parse_configuration(
+    values: Mapping[str, object], require_api_key: bool = True
+) -> GatewayConfig:
     """A `GatewayConfig` from configuration values, or `InvalidConfiguration`."""
     errors: Dict[str, str] = {}
     api_key = _text(values.get("api_key"))
@@ -172,11 +186,11 @@ def parse_sign_conventions(text: str) -> Dict[str, SignConvention]:
     return conventions
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _boolean(value: Any, default: bool) -> Optional[bool]:
+def _boolean(value: object, default: bool) -> Optional[bool]:
     """True or False from the usual spellings; None for anything else."""
     if value is None or value == "":
         return default

@@ -8,11 +8,10 @@ from decimal import Decimal
 import pytest
 
 from saleor_multisafepay_refund.answers import GatewayAnswer
-from saleor_multisafepay_refund.config import GatewayConfig, InvalidConfiguration
+from saleor_multisafepay_refund.config import GatewayConfig, InvalidConfiguration, ItemIdSource
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind
 from saleor_multisafepay_refund.multisafepay import wire
 from saleor_multisafepay_refund.multisafepay.refund_body import SignConvention
-from saleor_multisafepay_refund.payments.item_ids import ItemIdSource
 from saleor_multisafepay_refund.plugin.asks import refund_payment, refuse_unconfigured
 from saleor_multisafepay_refund.refunds.ledger import MemoryLedger
 

@@ -7,17 +7,10 @@ applies the rule to its own lines), so every refund finds its items again.
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Optional
 
+from ..config import ItemIdSource
 from ..errors import UnknownItem
-
-
-class ItemIdSource(str, Enum):
-    """Which value of a line is the merchant_item_id in MultiSafepay's cart."""
-
-    SKU = "sku"  # the product SKU, else the product variant's ID
-    VARIANT_ID = "variant_id"  # always the product variant's ID
 
 
 def merchant_item_id(

@@ -14,11 +14,11 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, List, Optional
 
 from ..answers import ACTION_TO_CONFIRM, AUTH, CAPTURE, REFUND, GatewayAnswer, failure
-from ..config import GatewayConfig
+from ..config import GatewayConfig, ItemIdSource
 from ..errors import ConfigurationError, UnknownItem
 from ..multisafepay.order_body import Address
 from ..payments.ask import PaymentAsk, RecordedPayment
-from ..payments.item_ids import ItemIdSource, merchant_item_id
+from ..payments.item_ids import merchant_item_id
 from ..refunds import flow
 from ..refunds.ask import AskedItem, RefundAsk
 from ..refunds.ledger import LedgerStore

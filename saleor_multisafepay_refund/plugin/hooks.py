@@ -15,11 +15,16 @@ from saleor.payment.interface import GatewayResponse
 from saleor.plugins.base_plugin import BasePlugin, ConfigurationTypeField
 
 from ..answers import ACTION_TO_CONFIRM, CAPTURE, VOID, GatewayAnswer, failure
-from ..config import GatewayConfig, InvalidConfiguration, configuration_values, parse_configuration
+from ..config import (
+    GatewayConfig,
+    InvalidConfiguration,
+    ItemIdSource,
+    configuration_values,
+    parse_configuration,
+)
 from ..multisafepay.refund_body import CART_GATEWAYS, SHIPPING_ITEM_ID
 from ..payments import flow as payments
 from ..payments.ask import PaymentAsk
-from ..payments.item_ids import ItemIdSource
 from ..payments.notifications import handle_notification
 from . import asks
 from . import saleor_side as saleor_payments

@@ -34,14 +34,12 @@ from enum import Enum
 from itertools import combinations
 from typing import Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, Set, Tuple
 
+from ..config import SETTLE_AFTER_SECONDS
 from ..multisafepay import wire
 from ..multisafepay.money import from_minor_units, to_minor_units
 from ..multisafepay.order import Order
 from ..multisafepay.refund_body import RefundPlan
 
-# How long MultiSafepay may take to show a refund whose answer was lost. Until then, a refund
-# not (yet) in the order cannot be called failed.
-SETTLE_AFTER_SECONDS = 60.0
 # Open entries tried together when only amount_refunded can tell which of them landed.
 _MOST_OPEN_COMBINED = 12
 UNLISTED_PREFIX = "unlisted-"

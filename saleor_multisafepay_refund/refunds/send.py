@@ -185,5 +185,18 @@ def dashboard_advice(order_id: str) -> str:
     return f" Check order {order_id} in MultiSafepay's dashboard before refunding again."
 
 
-def _with(outcome: RefundOutcome, status: RefundStatus, **changes: Any) -> RefundOutcome:
-    return replace(outcome, status=status, **changes)
+def _with(
+    outcome: RefundOutcome,
+    status: RefundStatus,
+    error: Optional[str] = None,
+    refund_id: Optional[str] = None,
+    error_code: Optional[int] = None,
+) -> RefundOutcome:
+    """`outcome` moved to `status`, with what is given (the rest kept)."""
+    return replace(
+        outcome,
+        status=status,
+        error=outcome.error if error is None else error,
+        refund_id=outcome.refund_id if refund_id is None else refund_id,
+        error_code=outcome.error_code if error_code is None else error_code,
+    )
