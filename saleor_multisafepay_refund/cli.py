@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from .errors import ConfigurationError, InvalidOrderData, MultiSafepayRefundError
 from .multisafepay import wire
 from .multisafepay.client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient
-from .multisafepay.money import from_minor_units, parse_decimal
+from .multisafepay.money import from_minor_units, parse_decimal, shown, shown_minor
 from .multisafepay.order import parse_order
 from .multisafepay.refund_body import (
     RefundRequest,
@@ -222,7 +222,7 @@ def _finish(args: argparse.Namespace, outcome: RefundOutcome) -> int:
 
 
 def _print_outcome(outcome: RefundOutcome) -> None:
-    money = f"{outcome.currency} {outcome.amount}" if outcome.amount is not None else ""
+    money = shown(outcome.amount, outcome.currency or "") if outcome.amount is not None else ""
     headline = {
         RefundStatus.REFUNDED: f"Refunded {money} of order {outcome.order_id}"
         + (f" (refund id {outcome.refund_id})." if outcome.refund_id else "."),
@@ -238,7 +238,7 @@ def _print_outcome(outcome: RefundOutcome) -> None:
         for line in plan.lines:
             print(
                 f"  {line.quantity} x {line.name} ({line.merchant_item_id})  "
-                f"{plan.currency} {line.total}",
+                f"{shown(line.total, plan.currency)}",
                 file=stream,
             )
         if plan.rounding_taken:
@@ -302,7 +302,7 @@ def _show(args: argparse.Namespace, client: MultiSafepayClient) -> int:
         return 0
     print(f"Order {order.order_id}: {order.gateway}, status {order.status or '?'}")
     print(
-        f"Amount {order.currency} {_major(order.amount, order.currency)}, refunded "
+        f"Amount {shown_minor(order.amount, order.currency)}, refunded "
         f"{_major(order.amount_refunded, order.currency)}, remaining "
         f"{_major(order.remaining, order.currency)}"
     )

@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, List
 from .emulator import Emulator, build_order
 from .multisafepay import wire
 from .multisafepay.client import MultiSafepayClient
+from .multisafepay.money import shown
 from .multisafepay.refund_body import RefundRequest
 from .refunds.send import RefundStatus, refund_order
 
@@ -79,7 +80,11 @@ def run_demo(write: Callable[[str], None] = print) -> bool:
             write(
                 f"MultiSafepay answered: {outcome.status.value}"
                 + (f", refund id {outcome.refund_id}" if outcome.refund_id else "")
-                + (f", {outcome.currency} {outcome.amount}" if outcome.amount is not None else "")
+                + (
+                    f", {shown(outcome.amount, outcome.currency or '')}"
+                    if outcome.amount is not None
+                    else ""
+                )
                 + (f" ({outcome.error})" if outcome.error else "")
             )
             write(

@@ -87,3 +87,14 @@ def parse_decimal(value: object) -> Decimal:
     if result and result.adjusted() >= LARGEST_DIGITS:
         raise ValueError(f"number out of range: {value!r}")
     return result
+
+
+def shown(amount: Decimal, currency: str) -> str:
+    """An amount as every message shows it: "EUR 12.50" (the amount as it is: amounts are
+    exact to the currency where they come from, and a message must not round one away)."""
+    return f"{currency} {amount}"
+
+
+def shown_minor(amount: int, currency: str) -> str:
+    """An amount in minor units (MultiSafepay's integers) as messages show it: "EUR 12.50"."""
+    return shown(from_minor_units(amount, currency), currency)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import MultiSafepayRefundError
-from .money import line_total, quantum
+from .money import line_total, quantum, shown
 
 BALANCING_ITEM_ID = "msp-rounding"
 
@@ -67,8 +67,9 @@ def build_order_cart(
     limit = max_difference if max_difference is not None else quantum(currency) * len(lines)
     if abs(difference) > limit:
         raise CartDoesNotAddUp(
-            f"The cart comes to {currency} {total}, the order to {currency} {amount}: "
-            f"{currency} {abs(difference)} apart, more than rounding explains ({currency} {limit})."
+            f"The cart comes to {shown(total, currency)}, the order to {shown(amount, currency)}: "
+            f"{shown(abs(difference), currency)} apart, more than rounding explains "
+            f"({shown(limit, currency)})."
         )
     if difference:
         balancing = CartLine(

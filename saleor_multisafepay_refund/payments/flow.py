@@ -40,7 +40,15 @@ from ..errors import (
     TransportError,
 )
 from ..multisafepay.client import MultiSafepayClient
-from ..multisafepay.money import from_minor_units, line_total, quantum, round_money, to_minor_units
+from ..multisafepay.money import (
+    from_minor_units,
+    line_total,
+    quantum,
+    round_money,
+    shown,
+    shown_minor,
+    to_minor_units,
+)
 from ..multisafepay.order import parse_order
 from ..multisafepay.order_body import PaymentOrder, order_body
 from ..multisafepay.order_cart import (
@@ -365,8 +373,8 @@ def capture_payment(
                 if to_minor_units(amount, view.currency) != view.amount:
                     raise RefundRefused(
                         f"{view.gateway} is captured whole, when the order is shipped: "
-                        f"{view.currency} {from_minor_units(view.amount, view.currency)}, not "
-                        f"{view.currency} {amount}."
+                        f"{shown_minor(view.amount, view.currency)}, not "
+                        f"{shown(amount, view.currency)}."
                     )
                 view = _ship(client, view)
     except MultiSafepayRefundError as exc:
@@ -478,10 +486,10 @@ def _cart_changed(
 def _difference(
     key: str, paid: Optional[Tuple[int, Decimal]], now: Optional[Tuple[int, Decimal]], currency: str
 ) -> str:
-    def shown(line: Optional[Tuple[int, Decimal]]) -> str:
-        return "none" if line is None else f"{line[0]} for {currency} {line[1]}"
+    def of(line: Optional[Tuple[int, Decimal]]) -> str:
+        return "none" if line is None else f"{line[0]} for {shown(line[1], currency)}"
 
-    return f"{key}: paid {shown(paid)}, now {shown(now)}"
+    return f"{key}: paid {of(paid)}, now {of(now)}"
 
 
 def _checked(view: PaymentView, ask: PaymentAsk, whole: bool = True) -> PaymentView:

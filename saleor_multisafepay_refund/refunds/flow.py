@@ -28,7 +28,7 @@ from ..errors import (
     UnknownItem,
 )
 from ..multisafepay.client import MultiSafepayClient
-from ..multisafepay.money import to_minor_units
+from ..multisafepay.money import shown, to_minor_units
 from ..multisafepay.order import Order, parse_order
 from ..multisafepay.refund_body import (
     KnownRefunds,
@@ -257,8 +257,8 @@ def settle_refunds(
         entries[entry.entry_id] = entry
         reports.append(
             f"MultiSafepay shows a refund Saleor did not make: refund {refund_id} of "
-            f"{entry.currency} {entry.amount} (made in MultiSafepay's dashboard?): recorded in "
-            "Saleor's payment now."
+            f"{shown(entry.amount, entry.currency)} (made in MultiSafepay's dashboard?): "
+            "recorded in Saleor's payment now."
         )
     for changed, told in refund_status_changes(list(entries.values()), order):
         ledger.save(changed)
@@ -466,17 +466,18 @@ def _plan(
     difference = plan.amount - saleor_amount
     if abs(difference) <= config.rounding_tolerance:
         return plan
-    money = f"{plan.currency} "
+    currency = plan.currency
     if not by_products:
         raise AmountNotAllowed(
-            f"Saleor asked to refund {money}{saleor_amount} without saying which products, and "
-            f"{order.gateway} refunds by product: only everything that remains "
-            f"({money}{plan.amount}) can be refunded that way. Refund products instead."
+            f"Saleor asked to refund {shown(saleor_amount, currency)} without saying which "
+            f"products, and {order.gateway} refunds by product: only everything that remains "
+            f"({shown(plan.amount, currency)}) can be refunded that way. Refund products instead."
         )
     raise AmountMismatch(
-        f"MultiSafepay would refund {money}{plan.amount} for these products (its cart prices "
-        f"with tax), Saleor asked for {money}{saleor_amount}: {money}{abs(difference)} apart, "
-        f"more than the {money}{config.rounding_tolerance} allowed. An order discount or a typed "
+        f"MultiSafepay would refund {shown(plan.amount, currency)} for these products (its cart "
+        f"prices with tax), Saleor asked for {shown(saleor_amount, currency)}: "
+        f"{shown(abs(difference), currency)} apart, more than the "
+        f"{shown(config.rounding_tolerance, currency)} allowed. An order discount or a typed "
         "amount causes this: refund the products without typing an amount."
     )
 
@@ -515,13 +516,13 @@ def _from_outcome(ask: RefundAsk, outcome: RefundOutcome, reference: str = "") -
         f"{line.quantity} x {line.name} ({line.merchant_item_id})" for line in plan.lines
     )
     note = (
-        f"MultiSafepay refunded {plan.currency} {plan.amount} of order {plan.order_id}"
+        f"MultiSafepay refunded {shown(plan.amount, plan.currency)} of order {plan.order_id}"
         + (f" (refund {refund_id})" if refund_id else " (counted by MultiSafepay, not listed yet)")
         + (f": {what}." if what else ".")
     )
     if plan.rounding_taken:
         note += (
-            f" Their lines come to {plan.currency} {plan.amount + plan.rounding_taken} by "
+            f" Their lines come to {shown(plan.amount + plan.rounding_taken, plan.currency)} by "
             "MultiSafepay's per-line rounding: as the order's last refund it took what was left."
         )
     answer = GatewayAnswer(

@@ -36,7 +36,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Protocol, Sequence, 
 
 from ..config import SETTLE_AFTER_SECONDS
 from ..multisafepay import wire
-from ..multisafepay.money import from_minor_units, to_minor_units
+from ..multisafepay.money import from_minor_units, shown, shown_minor, to_minor_units
 from ..multisafepay.order import Order
 from ..multisafepay.refund_body import RefundPlan
 
@@ -98,7 +98,7 @@ class LedgerEntry:
 
     def describe(self) -> str:
         what = ", ".join(f"{quantity} x {key}" for key, quantity in self.lines.items())
-        return f"{self.currency} {self.amount}" + (f" ({what})" if what else "")
+        return shown(self.amount, self.currency) + (f" ({what})" if what else "")
 
 
 class LedgerStore(Protocol):
@@ -284,8 +284,8 @@ def _by_amount_refunded(
         # MultiSafepay counts less than it lists and the ledger knows: a refund was declined
         # or voided without being listed, and may hide this one.
         undecided = (
-            f"MultiSafepay counts {_money(-missing, order)} less refunded than its list of "
-            "refunds and the ledger account for (a refund declined or voided without being "
+            f"MultiSafepay counts {shown_minor(-missing, order.currency)} less refunded than its "
+            "list of refunds and the ledger account for (a refund declined or voided without being "
             "listed?), so whether this refund is among them cannot be told from the order."
         )
         fits = list(still_open)
@@ -307,9 +307,9 @@ def _by_amount_refunded(
             landed = choices[0]
         elif fits:
             undecided = (
-                f"MultiSafepay counts {_money(missing, order)} refunded that neither its list "
-                "of refunds nor the ledger accounts for, and whether this refund is part of "
-                "it cannot be told from the order."
+                f"MultiSafepay counts {shown_minor(missing, order.currency)} refunded that neither "
+                "its list of refunds nor the ledger accounts for, and whether this refund is part "
+                "of it cannot be told from the order."
             )
     decided: List[LedgerEntry] = []
     for entry in still_open:
@@ -348,10 +348,6 @@ def _growth_since(entry: LedgerEntry, order: Order) -> int:
 def _what(chosen: Sequence[LedgerEntry]) -> Tuple[Tuple[int, Tuple[Tuple[str, int], ...]], ...]:
     """What a choice of entries refunded, whichever entries they are: amounts and items."""
     return tuple(sorted((_minor(e), tuple(sorted(e.lines.items()))) for e in chosen))
-
-
-def _money(minor: int, order: Order) -> str:
-    return f"{order.currency} {from_minor_units(minor, order.currency)}"
 
 
 def decide_by_hand(

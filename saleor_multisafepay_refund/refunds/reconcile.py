@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import List, Mapping, Optional, Sequence, Tuple
 
-from ..multisafepay.money import from_minor_units
+from ..multisafepay.money import from_minor_units, shown, shown_minor
 from ..multisafepay.order import Order, RelatedRefund
 from .ledger import NOT_REFUNDED, EntryState, LedgerEntry
 
@@ -31,8 +31,8 @@ class Reconciliation:
         """The reconciliation as text, one table row a line."""
         out = [
             f"Payment {self.payment_id}, MultiSafepay order {self.msp_order_id}: refunded "
-            f"{self.currency} {self.saleor_refunded} in Saleor, {self.currency} "
-            f"{self.msp_refunded} at MultiSafepay",
+            f"{shown(self.saleor_refunded, self.currency)} in Saleor, "
+            f"{shown(self.msp_refunded, self.currency)} at MultiSafepay",
             f"  {'refund id':<14} {'Saleor':<18} {'ledger':<26} MultiSafepay",
         ]
         out += [f"  {a:<14} {b:<18} {c:<26} {d}" for a, b, c, d in self.rows]
@@ -58,8 +58,8 @@ def reconcile(
     differences: List[str] = []
 
     def row(refund_id: str, in_saleor: object, ledger_text: str, msp_text: str) -> None:
-        shown = f"{currency} {in_saleor}" if in_saleor is not None else "-"
-        rows.append((refund_id, shown, ledger_text, msp_text))
+        text = f"{currency} {in_saleor}" if in_saleor is not None else "-"
+        rows.append((refund_id, text, ledger_text, msp_text))
 
     decided = [e for e in entries if not e.is_open and (e.refund_id or e.recorded_as)]
     for entry in decided:
@@ -67,7 +67,7 @@ def reconcile(
         if entry.refund_id and entry.refund_id != entry.reference:
             in_saleor = saleor.pop(entry.refund_id, in_saleor)
         at_msp = msp.pop(entry.refund_id, None) if entry.refund_id else None
-        ledger_text = f"{entry.state.value} {entry.currency} {entry.amount}"
+        ledger_text = f"{entry.state.value} {shown(entry.amount, entry.currency)}"
         if at_msp is not None:
             msp_text = _msp_text(at_msp.status, at_msp.amount, currency)
         else:
@@ -83,7 +83,7 @@ def reconcile(
         differences.append(f"refund {token} is not at MultiSafepay")
     for entry in entries:
         if entry.is_open:
-            ledger_text = f"{entry.state.value} {entry.currency} {entry.amount}"
+            ledger_text = f"{entry.state.value} {shown(entry.amount, entry.currency)}"
             rows.append(("(none yet)", "-", ledger_text, "-"))
             differences.append(
                 f"a refund of {entry.describe()} has an open outcome: the next refund of this "
@@ -94,8 +94,8 @@ def reconcile(
     msp_total = from_minor_units(order.amount_refunded, currency)
     if saleor_total != msp_total:
         differences.append(
-            f"Saleor recorded {currency} {saleor_total} refunded, MultiSafepay {currency} "
-            f"{msp_total}"
+            f"Saleor recorded {shown(saleor_total, currency)} refunded, MultiSafepay "
+            f"{shown(msp_total, currency)}"
         )
     return Reconciliation(
         payment_id=payment_id,
@@ -135,5 +135,5 @@ def _differences(
 
 def _msp_text(status: str, amount: object, currency: str) -> str:
     if isinstance(amount, int):
-        return f"{status} {currency} {from_minor_units(amount, currency)}"
+        return f"{status} {shown_minor(amount, currency)}"
     return status

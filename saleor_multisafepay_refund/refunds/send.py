@@ -21,6 +21,7 @@ from ..errors import (
     TransportError,
 )
 from ..multisafepay.client import MultiSafepayClient
+from ..multisafepay.money import shown
 from ..multisafepay.order import Order, parse_order
 from ..multisafepay.refund_body import RefundPlan, RefundRequest, SignConvention, build_refund
 
@@ -114,9 +115,10 @@ def send_refund(client: MultiSafepayClient, before: Order, plan: RefundPlan) -> 
         if exc.error_code == CANNOT_REFUND and plan.rounding_taken > 0:
             lines = plan.amount + plan.rounding_taken
             error += (
-                f" These are the order's last items: their lines come to {plan.currency} "
-                f"{lines} by MultiSafepay's per-line rounding, {plan.currency} "
-                f"{plan.rounding_taken} more than the {plan.currency} {plan.amount} left, and "
+                f" These are the order's last items: their lines come to "
+                f"{shown(lines, plan.currency)} by MultiSafepay's per-line rounding, "
+                f"{shown(plan.rounding_taken, plan.currency)} more than the "
+                f"{shown(plan.amount, plan.currency)} left, and "
                 "MultiSafepay does not let the last refund take what is left. Nothing was "
                 "refunded: refund the rest in MultiSafepay's dashboard."
             )
