@@ -39,6 +39,8 @@ from saleor_multisafepay_refund.refunds.ledger import EntryState  # noqa: E402
 
 from .msp_orders import KEY, msp_order_of  # noqa: E402
 
+PACKAGE = "saleor_multisafepay_refund"
+
 MSP_ORDER_ID = "msp-order-1"
 
 REFUND_PRODUCTS = """
@@ -131,6 +133,18 @@ def _return_products(staff_api_client, order, sku, quantity):
         },
     )
     return response.json()["data"]["orderFulfillmentReturnProducts"]["errors"]
+
+
+def test_the_plugin_is_found_where_a_shop_names_it() -> None:
+    # The entry point Saleor reads, and the dotted path of earlier versions (a shop's
+    # PLUGINS setting may name it), both give the plugin.
+    from importlib.metadata import entry_points
+
+    from django.utils.module_loading import import_string
+
+    [entry] = [e for e in entry_points(group="saleor.plugins") if e.name == PACKAGE]
+    assert entry.load() is MultiSafepayPlugin
+    assert import_string(f"{PACKAGE}.plugin.MultiSafepayPlugin") is MultiSafepayPlugin
 
 
 def test_refund_products_refunds_exactly_those_items_and_the_shipping(
