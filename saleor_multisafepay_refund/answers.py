@@ -24,7 +24,7 @@ ERROR_LENGTH = 256
 
 @dataclass(frozen=True)
 class GatewayAnswer:
-    """The fields of Saleor's GatewayResponse, for a refund or a payment (`payments.py`)."""
+    """The fields of Saleor's GatewayResponse, for a refund or a payment."""
 
     is_success: bool
     amount: Decimal

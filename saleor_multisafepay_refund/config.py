@@ -1,6 +1,6 @@
 """The plugin's configuration, read once into a typed object, with a message per bad field.
 
-Pure: Saleor's configuration arrives as a list of {"name", "value"} items; `plugin.py` turns
+Pure: Saleor's configuration arrives as a list of {"name", "value"} items; `plugin/hooks.py` turns
 the field messages into Django's ValidationError.
 """
 

@@ -1,6 +1,6 @@
 """Saleor's legacy payment flow, played in memory: what Saleor does with the plugin's answers.
 
-`FakeSaleor` calls the Saleor-free flows (`payments.py`, `gateway.refund_payment`) with
+`FakeSaleor` calls the Saleor-free flows (`payments.flow`, `plugin.asks.refund_payment`) with
 PaymentData shaped as `saleor.payment.utils.create_payment_information` builds it, and keeps
 each answer as Saleor does (`saleor.payment.gateway` and `utils.gateway_postprocess`):
 
@@ -11,7 +11,7 @@ each answer as Saleor does (`saleor.payment.gateway` and `utils.gateway_postproc
                      a void makes the payment inactive
     refund           token = the CAPTURE transaction's token; the note goes to the order's
                      history, a success lowers captured_amount, refunds Saleor missed
-                     (`answer.unrecorded`) are recorded once (`saleor_records.py`)
+                     (`answer.unrecorded`) are recorded once (`plugin/records.py`)
 
 It is also the `webhook.SaleorSide` a notification works on: `complete_checkout` runs
 Saleor's checkout completion (confirm, then the order) under the checkout's lock, so a second
@@ -275,13 +275,13 @@ class FakeSaleor:
     def record_refunds(
         self, payment: SaleorPayment, refunds: Sequence[Tuple[str, Decimal, str]]
     ) -> None:
-        with self._lock:  # as `saleor_records._record`: the payment locked, then looked at
+        with self._lock:  # as `plugin.records._record`: the payment locked, then looked at
             self._record_refunds(self.payments[int(payment.payment_id)], refunds)
 
     def reverse_refunds(
         self, payment: SaleorPayment, refunds: Sequence[Tuple[str, Decimal, str]]
     ) -> None:
-        """`saleor_payments.reverse_refunds`: a refund reversed once, if Saleor recorded it."""
+        """`plugin.saleor_side.reverse_refunds`: a refund reversed once, if Saleor recorded it."""
         with self._lock:
             shop = self.payments[int(payment.payment_id)]
             for refund_id, amount, _currency in refunds:
@@ -375,7 +375,7 @@ class FakeSaleor:
     def _record_refunds(
         self, payment: ShopPayment, refunds: Sequence[Tuple[str, Decimal, str]]
     ) -> None:
-        """`saleor_records._record`: each refund once, by its id."""
+        """`plugin.records._record`: each refund once, by its id."""
         for refund_id, amount, _currency in refunds:
             if refund_id not in payment.refund_ids:
                 self._add(payment, REFUND, refund_id, True, amount, {"refund_id": refund_id})

@@ -76,7 +76,7 @@ class SaleorPayment:
         return answer
 
     def record(self, refunds: Any) -> None:
-        """`saleor_records._record`: a refund transaction per reference Saleor has none of."""
+        """`plugin.records._record`: a refund transaction per reference Saleor has none of."""
         for reference, amount, _currency in refunds:
             if reference not in {t.token for t in self.transactions if t.is_success}:
                 self.transactions.append(TransactionData(reference, True, "refund"))

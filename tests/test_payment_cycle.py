@@ -3,7 +3,8 @@
 Saleor is played by `FakeSaleor` (tests/fake_saleor.py): it calls the Saleor-free flows the
 way Saleor's legacy checkout calls the plugin and keeps each answer as Saleor does. The
 customer pays on the emulator's payment page (a GET of `payment_url`); MultiSafepay's
-notifications go to `webhook.handle_notification` as received (raw body, Auth header, query).
+notifications go to `payments.notifications.handle_notification` as received (raw body, Auth
+header, query).
 At every step Saleor and MultiSafepay must agree: what is captured, what is refunded, and by
 which refunds.
 """

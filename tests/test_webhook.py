@@ -1,7 +1,8 @@
-"""MultiSafepay's notifications, handled by `webhook.handle_notification` as Saleor's plugin
-webhook will hand them over (raw body, Auth header, query), with the emulator's real orders
-behind them: repeated, reordered, forged, stale, for unknown or unreadable orders; captures and
-refunds made in MultiSafepay's dashboard; refunds that wait, complete or are declined."""
+"""MultiSafepay's notifications, handled by `payments.notifications.handle_notification` as
+Saleor's plugin webhook will hand them over (raw body, Auth header, query), with the emulator's
+real orders behind them: repeated, reordered, forged, stale, for unknown or unreadable orders;
+captures and refunds made in MultiSafepay's dashboard; refunds that wait, complete or are
+declined."""
 
 from __future__ import annotations
 

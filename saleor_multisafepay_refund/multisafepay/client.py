@@ -2,7 +2,7 @@
 
 Every call has connect and read timeouts and follows no redirect. A GET may be retried when
 the connection could not be made or broke; a refund POST is never retried here, because
-MultiSafepay has no idempotency key and a second POST refunds twice (see `refunds.py` for how
+MultiSafepay has no idempotency key and a second POST refunds twice (see `refunds/send.py` for how
 an unknown outcome is settled by reading the order back). The API key travels in the
 `api_key` header only and is never part of a message, a log line or `repr`.
 """

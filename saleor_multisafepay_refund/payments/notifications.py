@@ -1,10 +1,10 @@
 """MultiSafepay's notifications: verified, the order read back, Saleor brought in line.
 
-Imports nothing of Saleor or Django: Saleor's side is a `SaleorSide` (`saleor_payments.py` in
-Saleor, a fake in tests). A notification only says "this order changed": its signature is
-checked (`notifications.py`), then the order is read from MultiSafepay and Saleor is compared
-with what MultiSafepay shows NOW. So a repeated notification changes nothing, and notifications
-arriving out of order cannot move Saleor backwards.
+Imports nothing of Saleor or Django: Saleor's side is a `SaleorSide` (`plugin/saleor_side.py`
+in Saleor, a fake in tests). A notification only says "this order changed": its signature is
+checked (`multisafepay/signatures.py`), then the order is read from MultiSafepay and Saleor is
+compared with what MultiSafepay shows NOW. So a repeated notification changes nothing, and
+notifications arriving out of order cannot move Saleor backwards.
 
     MultiSafepay shows                     Saleor has                    done
     =====================================  ============================  ==========================

@@ -26,8 +26,7 @@ from ..multisafepay.refund_body import CART_GATEWAYS, SHIPPING_ITEM_ID
 from ..payments import flow as payments
 from ..payments.ask import PaymentAsk
 from ..payments.notifications import handle_notification
-from . import asks
-from . import saleor_side as saleor_payments
+from . import asks, saleor_side
 from .ledger_store import SaleorLedger
 from .order_history import write_order_note
 from .records import record_after_commit
@@ -130,7 +129,7 @@ class MultiSafepayPlugin(BasePlugin):
         channel = kwargs.get("channel")
         if channel is not None and "configuration" in kwargs:
             # A read-only field: shown in the Dashboard, never saved (Saleor drops OUTPUT values).
-            url = saleor_payments.notification_url(PLUGIN_ID, channel.slug)
+            url = saleor_side.notification_url(PLUGIN_ID, channel.slug)
             kwargs["configuration"] = [
                 item for item in kwargs["configuration"] if item.get("name") != NOTIFICATION_URL
             ] + [{"name": NOTIFICATION_URL, "value": url}]
@@ -197,7 +196,7 @@ class MultiSafepayPlugin(BasePlugin):
             lambda config, ask: payments.process_payment(
                 config,
                 ask,
-                saleor_payments.payment_context(payment_information, PLUGIN_ID, slug),
+                saleor_side.payment_context(payment_information, PLUGIN_ID, slug),
             ),
             payment_information,
             ACTION_TO_CONFIRM,
@@ -210,7 +209,7 @@ class MultiSafepayPlugin(BasePlugin):
             lambda config, ask: payments.confirm_payment(
                 config,
                 ask,
-                checkout=saleor_payments.checkout_totals(payment_information),
+                checkout=saleor_side.checkout_totals(payment_information),
             ),
             payment_information,
             ACTION_TO_CONFIRM,
@@ -238,7 +237,7 @@ class MultiSafepayPlugin(BasePlugin):
         """Ship (capture) a buy-now-pay-later payment once the whole order is fulfilled."""
         if self.active and self.channel is not None:
             try:
-                saleor_payments.capture_fulfilled(order, self.channel.slug, PLUGIN_ID)
+                saleor_side.capture_fulfilled(order, self.channel.slug, PLUGIN_ID)
             except Exception:
                 logger.exception("MultiSafepay capture on fulfilment stopped on an error")
         return previous_value
@@ -249,7 +248,7 @@ class MultiSafepayPlugin(BasePlugin):
             return cast(HttpResponse, previous_value)
         # Saleor cuts `path` at the first "multisafepay" of the URL, which a channel slug may
         # contain too: the request's own path says where it was sent.
-        expected = f"/{PLUGIN_ID}/{saleor_payments.NOTIFICATION_PATH}"
+        expected = f"/{PLUGIN_ID}/{saleor_side.NOTIFICATION_PATH}"
         if not request.path.rstrip("/").endswith(expected):
             return HttpResponseNotFound()
         if request.method != "POST":
@@ -267,7 +266,7 @@ class MultiSafepayPlugin(BasePlugin):
             request.body,
             request.headers.get("Auth"),
             {key: request.GET.get(key, "") for key in request.GET},
-            saleor_payments.SaleorPayments(PLUGIN_ID, self.channel.slug),
+            saleor_side.SaleorPayments(PLUGIN_ID, self.channel.slug),
             SaleorLedger(),
         )
         logger.info("MultiSafepay notification: %s %s", answer.status, ", ".join(answer.actions))

@@ -5,7 +5,7 @@ the refund fails, and would take the note explaining why with it. So such notes 
 outside that transaction (`outside.py`); when that cannot be done safely (the order itself is
 not committed yet, or a lock would be waited on), in the current transaction like any other
 event. The note of a refund made commits with Saleor's record of it (should Saleor roll that
-back, the ledger keeps the refund and records it in Saleor later: `saleor_records.py`).
+back, the ledger keeps the refund and records it in Saleor later: `records.py`).
 """
 
 from __future__ import annotations
