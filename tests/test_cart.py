@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, Type
@@ -168,6 +169,17 @@ def test_item_balances(cart, bought, refunded, problem):
         assert balance.problem is None
     else:
         assert problem in balance.problem
+
+
+def test_values_made_once_per_line_without_init_have_every_field_of_their_dataclass():
+    # order.frozen() builds CartItem, ItemBalance and RefundLine without their __init__: a
+    # field added to one of them must be added there too.
+    order = parse_order(order_data([item("A", "10", "3")], amount=100000))
+    plan = build_refund(order, RefundRequest(items={"A": 1}))
+
+    for value in (order.items[0], item_balances(order)["A"], plan.lines[0]):
+        assert list(vars(value)) == [f.name for f in dataclasses.fields(value)]
+        assert value == type(value)(**vars(value))
 
 
 def test_given_earlier_refund_lines_in_the_cart_then_they_are_repeated_and_the_copy_follows_them():

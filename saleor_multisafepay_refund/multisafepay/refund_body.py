@@ -32,12 +32,13 @@ from .money import (
     LARGEST_DIGITS,
     from_minor_units,
     line_total,
+    line_totals,
     parse_decimal,
     quantum,
     round_money,
     to_minor_units,
 )
-from .order import CartItem, Order
+from .order import CartItem, Order, frozen
 
 # Payment methods that MultiSafepay refunds by shopping cart, not by amount (PHP SDK's list).
 CART_GATEWAYS = frozenset(
@@ -200,7 +201,16 @@ def item_balances(order: Order) -> Dict[str, ItemBalance]:
                 problem = "the cart shows a refund of it but not the original line"
                 balances[key] = ItemBalance(key, item, 0, -item.quantity, problem)
             else:
-                balances[key] = ItemBalance(key, item, item.quantity, 0)
+                balances[key] = frozen(
+                    ItemBalance,
+                    {
+                        "merchant_item_id": key,
+                        "template": item,
+                        "bought": item.quantity,
+                        "refunded": 0,
+                        "problem": None,
+                    },
+                )
             continue
         template = balance.template
         if not _same_item_data(template, item):
@@ -296,7 +306,7 @@ def _cart_refund(order: Order, request: RefundRequest, convention: SignConventio
     quantities = _requested_quantities(order, request, balances)
     if convention is SignConvention.NEGATIVE_UNIT_PRICE:
         quantities = _without_unwritable(order, request, balances, quantities)
-    lines = tuple(_refund_line(order, balances[key], qty) for key, qty in quantities.items())
+    lines = _refund_lines(order, [(balances[key].template, n) for key, n in quantities.items()])
     total = sum((line.total for line in lines), Decimal(0))
     if total <= 0:
         # A discount line or a free item alone: MultiSafepay refunds nothing (or refuses).
@@ -488,7 +498,10 @@ def _requested_quantities(
     else:
         wanted = {}
         for key, quantity in request.items.items():
-            wanted[str(key)] = _check_quantity(str(key), quantity)
+            key = key if type(key) is str else str(key)
+            if type(quantity) is not int or quantity <= 0:
+                quantity = _check_quantity(key, quantity)
+            wanted[key] = quantity
         shipping_id = request.shipping_item_id
         if request.shipping and shipping_id not in wanted:
             shipping = balances.get(shipping_id)
@@ -531,17 +544,27 @@ def _check_quantity(key: str, quantity: Any) -> int:
     return quantity
 
 
-def _refund_line(order: Order, balance: ItemBalance, quantity: int) -> RefundLine:
-    item = balance.template
-    rate = order.tax_rates.rate_for(item.tax_table_selector)
-    total = line_total(item.unit_price, quantity, rate, order.currency)
-    return RefundLine(
-        merchant_item_id=balance.merchant_item_id,
-        name=item.name,
-        quantity=quantity,
-        unit_price=item.unit_price,
-        tax_rate=rate,
-        total=total,
+def _refund_lines(order: Order, refunded: List[Tuple[CartItem, int]]) -> Tuple[RefundLine, ...]:
+    """The refund line of each (item, quantity refunded)."""
+    rate_for = order.tax_rates.rate_for
+    priced = [
+        (item.unit_price, quantity, rate_for(item.tax_table_selector))
+        for item, quantity in refunded
+    ]
+    totals = line_totals(priced, order.currency)
+    return tuple(
+        frozen(
+            RefundLine,
+            {
+                "merchant_item_id": item.merchant_item_id,
+                "name": item.name,
+                "quantity": quantity,
+                "unit_price": unit_price,
+                "tax_rate": rate,
+                "total": total,
+            },
+        )
+        for (item, _), (unit_price, quantity, rate), total in zip(refunded, priced, totals)
     )
 
 
@@ -563,8 +586,9 @@ def _cart_with_copies(
     items: List[Any] = []
     for index, item in enumerate(order.items):
         items.append(item.raw)
-        if index in copies_after:
-            items.append(copies_after[index])
+        copy = copies_after.get(index)
+        if copy is not None:
+            items.append(copy)
     return items
 
 

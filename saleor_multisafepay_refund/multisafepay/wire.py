@@ -69,21 +69,25 @@ def _dumps(value: Any) -> str:
 
 def _has_decimal(value: Any) -> bool:
     """Whether the value holds a Decimal anywhere; raises on a float."""
+    # Every value of a body is looked at once, so the loop runs over the values of each
+    # container and only a container with something in it waits in `pending`.
     found = False
-    pending = [value]
+    pending: List[Any] = [(value,)]
     while pending:
-        item = pending.pop()
-        kind = type(item)
-        if kind is str or kind is int:
-            continue
-        if kind is dict:
-            pending.extend(item.values())
-        elif kind is list or kind is tuple:
-            pending.extend(item)
-        elif kind is float:
-            raise TypeError("float is never sent to MultiSafepay: use Decimal")
-        elif isinstance(item, Decimal):
-            found = True
+        for item in pending.pop():
+            kind = type(item)
+            if kind is str or kind is int:
+                continue
+            if kind is dict:
+                if item:
+                    pending.append(item.values())
+            elif kind is list or kind is tuple:
+                if item:
+                    pending.append(item)
+            elif kind is float:
+                raise TypeError("float is never sent to MultiSafepay: use Decimal")
+            elif isinstance(item, Decimal):
+                found = True
     return found
 
 
