@@ -17,15 +17,10 @@ from typing import Any, Dict, List, Optional, Sequence
 from .errors import ConfigurationError, InvalidOrderData, MultiSafepayRefundError
 from .multisafepay import wire
 from .multisafepay.client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient
+from .multisafepay.methods import SignConvention, sign_convention
 from .multisafepay.money import from_minor_units, parse_decimal, shown, shown_minor
 from .multisafepay.order import parse_order
-from .multisafepay.refund_body import (
-    RefundRequest,
-    SignConvention,
-    is_cart_gateway,
-    item_balances,
-    sign_convention,
-)
+from .multisafepay.refund_body import RefundRequest, item_balances
 from .refunds.send import RefundOutcome, RefundStatus, dashboard_advice, refund_order
 
 # A refund can take MultiSafepay a while; after this the outcome is settled by reading back.
@@ -262,7 +257,7 @@ def _show(args: argparse.Namespace, client: MultiSafepayClient) -> int:
         else:
             print(f"Could not read order {args.order_id}: {exc}", file=sys.stderr)
         return code
-    cart_based = is_cart_gateway(order.gateway)
+    cart_based = order.by_cart
     convention: Optional[SignConvention] = sign_convention(order.gateway) if cart_based else None
     items: List[Dict[str, Any]] = [
         {

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Dict, Iterable, Iterator, Mapping, Optional
 
 from .errors import ConfigurationError
 from .multisafepay.client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient, check_api_url
+from .multisafepay.methods import GATEWAY_CODE, SignConvention
 from .multisafepay.money import parse_decimal
-from .multisafepay.refund_body import GATEWAY_CODE, SHIPPING_ITEM_ID, SignConvention
+from .multisafepay.refund_body import SHIPPING_ITEM_ID
 
 if TYPE_CHECKING:
     import requests

@@ -25,14 +25,13 @@ from saleor_multisafepay_refund.errors import (
     UnknownItem,
 )
 from saleor_multisafepay_refund.multisafepay import wire
+from saleor_multisafepay_refund.multisafepay.methods import SignConvention, sign_convention
 from saleor_multisafepay_refund.multisafepay.order import parse_order
 from saleor_multisafepay_refund.multisafepay.refund_body import (
     KnownRefunds,
     RefundRequest,
-    SignConvention,
     build_refund,
     item_balances,
-    sign_convention,
 )
 
 from .factories import item, order_data, seed_order

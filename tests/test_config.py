@@ -14,7 +14,7 @@ from saleor_multisafepay_refund.config import (
     parse_configuration,
 )
 from saleor_multisafepay_refund.multisafepay.client import LIVE_API_URL, TEST_API_URL
-from saleor_multisafepay_refund.multisafepay.refund_body import SignConvention
+from saleor_multisafepay_refund.multisafepay.methods import SignConvention
 
 KEY = "config-key-0123456789abcdef"
 

@@ -20,7 +20,7 @@ from saleor_multisafepay_refund.emulator import (
     build_order,
 )
 from saleor_multisafepay_refund.multisafepay import wire
-from saleor_multisafepay_refund.multisafepay.refund_body import SignConvention
+from saleor_multisafepay_refund.multisafepay.methods import SignConvention
 
 KEY = "test-key"
 DATA = Path(__file__).parent / "data"

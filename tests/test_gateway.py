@@ -11,7 +11,7 @@ from saleor_multisafepay_refund.answers import GatewayAnswer
 from saleor_multisafepay_refund.config import GatewayConfig, InvalidConfiguration, ItemIdSource
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind
 from saleor_multisafepay_refund.multisafepay import wire
-from saleor_multisafepay_refund.multisafepay.refund_body import SignConvention
+from saleor_multisafepay_refund.multisafepay.methods import SignConvention
 from saleor_multisafepay_refund.plugin.asks import refund_payment, refuse_unconfigured
 from saleor_multisafepay_refund.refunds.ledger import MemoryLedger
 

@@ -28,10 +28,10 @@ from saleor_multisafepay_refund.emulator import Emulator, build_order
 from saleor_multisafepay_refund.errors import InvalidOrderData, RefundRefused
 from saleor_multisafepay_refund.multisafepay import money, wire
 from saleor_multisafepay_refund.multisafepay.client import MultiSafepayClient
+from saleor_multisafepay_refund.multisafepay.methods import SignConvention
 from saleor_multisafepay_refund.multisafepay.order import parse_order
 from saleor_multisafepay_refund.multisafepay.refund_body import (
     RefundRequest,
-    SignConvention,
     build_refund,
     item_balances,
     refund_copy,

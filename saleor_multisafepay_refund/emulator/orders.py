@@ -13,8 +13,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
 from ..multisafepay import wire
+from ..multisafepay.methods import SignConvention, is_cart_gateway, sign_convention
 from ..multisafepay.money import parse_decimal, round_money, to_minor_units
-from ..multisafepay.refund_body import SignConvention, is_cart_gateway, sign_convention
 from .envelope import (
     CART_MISMATCH,
     INVALID_AMOUNT,

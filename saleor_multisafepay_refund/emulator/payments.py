@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Callable, Dict, Mapping, Optional
 
-from ..multisafepay.refund_body import is_cart_gateway
+from ..multisafepay.methods import is_cart_gateway
 from .envelope import MISSING_DATA, Answer, Refusal, parse_body
 from .json_values import MISSING, show
 from .orders import GATEWAY_CODE, OrderState, gateway_of

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Dict, List, Mapping, Optional
 
-from ..multisafepay.refund_body import SignConvention
+from ..multisafepay.methods import SignConvention
 from .envelope import CART_MISMATCH, WRONG_ITEM_PRICE, WRONG_ITEM_TAX, Refusal
 from .json_values import MISSING, first_difference, item_key, same, show, whole_quantity
 

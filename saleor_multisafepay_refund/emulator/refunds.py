@@ -11,8 +11,8 @@ from decimal import Decimal
 from typing import Any, Callable, Dict, List, Mapping, Protocol, Set, Tuple, Union
 
 from ..multisafepay import wire
+from ..multisafepay.methods import SignConvention, is_cart_gateway, sign_convention
 from ..multisafepay.money import parse_decimal, to_minor_units
-from ..multisafepay.refund_body import SignConvention, is_cart_gateway, sign_convention
 from .envelope import (
     CANNOT_REFUND,
     CART_MISMATCH,

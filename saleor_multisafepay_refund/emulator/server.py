@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from ..multisafepay import wire
-from ..multisafepay.refund_body import SignConvention
+from ..multisafepay.methods import SignConvention
 from .envelope import (
     INVALID_API_KEY,
     UNKNOWN_ERROR,

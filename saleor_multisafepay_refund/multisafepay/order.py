@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar
 
 from ..errors import InvalidOrderData
+from .methods import is_cart_gateway
 from .money import LARGEST_DIGITS, from_minor_units, parse_decimal
 
 _LARGEST_WHOLE = 10**LARGEST_DIGITS  # parse_decimal's bound, for the int fast path
@@ -65,6 +67,12 @@ class Order:
     items: Tuple[CartItem, ...]
     tax_rates: TaxRates
     refunds: Tuple[RelatedRefund, ...]
+
+    @cached_property
+    def by_cart(self) -> bool:
+        """Whether MultiSafepay refunds this order by shopping cart (its payment method is a
+        buy-now-pay-later or invoice method), else by amount: decided once per order read."""
+        return is_cart_gateway(self.gateway)
 
     @property
     def remaining(self) -> int:

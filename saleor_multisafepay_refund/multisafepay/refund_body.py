@@ -6,10 +6,8 @@ or a `RefundRefused` error that says why nothing may be sent.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from enum import Enum
 from functools import cached_property
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -28,6 +26,7 @@ from ..errors import (
     UnknownItem,
 )
 from . import wire
+from .methods import SignConvention, sign_convention
 from .money import (
     LARGEST_DIGITS,
     from_minor_units,
@@ -40,56 +39,7 @@ from .money import (
 )
 from .order import CartItem, Order, frozen
 
-# Payment methods that MultiSafepay refunds by shopping cart, not by amount (PHP SDK's list).
-CART_GATEWAYS = frozenset(
-    {
-        "AFTERPAY", "BILLINK", "BNPL_INST", "BNPL_INSTM", "BNPL_MF", "BNPL_OB", "EINVOICE",
-        "IN3", "IN3B2B", "KLARNA", "PAYAFTER", "SANTANDER", "ZINIA", "ZINIA_IN3",
-    }
-)  # fmt: skip
-
 SHIPPING_ITEM_ID = "msp-shipping"
-
-
-class SignConvention(str, Enum):
-    """How a refund copy of a cart item says "this comes back"."""
-
-    NEGATIVE_QUANTITY = "negative_quantity"
-    NEGATIVE_UNIT_PRICE = "negative_unit_price"
-
-
-# A MultiSafepay payment method code, upper case: KLARNA, PAYAFTER, IN3B2B.
-GATEWAY_CODE = re.compile(r"[A-Z][A-Z0-9_]{1,31}\Z")
-
-
-def is_cart_gateway(gateway: str) -> bool:
-    return gateway.upper() in CART_GATEWAYS
-
-
-def sign_convention(
-    gateway: str, overrides: Optional[Mapping[str, SignConvention]] = None
-) -> SignConvention:
-    """The sign convention of a gateway's refund copies.
-
-    MultiSafepay's sources disagree (docs/msp-api.md); the default is the seed page's rule:
-
-    ==========================  =======================  ===================
-    gateway                     copy's unit_price        copy's quantity
-    ==========================  =======================  ===================
-    KLARNA                      negated                  refunded, positive
-    every other cart gateway    original                 refunded, negated
-    ==========================  =======================  ===================
-
-    `overrides` (gateway code -> convention, from the plugin's configuration) wins.
-    """
-    code = gateway.upper()
-    if overrides:
-        for key, convention in overrides.items():
-            if key.upper() == code:
-                return SignConvention(convention)
-    if code == "KLARNA":
-        return SignConvention.NEGATIVE_UNIT_PRICE
-    return SignConvention.NEGATIVE_QUANTITY
 
 
 @dataclass(frozen=True)
@@ -247,7 +197,7 @@ def build_refund(
             f"The refund is in {request.currency.upper()} but order {order.order_id} "
             f"was paid in {order.currency}."
         )
-    if is_cart_gateway(order.gateway):
+    if order.by_cart:
         return _cart_refund(order, request, sign_convention(order.gateway, conventions))
     return _amount_refund(order, request)
 

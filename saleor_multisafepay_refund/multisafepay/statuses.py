@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from .refund_body import is_cart_gateway
+from .methods import is_cart_gateway
 
 
 class PaymentState(str, Enum):

@@ -40,6 +40,7 @@ from ..errors import (
     TransportError,
 )
 from ..multisafepay.client import MultiSafepayClient
+from ..multisafepay.methods import GATEWAY_CODE, is_cart_gateway
 from ..multisafepay.money import (
     from_minor_units,
     line_total,
@@ -58,7 +59,6 @@ from ..multisafepay.order_cart import (
     OrderCart,
     build_order_cart,
 )
-from ..multisafepay.refund_body import GATEWAY_CODE, is_cart_gateway
 from ..multisafepay.statuses import PaymentState, payment_state
 from .ask import CheckoutLineTotals, CheckoutTotals, PaymentAsk, PaymentContext
 from .item_ids import merchant_item_id

@@ -22,7 +22,8 @@ from ..config import (
     configuration_values,
     parse_configuration,
 )
-from ..multisafepay.refund_body import CART_GATEWAYS, SHIPPING_ITEM_ID
+from ..multisafepay.methods import CART_GATEWAYS
+from ..multisafepay.refund_body import SHIPPING_ITEM_ID
 from ..payments import flow as payments
 from ..payments.ask import PaymentAsk
 from ..payments.notifications import handle_notification

@@ -30,13 +30,7 @@ from ..errors import (
 from ..multisafepay.client import MultiSafepayClient
 from ..multisafepay.money import shown, to_minor_units
 from ..multisafepay.order import Order, parse_order
-from ..multisafepay.refund_body import (
-    KnownRefunds,
-    RefundPlan,
-    RefundRequest,
-    build_refund,
-    is_cart_gateway,
-)
+from ..multisafepay.refund_body import KnownRefunds, RefundPlan, RefundRequest, build_refund
 from .ask import RefundAsk
 from .ledger import (
     EntryState,
@@ -420,7 +414,7 @@ class _Asked:
 
 def _asked(config: GatewayConfig, ask: RefundAsk, order: Order) -> _Asked:
     """The ask in MultiSafepay's terms: items by merchant_item_id, the shipping, or neither."""
-    if not ask.by_products or not is_cart_gateway(order.gateway):
+    if not ask.by_products or not order.by_cart:
         # Amount methods refund Saleor's amount, whatever lines it names.
         return _Asked({}, False, ask.by_products)
     items = _items(ask)
@@ -449,7 +443,7 @@ def _plan(
     saleor_amount = ask.amount
     currency = ask.currency
     description = config.refund_description or None
-    if not is_cart_gateway(order.gateway):
+    if not order.by_cart:
         request = RefundRequest(amount=saleor_amount, currency=currency, description=description)
         return build_refund(order, request)
     by_products = asked.by_products

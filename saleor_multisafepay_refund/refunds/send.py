@@ -21,9 +21,10 @@ from ..errors import (
     TransportError,
 )
 from ..multisafepay.client import MultiSafepayClient
+from ..multisafepay.methods import SignConvention
 from ..multisafepay.money import shown
 from ..multisafepay.order import Order, parse_order
-from ..multisafepay.refund_body import RefundPlan, RefundRequest, SignConvention, build_refund
+from ..multisafepay.refund_body import RefundPlan, RefundRequest, build_refund
 
 # MultiSafepay's "cannot refund": more than remains, already refunded, or the same amount twice.
 CANNOT_REFUND = 1034
