@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Mapping, Optional, Tuple, Union
+from typing import Mapping, Optional, Tuple, Union
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -84,7 +84,7 @@ class MultiSafepayClient:
         """Close the session's connections."""
         self.session.close()
 
-    def get_order(self, order_id: str) -> Mapping[str, Any]:
+    def get_order(self, order_id: str) -> Mapping[str, object]:
         """The `data` object of GET /orders/{order_id}."""
         path = f"orders/{_quote_id(order_id)}"
         for attempt in range(1, self.get_attempts + 1):
@@ -97,25 +97,25 @@ class MultiSafepayClient:
                 time.sleep(self.retry_pause * attempt)
         raise AssertionError("unreachable")
 
-    def create_order(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+    def create_order(self, body: Mapping[str, object]) -> Mapping[str, object]:
         """POST /orders, once (its order_id makes a repeat fail, not pay twice).
 
         Returns `data` ({order_id, payment_url})."""
         return self._call("POST", "orders", body)
 
-    def update_order(self, order_id: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+    def update_order(self, order_id: str, body: Mapping[str, object]) -> Mapping[str, object]:
         """PATCH /orders/{order_id}, once: `{"status": "shipped"}` ships (captures) a
         buy-now-pay-later order, `{"status": "cancelled"}` cancels an unpaid one."""
         return self._call("PATCH", f"orders/{_quote_id(order_id)}", body)
 
-    def refund(self, order_id: str, body: Union[Mapping[str, Any], str]) -> Mapping[str, Any]:
+    def refund(self, order_id: str, body: Union[Mapping[str, object], str]) -> Mapping[str, object]:
         """POST /orders/{order_id}/refunds, once. Returns `data` ({transaction_id, refund_id}).
         `body` as a mapping, or already serialized (`RefundPlan.body_json`)."""
         return self._call("POST", f"orders/{_quote_id(order_id)}/refunds", body)
 
     def _call(
-        self, method: str, path: str, body: Union[Mapping[str, Any], str, None] = None
-    ) -> Mapping[str, Any]:
+        self, method: str, path: str, body: Union[Mapping[str, object], str, None] = None
+    ) -> Mapping[str, object]:
         headers = {
             "api_key": self._api_key,
             "Accept": "application/json",
@@ -189,7 +189,7 @@ def _never_connected(exc: BaseException) -> bool:
     return False
 
 
-def _envelope_data(response: requests.Response, method: str, path: str) -> Mapping[str, Any]:
+def _envelope_data(response: requests.Response, method: str, path: str) -> Mapping[str, object]:
     """`data` of a success envelope; ApiError for an error envelope, whatever the HTTP status."""
     status = response.status_code
     where = f"MultiSafepay ({method} {path})"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property
-from typing import Any, Dict, Mapping, Optional, Tuple, Type, TypeVar
+from typing import Dict, Mapping, Optional, Tuple, Type, TypeVar
 
 from ..errors import InvalidOrderData
 from .methods import is_cart_gateway
@@ -30,7 +30,7 @@ class CartItem:
     unit_price: Decimal
     quantity: int
     tax_table_selector: str
-    raw: Mapping[str, Any]
+    raw: Mapping[str, object]
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Order:
 _T = TypeVar("_T")
 
 
-def frozen(cls: Type[_T], fields: Dict[str, Any]) -> _T:
+def frozen(cls: Type[_T], fields: Dict[str, object]) -> _T:
     """`cls(**fields)` for a frozen dataclass, every field given: the same object, made without
     the dataclass's __init__, which sets each field through object.__setattr__ and so takes
     twice as long. For the objects made once per cart line."""
@@ -96,7 +96,7 @@ def frozen(cls: Type[_T], fields: Dict[str, Any]) -> _T:
     return instance
 
 
-def parse_order(data: Mapping[str, Any]) -> Order:
+def parse_order(data: Mapping[str, object]) -> Order:
     """Read the `data` object of a GET /orders/{id} answer."""
     if not isinstance(data, Mapping):
         raise InvalidOrderData("MultiSafepay's order answer is not a JSON object.")
@@ -126,7 +126,7 @@ def parse_order(data: Mapping[str, Any]) -> Order:
     )
 
 
-def _gateway(data: Mapping[str, Any]) -> str:
+def _gateway(data: Mapping[str, object]) -> str:
     details = data.get("payment_details")
     gateway = details.get("type") if isinstance(details, Mapping) else None
     if not gateway:
@@ -139,7 +139,7 @@ def _gateway(data: Mapping[str, Any]) -> str:
     return gateway.strip().upper()
 
 
-def _cart_items(data: Mapping[str, Any]) -> list[Any]:
+def _cart_items(data: Mapping[str, object]) -> list[object]:
     cart = data.get("shopping_cart")
     if cart in (None, "", []):
         return []
@@ -153,7 +153,7 @@ def _cart_items(data: Mapping[str, Any]) -> list[Any]:
     return items
 
 
-def _item(raw: Any, index: int) -> CartItem:
+def _item(raw: object, index: int) -> CartItem:
     # Read once per cart line: the common types (str, int) are checked first, and the texts
     # that only an error needs are written only then.
     if type(raw) is not dict and not isinstance(raw, Mapping):
@@ -201,7 +201,7 @@ def _item(raw: Any, index: int) -> CartItem:
     )
 
 
-def _tax_rates(data: Mapping[str, Any]) -> TaxRates:
+def _tax_rates(data: Mapping[str, object]) -> TaxRates:
     options = data.get("checkout_options")
     if not isinstance(options, Mapping):
         return TaxRates(default=Decimal(0), by_selector={})
@@ -229,7 +229,7 @@ def _tax_rates(data: Mapping[str, Any]) -> TaxRates:
     return TaxRates(default=default_rate, by_selector=by_selector)
 
 
-def _rule_rate(rules: Any, country: str, name: str) -> Optional[Decimal]:
+def _rule_rate(rules: object, country: str, name: str) -> Optional[Decimal]:
     """The rule for the customer's country wins over the rule for every country ("")."""
     fallback = None
     for rule in rules if isinstance(rules, list) else []:
@@ -243,7 +243,7 @@ def _rule_rate(rules: Any, country: str, name: str) -> Optional[Decimal]:
     return fallback
 
 
-def _rate(value: Any, name: str) -> Decimal:
+def _rate(value: object, name: str) -> Decimal:
     try:
         rate = parse_decimal(value)
     except ValueError:
@@ -256,7 +256,7 @@ def _rate(value: Any, name: str) -> Decimal:
     return rate
 
 
-def _refunds(related: Any) -> Tuple[RelatedRefund, ...]:
+def _refunds(related: object) -> Tuple[RelatedRefund, ...]:
     if not isinstance(related, list):
         return ()
     refunds = []
@@ -280,7 +280,7 @@ def _refunds(related: Any) -> Tuple[RelatedRefund, ...]:
     return tuple(refunds)
 
 
-def _whole(value: Any, field: str) -> int:
+def _whole(value: object, field: str) -> int:
     """An integer from an int or an integral string/decimal ("2", "2.0"); never from a float."""
     if type(value) is int and -_LARGEST_WHOLE < value < _LARGEST_WHOLE:
         return value
@@ -296,7 +296,7 @@ def _whole(value: Any, field: str) -> int:
     return int(number)
 
 
-def _text(data: Mapping[str, Any], field: str, required: bool = False) -> str:
+def _text(data: Mapping[str, object], field: str, required: bool = False) -> str:
     value = data.get(field)
     if value in (None, ""):
         if required:
@@ -307,7 +307,7 @@ def _text(data: Mapping[str, Any], field: str, required: bool = False) -> str:
     return _scalar_text(value, field)
 
 
-def _scalar_text(value: Any, field: str) -> str:
+def _scalar_text(value: object, field: str) -> str:
     if type(value) is str:
         return value
     if value is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from .money import to_minor_units
 from .order_cart import OrderCart
@@ -64,24 +64,25 @@ def split_street(street: str) -> Tuple[str, str]:
     return match.group("street").strip(), match.group("number").replace(" ", "")
 
 
-def order_body(order: PaymentOrder) -> Dict[str, Any]:
+def order_body(order: PaymentOrder) -> Dict[str, object]:
     """The JSON body of POST /orders for `order` (a redirect: MultiSafepay's payment page)."""
-    body: Dict[str, Any] = {
+    options: Dict[str, object] = {
+        "notification_url": order.notification_url,
+        "notification_method": "POST",
+        "close_window": False,
+    }
+    # Without a return URL (the storefront gave none) MultiSafepay shows its own end page.
+    for name, url in (("redirect_url", order.redirect_url), ("cancel_url", order.cancel_url)):
+        if url:
+            options[name] = url
+    body: Dict[str, object] = {
         "type": "redirect",
         "order_id": order.order_id,
         "currency": order.currency,
         "amount": to_minor_units(order.amount, order.currency),
         "description": order.description,
-        "payment_options": {
-            "notification_url": order.notification_url,
-            "notification_method": "POST",
-            "close_window": False,
-        },
+        "payment_options": options,
     }
-    # Without a return URL (the storefront gave none) MultiSafepay shows its own end page.
-    for name, url in (("redirect_url", order.redirect_url), ("cancel_url", order.cancel_url)):
-        if url:
-            body["payment_options"][name] = url
     if order.gateway:
         body["gateway"] = order.gateway
     customer = _person(order.billing, order.email, order.ip_address, order.locale)
@@ -95,8 +96,10 @@ def order_body(order: PaymentOrder) -> Dict[str, Any]:
     return body
 
 
-def _person(address: Optional[Address], email: str, ip_address: str, locale: str) -> Dict[str, Any]:
-    fields: Dict[str, Any] = {"locale": locale, "ip_address": ip_address, "email": email}
+def _person(
+    address: Optional[Address], email: str, ip_address: str, locale: str
+) -> Dict[str, object]:
+    fields: Dict[str, object] = {"locale": locale, "ip_address": ip_address, "email": email}
     if address is not None:
         address1, house_number = split_street(address.street_address_1)
         fields.update(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import MultiSafepayRefundError
 from .money import line_total, quantum, shown
@@ -34,11 +34,11 @@ class CartLine:
 
 @dataclass(frozen=True)
 class OrderCart:
-    items: Tuple[Dict[str, Any], ...]
-    checkout_options: Dict[str, Any]
+    items: Tuple[Dict[str, object], ...]
+    checkout_options: Dict[str, object]
     total: Decimal
 
-    def body_fields(self) -> Dict[str, Any]:
+    def body_fields(self) -> Dict[str, object]:
         """`shopping_cart` and `checkout_options`, for the POST /orders body."""
         return {
             "shopping_cart": {"items": [dict(item) for item in self.items]},
@@ -89,7 +89,7 @@ def tax_table_name(rate: Decimal) -> str:
     return f"rate-{rate.normalize():f}"
 
 
-def _item(line: CartLine) -> Dict[str, Any]:
+def _item(line: CartLine) -> Dict[str, object]:
     return {
         "name": line.name,
         "description": "",
@@ -100,7 +100,7 @@ def _item(line: CartLine) -> Dict[str, Any]:
     }
 
 
-def _tax_tables(rates: List[Decimal]) -> Dict[str, Any]:
+def _tax_tables(rates: List[Decimal]) -> Dict[str, object]:
     return {
         "tax_tables": {
             "default": {"shipping_taxed": True, "rate": "0"},

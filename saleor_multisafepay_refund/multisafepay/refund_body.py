@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from ..errors import (
     AmbiguousItem,
@@ -111,7 +111,7 @@ class RefundPlan:
     currency: str
     amount: Decimal
     lines: Tuple[RefundLine, ...]
-    body: Mapping[str, Any]
+    body: Mapping[str, object]
     convention: Optional[SignConvention]
 
     @property
@@ -225,7 +225,7 @@ def _amount_refund(order: Order, request: RefundRequest) -> RefundPlan:
             f"{_show(order.remaining_amount, order.currency)} of order {order.order_id} "
             "is left to refund."
         )
-    body: Dict[str, Any] = {"currency": order.currency, "amount": minor}
+    body: Dict[str, object] = {"currency": order.currency, "amount": minor}
     if request.description:
         body["description"] = request.description
     return RefundPlan(
@@ -274,7 +274,7 @@ def _cart_refund(order: Order, request: RefundRequest, convention: SignConventio
             f"{_show(request.amount, order.currency)}: "
             "refund items instead."
         )
-    body: Dict[str, Any] = {
+    body: Dict[str, object] = {
         "checkout_data": {"items": _cart_with_copies(order, balances, quantities, convention)}
     }
     if request.description:
@@ -416,7 +416,7 @@ def _without_unwritable(
     return {key: quantity for key, quantity in quantities.items() if key not in unwritable}
 
 
-def _negatable(raw: Mapping[str, Any]) -> bool:
+def _negatable(raw: Mapping[str, object]) -> bool:
     value = raw.get("unit_price")
     return not (isinstance(value, int) and not isinstance(value, bool) and value == 0)
 
@@ -485,7 +485,7 @@ def _requested_quantities(
     return {key: wanted[key] for key in balances if key in wanted}
 
 
-def _check_quantity(key: str, quantity: Any) -> int:
+def _check_quantity(key: str, quantity: object) -> int:
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
         raise InvalidQuantity(
             f"The quantity to refund of {key!r} must be a whole number above zero, "
@@ -523,7 +523,7 @@ def _cart_with_copies(
     balances: Mapping[str, ItemBalance],
     quantities: Mapping[str, int],
     convention: SignConvention,
-) -> List[Any]:
+) -> List[object]:
     """The current cart verbatim, each refund copy right after the last line of its item.
 
     That is where the seed page puts it, and it keeps an item and its refunds together.
@@ -533,7 +533,7 @@ def _cart_with_copies(
         last_index[key]: refund_copy(balances[key].template.raw, quantity, convention)
         for key, quantity in quantities.items()
     }
-    items: List[Any] = []
+    items: List[object] = []
     for index, item in enumerate(order.items):
         items.append(item.raw)
         copy = copies_after.get(index)
@@ -543,8 +543,8 @@ def _cart_with_copies(
 
 
 def refund_copy(
-    original: Mapping[str, Any], quantity: int, convention: SignConvention
-) -> Dict[str, Any]:
+    original: Mapping[str, object], quantity: int, convention: SignConvention
+) -> Dict[str, object]:
     """A copy of `original` that refunds `quantity` of it, every other field repeated as is.
 
     Values keep the JSON type MultiSafepay used (string "90" stays a string), because the copy
@@ -575,7 +575,7 @@ def _same_item_data(first: CartItem, second: CartItem) -> bool:
     )
 
 
-def _comparable(value: Any) -> Any:
+def _comparable(value: object) -> object:
     """Compare as MultiSafepay would: 12 == "12" == "12.0", None == ""."""
     if value is None:
         return ""
@@ -591,11 +591,11 @@ def _comparable(value: Any) -> Any:
         return str(value)
 
 
-def _like(original: Any, value: int) -> Any:
+def _like(original: object, value: int) -> object:
     return str(value) if isinstance(original, str) else value
 
 
-def _negated(value: Any) -> Any:
+def _negated(value: object) -> object:
     if isinstance(value, str):
         text = value.strip()
         # Text flips its sign character, so "19.1200000000" keeps every decimal it had.

@@ -19,7 +19,7 @@ import logging
 import secrets
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..answers import (
     ACTION_TO_CONFIRM,
@@ -105,7 +105,7 @@ class PaymentView:
         }
 
 
-def read_payment(data: Mapping[str, Any]) -> PaymentView:
+def read_payment(data: Mapping[str, object]) -> PaymentView:
     """A `PaymentView` of MultiSafepay's order; InvalidResponse when it cannot be read."""
     details = data.get("payment_details")
     gateway = details.get("type") if isinstance(details, Mapping) else None
@@ -346,8 +346,8 @@ def confirm_payment(
     payment_url = ask.payment_url
     if view.status == "initialized" and payment_url and view.gateway not in _PAID_LATER:
         # The customer came back without finishing: send them to the payment page again.
-        data = {"payment_url": payment_url, "multisafepay_order_id": order_id}
-        return _answer(ask, order_id, ACTION_TO_CONFIRM, raw, action_required_data=data)
+        page = {"payment_url": payment_url, "multisafepay_order_id": order_id}
+        return _answer(ask, order_id, ACTION_TO_CONFIRM, raw, action_required_data=page)
     # Paid and still being checked (uncleared): the order is placed, the notification of the
     # outcome records the capture.
     return _answer(ask, order_id, PENDING, raw)
@@ -432,7 +432,7 @@ def _ship(client: MultiSafepayClient, view: PaymentView) -> PaymentView:
 
 def _cart_changed(
     config: GatewayConfig,
-    data: Mapping[str, Any],
+    data: Mapping[str, object],
     view: PaymentView,
     ask: PaymentAsk,
     checkout: Optional[CheckoutTotals],

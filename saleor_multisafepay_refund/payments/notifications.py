@@ -30,7 +30,6 @@ from enum import Enum
 from functools import lru_cache
 from typing import (
     TYPE_CHECKING,
-    Any,
     Callable,
     FrozenSet,
     List,
@@ -198,7 +197,7 @@ def _apply(
     config: GatewayConfig,
     client: MultiSafepayClient,
     payment: SaleorPayment,
-    data: Mapping[str, Any],
+    data: Mapping[str, object],
     saleor: SaleorSide,
     ledger: LedgerStore,
 ) -> Tuple[str, ...]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Mapping, Optional
+from typing import Mapping, Optional
 
 from ..errors import (
     ApiError,
@@ -63,7 +63,7 @@ class RefundOutcome:
         return self.plan.currency if self.plan is not None else self.order_currency
 
     @property
-    def request(self) -> Optional[Mapping[str, Any]]:
+    def request(self) -> Optional[Mapping[str, object]]:
         """The refund body sent (or, dry run, that would be sent)."""
         return self.plan.body if self.plan is not None else None
 
