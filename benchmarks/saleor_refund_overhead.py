@@ -5,8 +5,13 @@ with this plugin against the emulator (on this machine: no network delay), next 
 mutation with a trivial gateway plugin that approves every refund. Also counts the plugin's
 HTTP calls per refund and the connections they used.
 
-Targets: the plugin adds at most 15% to the mutation's time; exactly two HTTP calls (GET, POST)
+Targets: the plugin adds at most 10% to the mutation's time; exactly two HTTP calls (GET, POST)
 per refund over one reused connection.
+
+The emulator answers from a thread of the measured process, so its own work (checking the
+refund, writing the order as JSON: MultiSafepay's side of the two calls) is part of the plugin's
+time here; the report says how much of it there was. In a process of its own it would change
+little: the plugin waits for its answers either way.
 
 It runs with pytest, inside an environment where Saleor and its test database work, like the
 tests in tests/saleor_integration (see the README):
@@ -45,7 +50,7 @@ from tests.saleor_integration.msp_orders import msp_order_of
 LINES = 50
 RUNS = 25  # per plugin, the first one a warm-up
 KEY = "benchmark-key-0123456789abcdef"
-MAX_OVERHEAD = 0.15
+MAX_OVERHEAD = 0.10
 
 REFUND_PRODUCTS = """
 mutation($order: ID!, $input: OrderRefundProductsInput!) {
@@ -74,13 +79,29 @@ class ApproveEveryRefund(BasePlugin):
         )
 
 
+class TimedEmulator(Emulator):
+    """The emulator, adding up the CPU time of its answers (its HTTP parsing not counted)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.busy = 0.0
+
+    def _answer(self, request: Any, route: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return super()._answer(request, route)
+        finally:
+            self.busy += time.thread_time() - started
+
+
 TIMES: Dict[str, List[float]] = {PLUGIN_ID: [], ApproveEveryRefund.PLUGIN_ID: []}
 CALLS: List[List[Any]] = []
+EMULATOR_BUSY: List[float] = []
 
 
 @pytest.fixture(scope="module")
-def msp() -> Iterator[Emulator]:
-    with Emulator(api_key=KEY, duplicate_window_seconds=0) as emulator:
+def msp() -> Iterator[TimedEmulator]:
+    with TimedEmulator(api_key=KEY, duplicate_window_seconds=0) as emulator:
         yield emulator
     _report()
 
@@ -109,7 +130,7 @@ def _order_of(fulfilled_order: Any, lines: int) -> Any:
 def test_refund_all_lines(
     run: int,
     plugin_id: str,
-    msp: Emulator,
+    msp: TimedEmulator,
     settings: Any,
     channel_USD: Any,
     fulfilled_order: Any,
@@ -155,6 +176,7 @@ def test_refund_all_lines(
         "input": {"fulfillmentLines": lines},
     }
     before = len(msp.requests)
+    busy = msp.busy
 
     started = time.perf_counter()
     response = staff_api_client.post_graphql(REFUND_PRODUCTS, variables)
@@ -166,6 +188,8 @@ def test_refund_all_lines(
     if plugin_id == PLUGIN_ID:
         calls = msp.requests[before:]
         CALLS.append([(call.method, call.client_port) for call in calls])
+        if run:
+            EMULATOR_BUSY.append(msp.busy - busy)
         refund = payment.transactions.get(kind=TransactionKind.REFUND)
         assert msp.order(msp_order_id)["amount_refunded"] == to_minor_units(refund.amount, "USD")
 
@@ -187,4 +211,9 @@ def _report() -> None:
     print(f"| approve every refund (baseline) | {base * 1000:.0f} ms |")
     print(f"| MultiSafepay (this plugin, emulator) | {ours * 1000:.0f} ms |")
     print(f"Added by the plugin: {overhead:+.1%} (target <= {MAX_OVERHEAD:.0%}).")
+    emulator = statistics.median(EMULATOR_BUSY)
+    print(
+        f"Of which the emulator's own answers (MultiSafepay's side, run in this process): "
+        f"{emulator * 1000:.1f} ms per refund ({emulator / base:.1%} of the baseline)."
+    )
     print(f"HTTP calls per refund: GET + POST over one connection in every refund: {two_calls}.")
