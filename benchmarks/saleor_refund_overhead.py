@@ -5,8 +5,13 @@ with this plugin against the emulator (on this machine: no network delay), next 
 mutation with a trivial gateway plugin that approves every refund. Also counts the plugin's
 HTTP calls per refund and the connections they used.
 
-Targets: the plugin adds at most 15% to the mutation's time; exactly two HTTP calls (GET, POST)
+Targets: the plugin adds at most 10% to the mutation's time; exactly two HTTP calls (GET, POST)
 per refund over one reused connection.
+
+The emulator answers from a thread of the measured process, so its own work (checking the
+refund, writing the order as JSON: MultiSafepay's side of the two calls) is part of the plugin's
+time here; the report says how much of it there was. In a process of its own it would change
+little: the plugin waits for its answers either way.
 
 It runs with pytest, inside an environment where Saleor and its test database work, like the
 tests in tests/saleor_integration (see the README):
@@ -15,14 +20,16 @@ tests in tests/saleor_integration (see the README):
         --ds=saleor.tests.settings --reuse-db -s -q benchmarks/saleor_refund_overhead.py
 
 Each refund runs in its own committed transaction (as in production, so the plugin's note is
-written the way it is there), on a fresh order; the first refund of each kind warms up and
-is not counted. Median of the rest.
+written the way it is there), on a fresh order, with the ledger's table as a running shop has
+it (`_warm_ledger`); the first refund of each kind warms up and is not counted. Median of the
+rest.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+import uuid
 from decimal import Decimal
 from typing import Any, Dict, Iterator, List
 
@@ -31,6 +38,7 @@ import pytest
 pytest.importorskip("saleor")
 
 import graphene
+from django.db import transaction
 from saleor.order.models import FulfillmentLine, OrderLine
 from saleor.payment import TransactionKind
 from saleor.payment.interface import GatewayResponse
@@ -40,12 +48,14 @@ from saleor.plugins.models import PluginConfiguration
 from saleor_multisafepay_refund.emulator import Emulator
 from saleor_multisafepay_refund.multisafepay.money import to_minor_units
 from saleor_multisafepay_refund.plugin.hooks import PLUGIN_ID, MultiSafepayPlugin
+from saleor_multisafepay_refund.plugin.ledger_store import SaleorLedger
+from saleor_multisafepay_refund.refunds.ledger import EntryState, LedgerEntry
 from tests.saleor_integration.msp_orders import msp_order_of
 
 LINES = 50
 RUNS = 25  # per plugin, the first one a warm-up
 KEY = "benchmark-key-0123456789abcdef"
-MAX_OVERHEAD = 0.15
+MAX_OVERHEAD = 0.10
 
 REFUND_PRODUCTS = """
 mutation($order: ID!, $input: OrderRefundProductsInput!) {
@@ -74,13 +84,29 @@ class ApproveEveryRefund(BasePlugin):
         )
 
 
+class TimedEmulator(Emulator):
+    """The emulator, adding up the CPU time of its answers (its HTTP parsing not counted)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.busy = 0.0
+
+    def _answer(self, request: Any, route: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return super()._answer(request, route)
+        finally:
+            self.busy += time.thread_time() - started
+
+
 TIMES: Dict[str, List[float]] = {PLUGIN_ID: [], ApproveEveryRefund.PLUGIN_ID: []}
 CALLS: List[List[Any]] = []
+EMULATOR_BUSY: List[float] = []
 
 
 @pytest.fixture(scope="module")
-def msp() -> Iterator[Emulator]:
-    with Emulator(api_key=KEY, duplicate_window_seconds=0) as emulator:
+def msp() -> Iterator[TimedEmulator]:
+    with TimedEmulator(api_key=KEY, duplicate_window_seconds=0) as emulator:
         yield emulator
     _report()
 
@@ -109,7 +135,7 @@ def _order_of(fulfilled_order: Any, lines: int) -> Any:
 def test_refund_all_lines(
     run: int,
     plugin_id: str,
-    msp: Emulator,
+    msp: TimedEmulator,
     settings: Any,
     channel_USD: Any,
     fulfilled_order: Any,
@@ -154,7 +180,9 @@ def test_refund_all_lines(
         "order": graphene.Node.to_global_id("Order", order.id),
         "input": {"fulfillmentLines": lines},
     }
+    _warm_ledger(payment.pk)
     before = len(msp.requests)
+    busy = msp.busy
 
     started = time.perf_counter()
     response = staff_api_client.post_graphql(REFUND_PRODUCTS, variables)
@@ -166,8 +194,38 @@ def test_refund_all_lines(
     if plugin_id == PLUGIN_ID:
         calls = msp.requests[before:]
         CALLS.append([(call.method, call.client_port) for call in calls])
+        if run:
+            EMULATOR_BUSY.append(msp.busy - busy)
         refund = payment.transactions.get(kind=TransactionKind.REFUND)
         assert msp.order(msp_order_id)["amount_refunded"] == to_minor_units(refund.amount, "USD")
+
+
+def _warm_ledger(payment_id: int) -> None:
+    """The ledger as a running shop has it: holding entries, known to both of the plugin's
+    database connections. Done before both plugins' refunds alike.
+
+    After each test pytest-django empties every table (TRUNCATE): the ledger's table and its
+    indexes start again from empty files, and the database server forgets what it knew of
+    them. The fixtures' writes make that good for Saleor's tables, not for the ledger's, so
+    each refund paid about 1 ms for it. One entry of another payment, written as the plugin
+    writes them (through its second connection, inside a transaction), and one read.
+    """
+    other = f"warm-up-{payment_id}"
+    entry = LedgerEntry(
+        entry_id=uuid.uuid4().hex,
+        payment_id=other,
+        msp_order_id=other,
+        lines={"warm-up": 1},
+        amount=Decimal("1.00"),
+        currency="USD",
+        body_fingerprint="",
+        state=EntryState.FAILED,
+        created_at=time.time(),
+    )
+    ledger = SaleorLedger()
+    with transaction.atomic():
+        ledger.save(entry)
+    assert ledger.entries(other) == [entry]
 
 
 def _report() -> None:
@@ -187,4 +245,9 @@ def _report() -> None:
     print(f"| approve every refund (baseline) | {base * 1000:.0f} ms |")
     print(f"| MultiSafepay (this plugin, emulator) | {ours * 1000:.0f} ms |")
     print(f"Added by the plugin: {overhead:+.1%} (target <= {MAX_OVERHEAD:.0%}).")
+    emulator = statistics.median(EMULATOR_BUSY)
+    print(
+        f"Of which the emulator's own answers (MultiSafepay's side, run in this process): "
+        f"{emulator * 1000:.1f} ms per refund ({emulator / base:.1%} of the baseline)."
+    )
     print(f"HTTP calls per refund: GET + POST over one connection in every refund: {two_calls}.")

@@ -28,6 +28,7 @@ from ..payments import flow as payments
 from ..payments.ask import PaymentAsk
 from ..payments.notifications import handle_notification
 from . import asks, saleor_side
+from .kept_sessions import refund_session
 from .ledger_store import SaleorLedger
 from .order_history import write_order_note
 from .records import record_after_commit
@@ -162,7 +163,9 @@ class MultiSafepayPlugin(BasePlugin):
         if not self.active:
             return previous_value
         try:
-            answer = asks.refund_payment(self.config, payment_information, SaleorLedger())
+            config = self.config
+            session = refund_session(config.base_url, config.api_key)
+            answer = asks.refund_payment(config, payment_information, SaleorLedger(), session)
         except InvalidConfiguration as exc:
             answer = asks.refuse_unconfigured(payment_information, exc)
         _record(payment_information, answer)

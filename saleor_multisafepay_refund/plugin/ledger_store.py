@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, List, Tuple
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+from django.db import connections, router
 
 from ..models import RefundLedgerEntry
 from ..multisafepay.money import round_money
@@ -18,18 +20,65 @@ class SaleorLedger:
     """A LedgerStore on the `RefundLedgerEntry` table."""
 
     def entries(self, payment_id: str) -> List[LedgerEntry]:
-        rows = RefundLedgerEntry.objects.filter(payment_id=payment_id).order_by("created_at")
-        return [_entry(row) for row in rows]
+        # The statement is built once: this read comes before every refund, and building the
+        # ORM's query each time cost more than running it. Rows are converted as the ORM would.
+        db = connections[router.db_for_read(RefundLedgerEntry)]
+        with db.cursor() as cursor:
+            cursor.execute(_select_sql(db), [payment_id])
+            rows = cursor.fetchall()
+        if not rows:
+            return []
+        converters = _converters(db)
+        names = [field.attname for field in _FIELDS]
+        return [_entry(RefundLedgerEntry.from_db(db.alias, names, converters(row))) for row in rows]
 
     def save(self, entry: LedgerEntry) -> None:
-        row = _row(entry)
+        values = _values(entry)
         if not in_transaction():
-            row.save()
+            RefundLedgerEntry(**values).save()
             return
-        run_outside(lambda side, cursor: cursor.execute(_upsert_sql(side), _params(side, row)))
+        run_outside(lambda side, cursor: cursor.execute(_upsert_sql(side), _params(side, values)))
 
 
 _FIELDS = RefundLedgerEntry._meta.local_concrete_fields
+
+
+_SELECTS: Dict[str, str] = {}
+
+
+def _select_sql(db: Any) -> str:
+    """The payment's entries, oldest first (the model's ordering), every concrete field."""
+    sql = _SELECTS.get(db.vendor)
+    if sql is None:
+        quote = db.ops.quote_name
+        meta = RefundLedgerEntry._meta
+        columns = ", ".join(quote(field.column) for field in _FIELDS)
+        sql = _SELECTS[db.vendor] = (
+            f"SELECT {columns} FROM {quote(meta.db_table)} "
+            f"WHERE {quote(meta.get_field('payment_id').column)} = %s "
+            f"ORDER BY {quote(meta.get_field('created_at').column)}"
+        )
+    return sql
+
+
+def _converters(db: Any) -> Callable[[Sequence[Any]], List[Any]]:
+    """A row of `_select_sql` as the ORM converts it: the backend's converters, then the
+    field's (JSON text decoded), column by column."""
+    columns = [field.get_col(RefundLedgerEntry._meta.db_table) for field in _FIELDS]
+    steps = [
+        (column, [*db.ops.get_db_converters(column), *column.get_db_converters(db)])
+        for column in columns
+    ]
+
+    def convert(row: Sequence[Any]) -> List[Any]:
+        values = []
+        for (column, converters), value in zip(steps, row):
+            for converter in converters:
+                value = converter(value, column, db)
+            values.append(value)
+        return values
+
+    return convert
 
 
 @lru_cache(maxsize=4)
@@ -55,14 +104,14 @@ def _upsert_sql(side: Any) -> str:
     )
 
 
-def _params(side: Any, row: RefundLedgerEntry) -> List[Any]:
-    return [
-        field.get_db_prep_save(getattr(row, field.attname), connection=side) for field in _FIELDS
-    ]
+def _params(side: Any, values: Dict[str, Any]) -> List[Any]:
+    """The upsert's parameters: `values` as the model's fields save them (no model instance)."""
+    return [field.get_db_prep_save(values[field.attname], connection=side) for field in _FIELDS]
 
 
-def _row(entry: LedgerEntry) -> RefundLedgerEntry:
-    return RefundLedgerEntry(
+def _values(entry: LedgerEntry) -> Dict[str, Any]:
+    """The row of `entry`, by field (attname)."""
+    return dict(
         entry_id=entry.entry_id,
         payment_id=entry.payment_id,
         msp_order_id=entry.msp_order_id,

@@ -75,8 +75,16 @@ def _close_if_unusable_or_obsolete(**_: Any) -> None:
     if side is None:
         return
     old = time.monotonic() - getattr(_local, "opened_at", 0.0) > KEEP_SECONDS
-    if old or side.connection is None or not side.is_usable():
+    if old or side.connection is None:
         close_side_connection()
+    elif side.errors_occurred:
+        # Tested only after an error, as Django tests its own connections: a query per request
+        # would cost every request of the shop a round trip. One that went while kept is met
+        # by run_outside, which then opens a new one.
+        if side.is_usable():
+            side.errors_occurred = False
+        else:
+            close_side_connection()
 
 
 # Checked at the end of every request, as Django checks its own connections.
