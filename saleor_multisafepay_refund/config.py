@@ -56,6 +56,9 @@ class GatewayConfig:
     read_timeout: float = 30.0
     settle_after_seconds: float = SETTLE_AFTER_SECONDS
     connect_timeout: float = 5.0
+    # Where staff change these settings, in the words of the door that built them: said in a
+    # refusal caused by them.
+    settings_place: str = "the MultiSafepay settings"
 
     @property
     def in_flight_seconds(self) -> float:

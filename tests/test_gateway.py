@@ -370,6 +370,19 @@ def test_no_api_key_is_refused_without_sending(msp):
     assert msp.requests == []
 
 
+def test_a_refusal_caused_by_the_settings_says_where_the_door_keeps_them(msp):
+    # The core does not know the door: each door says where its settings are changed.
+    refund = Refunder(msp)
+    refund.config = GatewayConfig(
+        api_key="", api_url=msp.base_url, settings_place="Apps > MultiSafepay"
+    )
+
+    answer = refund(PaymentData(Decimal("35"), token="o1", refund_data=lines((APPLE, 1))))
+
+    assert answer.note.endswith("Fix it in Apps > MultiSafepay.")
+    assert "plugin" not in answer.note
+
+
 def test_an_unusable_configuration_is_answered_and_noted():
     error = InvalidConfiguration({"api_url": "The API URL must use https."})
 

@@ -53,9 +53,13 @@ def refund_payment(
     return flow.refund_payment(config, ask, ledger, session)
 
 
+# Where the plugin's configuration is changed, in Saleor's Dashboard.
+SETTINGS_PLACE = "Configuration > Plugins > MultiSafepay"
+
+
 def refuse_unconfigured(payment_information: Any, error: ConfigurationError) -> GatewayAnswer:
     """The answer when the plugin's configuration cannot be used: nothing is sent."""
-    return flow.refuse_unconfigured(_bare_refund_ask(payment_information), error)
+    return flow.refuse_unconfigured(_bare_refund_ask(payment_information), error, SETTINGS_PLACE)
 
 
 def refund_ask(config: GatewayConfig, payment_information: Any) -> RefundAsk:

@@ -7,6 +7,7 @@ Imported by Saleor only (through the `saleor.plugins` entry point): it needs Sal
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, Callable, ClassVar, Dict, List, Optional, cast
 
 from django.core.exceptions import ValidationError
@@ -143,7 +144,7 @@ class MultiSafepayPlugin(BasePlugin):
     def config(self) -> GatewayConfig:
         if self._config is None:
             values = configuration_values(self.configuration)
-            self._config = parse_configuration(values, require_api_key=False)
+            self._config = _parsed(values, require_api_key=False)
         return self._config
 
     @classmethod
@@ -278,7 +279,7 @@ class MultiSafepayPlugin(BasePlugin):
 
     def _usable_config(self) -> GatewayConfig:
         values = configuration_values(self.configuration)
-        return parse_configuration(values, require_api_key=True)
+        return _parsed(values, require_api_key=True)
 
     def _payment(
         self,
@@ -306,6 +307,12 @@ class MultiSafepayPlugin(BasePlugin):
                 kind,
             )
         return _gateway_response(answer)
+
+
+def _parsed(values: Dict[str, object], require_api_key: bool) -> GatewayConfig:
+    """The configuration, and where staff change it: said when it stops a refund."""
+    config = parse_configuration(values, require_api_key=require_api_key)
+    return replace(config, settings_place=asks.SETTINGS_PLACE)
 
 
 def _record(payment_information: Any, answer: GatewayAnswer) -> None:

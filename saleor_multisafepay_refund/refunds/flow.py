@@ -80,7 +80,7 @@ def refund_payment(
         with config.connected(session) as client:
             return _refund(client, config, ask, ledger)
     except ConfigurationError as exc:
-        return refuse_unconfigured(ask, exc)
+        return refuse_unconfigured(ask, exc, config.settings_place)
     except Exception:
         # Saleor turns an exception into an internal error and loses the reason: answer instead.
         logger.exception("MultiSafepay refund stopped on an unexpected error")
@@ -92,13 +92,16 @@ def refund_payment(
         )
 
 
-def refuse_unconfigured(ask: RefundAsk, error: ConfigurationError) -> GatewayAnswer:
-    """The answer when the plugin's configuration cannot be used: nothing is sent."""
+def refuse_unconfigured(
+    ask: RefundAsk, error: ConfigurationError, where: str = "the MultiSafepay settings"
+) -> GatewayAnswer:
+    """The answer when the configuration cannot be used: nothing is sent. `where`: where staff
+    fix it, in the words of the door the refund came through."""
     return failure(
         ask,
         ask.msp_order_id,
-        f"MultiSafepay refund not sent: the plugin's configuration cannot be used ({error}). "
-        "Fix it in Configuration > Plugins > MultiSafepay.",
+        f"MultiSafepay refund not sent: the configuration cannot be used ({error}). "
+        f"Fix it in {where}.",
     )
 
 
@@ -127,8 +130,7 @@ def _refund(
         return failure(
             ask,
             order_id,
-            f"MultiSafepay refund not sent: the plugin's refund ledger could not be read "
-            f"{LEDGER_ADVICE}",
+            f"MultiSafepay refund not sent: the refund ledger could not be read {LEDGER_ADVICE}",
         )
     answer = _answer(client, config, ask, ledger, order, entries, reports, recorded)
     unrecorded = unrecorded_refunds(
@@ -186,14 +188,14 @@ def _waiting_for(ask: RefundAsk, config: GatewayConfig, entry: LedgerEntry) -> s
         return (
             "MultiSafepay refund not sent: another refund of this payment "
             f"({entry.describe()}) is being sent to MultiSafepay right now. Try again in a "
-            "minute: the plugin checks MultiSafepay before sending anything."
+            "minute: MultiSafepay is checked before anything is sent."
         )
     if time.time() - entry.created_at < config.settle_after_seconds:
         return (
             "MultiSafepay refund not sent: an earlier refund of this payment "
             f"({entry.describe()}) lost its answer and has not shown up at MultiSafepay yet; "
-            "it still may. Try again in a minute: the plugin checks MultiSafepay before "
-            "sending anything."
+            "it still may. Try again in a minute: MultiSafepay is checked before anything is "
+            "sent."
         )
     # Past the settle window only an entry the order cannot decide stays open: waiting longer
     # would loop, so staff decide it once they have looked.
@@ -353,10 +355,10 @@ def _explained(outcome: RefundOutcome, entries: Sequence[LedgerEntry]) -> Refund
         # The ledger keeps track of it, and MultiSafepay's notification may record it in Saleor
         # any moment: once it is recorded, asking again is a new refund, so staff look first.
         error += (
-            " In a minute, look at the payment's refunds: if MultiSafepay made it, the plugin "
-            "records it there as soon as MultiSafepay says so, and it is done. If it is not "
-            "there, try again: the plugin checks MultiSafepay first and never sends a refund "
-            "that may have been made."
+            " In a minute, look at the payment's refunds: if MultiSafepay made it, it is "
+            "recorded there as soon as MultiSafepay says so, and it is done. If it is not "
+            "there, try again: MultiSafepay is checked first, and a refund that may have been "
+            "made is never sent again."
         )
     elif outcome.error_code == CANNOT_REFUND and outcome.amount:
         recent = [
