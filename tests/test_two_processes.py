@@ -87,6 +87,10 @@ def refund_in_this_process(saleor: FakeSaleor, payment: ShopPayment) -> None:
     raise SystemExit(0 if answer.is_success else f"refund failed: {answer.error}")
 
 
+# Forked while the emulator's server thread runs: the child only sends HTTP to it and uses no
+# lock another thread could hold (the fake Saleor's is free between its calls), so fork's
+# warning about threads does not apply; fork keeps the fake Saleor's state for the child.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_notification_in_another_process_leaves_a_refund_in_flight_to_its_own_worker(
     emu: Emulator, tmp_path: Path
 ) -> None:
