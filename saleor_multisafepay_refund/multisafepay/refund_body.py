@@ -35,6 +35,7 @@ from .money import (
     parse_decimal,
     quantum,
     round_money,
+    shown,
     to_minor_units,
 )
 from .order import CartItem, Order, frozen
@@ -221,8 +222,8 @@ def _amount_refund(order: Order, request: RefundRequest) -> RefundPlan:
     minor = _positive_minor_units(amount, order)
     if minor > order.remaining:
         raise AmountExceedsRemaining(
-            f"Cannot refund {_show(amount, order.currency)}: only "
-            f"{_show(order.remaining_amount, order.currency)} of order {order.order_id} "
+            f"Cannot refund {_rounded(amount, order.currency)}: only "
+            f"{_rounded(order.remaining_amount, order.currency)} of order {order.order_id} "
             "is left to refund."
         )
     body: Dict[str, object] = {"currency": order.currency, "amount": minor}
@@ -261,7 +262,7 @@ def _cart_refund(order: Order, request: RefundRequest, convention: SignConventio
     if total <= 0:
         # A discount line or a free item alone: MultiSafepay refunds nothing (or refuses).
         raise InvalidAmount(
-            f"These items come to {_show(total, order.currency)}: a refund must come to more "
+            f"These items come to {_rounded(total, order.currency)}: a refund must come to more "
             "than zero. A discount line is refunded together with the items it discounted."
         )
     amount = total
@@ -270,8 +271,8 @@ def _cart_refund(order: Order, request: RefundRequest, convention: SignConventio
     if request.amount is not None and amount != request.amount:
         raise AmountNotAllowed(
             f"Refunding everything that remains of order {order.order_id} comes to "
-            f"{_show(amount, order.currency)} by its cart, not "
-            f"{_show(request.amount, order.currency)}: "
+            f"{_rounded(amount, order.currency)} by its cart, not "
+            f"{_rounded(request.amount, order.currency)}: "
             "refund items instead."
         )
     body: Dict[str, object] = {
@@ -335,14 +336,14 @@ def _last_refund_amount(
     elif rounding:
         why = (
             "MultiSafepay rounds each refund's lines with their tax, and the earlier refunds "
-            f"of this order rounded up by {_show(excess, order.currency)} in all. Refund "
+            f"of this order rounded up by {_rounded(excess, order.currency)} in all. Refund "
             "everything that remains at once: that last refund takes exactly what is left"
         )
     else:
         why = "MultiSafepay's cart does not show every earlier refund"
     raise AmountExceedsRemaining(
-        f"These items come to {_show(total, order.currency)}, but only "
-        f"{_show(order.remaining_amount, order.currency)} of order {order.order_id} is "
+        f"These items come to {_rounded(total, order.currency)}, but only "
+        f"{_rounded(order.remaining_amount, order.currency)} of order {order.order_id} is "
         f"left to refund: {why}."
     )
 
@@ -380,9 +381,9 @@ def _with_unshown_refunds(
         if abs(refunded - total) <= slack:
             return balances
         raise RefundsNotShown(
-            f"MultiSafepay has refunded {_show(refunded, order.currency)} of order "
+            f"MultiSafepay has refunded {_rounded(refunded, order.currency)} of order "
             f"{order.order_id}, but the refunds its cart itemises come to "
-            f"{_show(total, order.currency)}: what is left cannot be told safely. Refund the "
+            f"{_rounded(total, order.currency)}: what is left cannot be told safely. Refund the "
             "rest in MultiSafepay's dashboard."
         )
     if known is not None and known.amount == order.amount_refunded:
@@ -392,7 +393,7 @@ def _with_unshown_refunds(
         }
     refunded = from_minor_units(order.amount_refunded, order.currency)
     raise RefundsNotShown(
-        f"MultiSafepay has refunded {_show(refunded, order.currency)} "
+        f"MultiSafepay has refunded {_rounded(refunded, order.currency)} "
         f"of order {order.order_id}, but its cart does not show which items, so what is left "
         "cannot be told safely. Refund the rest in MultiSafepay's dashboard."
     )
@@ -436,9 +437,9 @@ def _requested_quantities(
         if request.amount != order.remaining_amount:
             raise AmountNotAllowed(
                 f"Order {order.order_id} was paid with {order.gateway}, which MultiSafepay "
-                f"refunds by item: an amount ({_show(request.amount, order.currency)}) can only "
+                f"refunds by item: an amount ({_rounded(request.amount, order.currency)}) can only "
                 "refund everything that remains "
-                f"({_show(order.remaining_amount, order.currency)}). "
+                f"({_rounded(order.remaining_amount, order.currency)}). "
                 "Refund products instead."
             )
     if request.full or request.amount is not None:
@@ -607,5 +608,6 @@ def _negated(value: object) -> object:
     raise ValueError(f"cannot negate unit_price {value!r}")
 
 
-def _show(amount: Decimal, currency: str) -> str:
-    return f"{currency} {round_money(amount, currency)}"
+def _rounded(amount: Decimal, currency: str) -> str:
+    """`amount` shown rounded to the currency: line totals carry MultiSafepay's fractions."""
+    return shown(round_money(amount, currency), currency)

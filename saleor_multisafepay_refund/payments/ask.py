@@ -64,8 +64,8 @@ class PaymentAsk:
     payment_id: str
     amount: Decimal
     currency: str
-    token: str = ""  # Saleor's transaction token: the MultiSafepay order id once it exists
-    psp_reference: str = ""
+    msp_order_id: str = ""  # "" until the MultiSafepay order exists
+    token: str = ""  # Saleor's reference of the payment, for an answer without an order id
     method: str = ""  # the storefront's choice, such as "KLARNA", unchecked; "": none
     email: str = ""
     ip_address: str = ""
@@ -73,9 +73,3 @@ class PaymentAsk:
     shipping: Optional[Address] = None
     recorded: Optional[RecordedPayment] = None
     payment_url: str = ""  # the payment page given when the order was created
-
-    @property
-    def msp_order_id(self) -> str:
-        """The MultiSafepay order: the token (the order id Saleor keeps as the transaction's
-        id), else the PSP reference; "" if neither."""
-        return self.token or self.psp_reference

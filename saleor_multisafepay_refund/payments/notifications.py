@@ -205,23 +205,23 @@ def _apply(
     # answered. Settled now, the plugin's own refund would be taken for one whose answer was
     # lost (noted so, and recorded in Saleor beside the refund's own record): MultiSafepay
     # sends the notification again later, once the refund's flow has recorded it. Checked
-    # first, so that nothing is done twice when the notification comes again.
-    # (Checked again on the entries settled below: a refund may start in between.)
-    # Read once, after the order: the same entries are settled below (a refund started since is
-    # not in this order either).
-    entries: Optional[List[LedgerEntry]] = ledger.entries(payment.payment_id)
-    refuse_while_in_flight(entries or (), config)
+    # first, so that nothing is done twice when the notification comes again. The entries are
+    # read once, after the order, and these very entries are settled below: a refund started
+    # since is in neither.
+    entries = ledger.entries(payment.payment_id)
+    refuse_while_in_flight(entries, config)
     view = read_payment(data)
     # Parsed only when refunds are looked at (a cart this package cannot read must not stop a
     # checkout from completing), and then once.
     order = lru_cache(maxsize=None)(lambda: parse_order(data))
     done: List[str] = []
+    gave_back = False
     action = payment_action(payment, view)
     if action is PaymentAction.COMPLETE_CHECKOUT:
         done.append(f"checkout: {saleor.complete_checkout(payment)}")
     elif action is PaymentAction.GIVE_BACK:
-        done.append(_give_back(config, client, payment, view, order, entries or [], ledger))
-        entries = None  # a refund may have been written: settled below from the ledger again
+        done.append(_give_back(config, client, payment, view, order, entries, ledger))
+        gave_back = True
     elif action is PaymentAction.REPORT_CHARGEBACK:
         note = (
             f"MultiSafepay shows a chargeback on order {view.order_id}: the customer's bank "
@@ -251,7 +251,9 @@ def _apply(
             saleor.write_note(payment, note)
     # Refunds show in the list, or only in amount_refunded (listed late or never).
     if view.gateway and (data.get("related_transactions") or data.get("amount_refunded")):
-        done.extend(_refunds(config, payment, order(), entries, saleor, ledger))
+        # Giving back may have written a refund of its own: then the ledger is read again.
+        read = None if gave_back else entries
+        done.extend(_refunds(config, payment, order(), read, saleor, ledger))
     return tuple(done)
 
 

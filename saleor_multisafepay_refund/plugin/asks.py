@@ -96,7 +96,6 @@ def refund_ask(config: GatewayConfig, payment_information: Any) -> RefundAsk:
             if transaction.kind == REFUND and transaction.is_success and transaction.token
         ),
         saleor_order=_saleor_order(payment_information),
-        token=str(payment_information.token or ""),
     )
 
 
@@ -108,8 +107,8 @@ def payment_ask(payment_information: Any) -> PaymentAsk:
         payment_id=str(payment_information.payment_id),
         amount=Decimal(payment_information.amount),
         currency=str(payment_information.currency),
+        msp_order_id=msp_order_id(payment_information),
         token=str(payment_information.token or ""),
-        psp_reference=str(payment_information.psp_reference or ""),
         method="" if method in (None, "") else str(method),
         email=str(getattr(payment_information, "customer_email", "") or ""),
         ip_address=str(getattr(payment_information, "customer_ip_address", "") or ""),
@@ -170,7 +169,6 @@ def _bare_refund_ask(payment_information: Any) -> RefundAsk:
         msp_order_id=msp_order_id(payment_information),
         amount=Decimal(payment_information.amount),
         currency=str(payment_information.currency),
-        token=str(payment_information.token or ""),
     )
 
 

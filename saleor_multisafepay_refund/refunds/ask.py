@@ -37,7 +37,12 @@ class RefundAsk:
     # The references Saleor recorded the payment's refunds under (`LedgerEntry.reference`).
     recorded: FrozenSet[str] = frozenset()
     saleor_order: str = ""  # Saleor's order, for the support command staff are told to run
-    token: str = ""  # Saleor's reference of the payment, for an answer without an order id
+
+    @property
+    def token(self) -> str:
+        """What an answer without a MultiSafepay order is recorded under: Saleor knows the
+        payment by that order id, so there is nothing else."""
+        return self.msp_order_id
 
     @property
     def by_products(self) -> bool:
