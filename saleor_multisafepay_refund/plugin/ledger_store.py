@@ -24,13 +24,14 @@ class SaleorLedger:
         # ORM's query each time cost more than running it. Rows are converted as the ORM would.
         db = connections[router.db_for_read(RefundLedgerEntry)]
         with db.cursor() as cursor:
-            cursor.execute(_select_sql(db), [payment_id])
+            cursor.execute(_select_sql(db.vendor, db.ops.quote_name), [payment_id])
             rows = cursor.fetchall()
         if not rows:
             return []
         converters = _converters(db)
-        names = [field.attname for field in _FIELDS]
-        return [_entry(RefundLedgerEntry.from_db(db.alias, names, converters(row))) for row in rows]
+        return [
+            _entry(RefundLedgerEntry.from_db(db.alias, _NAMES, converters(row))) for row in rows
+        ]
 
     def save(self, entry: LedgerEntry) -> None:
         values = _values(entry)
@@ -41,24 +42,20 @@ class SaleorLedger:
 
 
 _FIELDS = RefundLedgerEntry._meta.local_concrete_fields
+_NAMES = [field.attname for field in _FIELDS]
 
 
-_SELECTS: Dict[str, str] = {}
-
-
-def _select_sql(db: Any) -> str:
-    """The payment's entries, oldest first (the model's ordering), every concrete field."""
-    sql = _SELECTS.get(db.vendor)
-    if sql is None:
-        quote = db.ops.quote_name
-        meta = RefundLedgerEntry._meta
-        columns = ", ".join(quote(field.column) for field in _FIELDS)
-        sql = _SELECTS[db.vendor] = (
-            f"SELECT {columns} FROM {quote(meta.db_table)} "
-            f"WHERE {quote(meta.get_field('payment_id').column)} = %s "
-            f"ORDER BY {quote(meta.get_field('created_at').column)}"
-        )
-    return sql
+@lru_cache(maxsize=4)
+def _select_sql(vendor: str, quote: Callable[[str], str]) -> str:
+    """The payment's entries, oldest first (the model's ordering), every concrete field; built
+    once, like the other statements here (`vendor` keys the cache)."""
+    meta = RefundLedgerEntry._meta
+    columns = ", ".join(quote(field.column) for field in _FIELDS)
+    return (
+        f"SELECT {columns} FROM {quote(meta.db_table)} "
+        f"WHERE {quote(meta.get_field('payment_id').column)} = %s "
+        f"ORDER BY {quote(meta.get_field('created_at').column)}"
+    )
 
 
 def _converters(db: Any) -> Callable[[Sequence[Any]], List[Any]]:
