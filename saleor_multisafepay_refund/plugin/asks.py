@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, List, Optional
 
@@ -82,11 +83,8 @@ def refund_ask(config: GatewayConfig, payment_information: Any) -> RefundAsk:
         items.append(
             _asked_item(data.line.order_line, data.quantity, config.merchant_item_id_source)
         )
-    return RefundAsk(
-        payment_id=str(payment_information.payment_id),
-        msp_order_id=msp_order_id(payment_information),
-        amount=Decimal(payment_information.amount),
-        currency=str(payment_information.currency),
+    return replace(
+        _bare_refund_ask(payment_information),
         items=tuple(items),
         products_named=bool(order_lines or fulfillment_lines),
         shipping=refund_data is not None and bool(refund_data.refund_shipping_costs),
@@ -103,12 +101,9 @@ def payment_ask(payment_information: Any) -> PaymentAsk:
     """What a payment flow needs of Saleor's PaymentData."""
     data = getattr(payment_information, "data", None) or {}
     method = data.get("gateway") if isinstance(data, Mapping) else None
-    return PaymentAsk(
-        payment_id=str(payment_information.payment_id),
-        amount=Decimal(payment_information.amount),
-        currency=str(payment_information.currency),
+    return replace(
+        bare_payment_ask(payment_information),
         msp_order_id=msp_order_id(payment_information),
-        token=str(payment_information.token or ""),
         method="" if method in (None, "") else str(method),
         email=str(getattr(payment_information, "customer_email", "") or ""),
         ip_address=str(getattr(payment_information, "customer_ip_address", "") or ""),
@@ -153,7 +148,8 @@ def _asked_item(line: Any, quantity: Any, source: ItemIdSource) -> AskedItem:
 
 
 def bare_payment_ask(payment_information: Any) -> PaymentAsk:
-    """The ask without what could not be read: enough to answer with a failure."""
+    """The payment's identity and amount only: what a failure answer needs, and what the
+    whole ask is built on."""
     return PaymentAsk(
         payment_id=str(payment_information.payment_id),
         amount=Decimal(payment_information.amount),
@@ -163,7 +159,8 @@ def bare_payment_ask(payment_information: Any) -> PaymentAsk:
 
 
 def _bare_refund_ask(payment_information: Any) -> RefundAsk:
-    """The ask without what could not be read: enough to answer with a failure."""
+    """The refund's payment, order and amount only: what a failure answer needs, and what the
+    whole ask is built on."""
     return RefundAsk(
         payment_id=str(payment_information.payment_id),
         msp_order_id=msp_order_id(payment_information),
