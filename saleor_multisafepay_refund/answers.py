@@ -43,6 +43,10 @@ class GatewayAnswer:
     # MultiSafepay made that Saleor has not recorded (refund id, amount, currency).
     note: str = ""
     unrecorded: Tuple[Tuple[str, Decimal, str], ...] = ()
+    # A refund sent whose outcome is not known yet: its ledger entry. The plugin answers the
+    # failure (Saleor's legacy API has no pending refund); the App answers it pending and
+    # reports the outcome once the ledger settles it.
+    open_entry: str = ""
 
 
 def short_error(message: str) -> str:

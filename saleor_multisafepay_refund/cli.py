@@ -79,6 +79,11 @@ def _without_values(message: str) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["app"]:
+        # The Saleor App has its own commands (and needs Django, which nothing else here does).
+        from .app.cli import main as app_main
+
+        return app_main(argv[1:])
     try:
         args = _parser().parse_args(argv)
     except _UsageError as exc:
@@ -154,6 +159,9 @@ def _parser() -> argparse.ArgumentParser:
     show = commands.add_parser("show", parents=[connection], help="items and amounts of an order")
     show.add_argument("order_id", metavar="ORDER_ID")
     commands.add_parser("demo", help="the seed page's refund against the embedded emulator")
+    commands.add_parser(
+        "app", help="the Saleor App: app serve | configure | migrate | worker (app --help)"
+    )
     return parser
 
 

@@ -10,9 +10,8 @@ from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from django.db import connections, router
 
-from ..models import RefundLedgerEntry
-from ..multisafepay.money import round_money
-from ..refunds.ledger import EntryState, LedgerEntry
+from ..models import RefundLedgerEntry, as_entry, row_values
+from ..refunds.ledger import LedgerEntry
 from .outside import in_transaction, run_outside
 
 
@@ -30,11 +29,11 @@ class SaleorLedger:
             return []
         converters = _converters(db)
         return [
-            _entry(RefundLedgerEntry.from_db(db.alias, _NAMES, converters(row))) for row in rows
+            as_entry(RefundLedgerEntry.from_db(db.alias, _NAMES, converters(row))) for row in rows
         ]
 
     def save(self, entry: LedgerEntry) -> None:
-        values = _values(entry)
+        values = row_values(entry)
         if not in_transaction():
             RefundLedgerEntry(**values).save()
             return
@@ -104,48 +103,3 @@ def _upsert_sql(side: Any) -> str:
 def _params(side: Any, values: Dict[str, Any]) -> List[Any]:
     """The upsert's parameters: `values` as the model's fields save them (no model instance)."""
     return [field.get_db_prep_save(values[field.attname], connection=side) for field in _FIELDS]
-
-
-def _values(entry: LedgerEntry) -> Dict[str, Any]:
-    """The row of `entry`, by field (attname)."""
-    return dict(
-        entry_id=entry.entry_id,
-        payment_id=entry.payment_id,
-        msp_order_id=entry.msp_order_id,
-        lines=dict(entry.lines),
-        amount=entry.amount,
-        currency=entry.currency,
-        body_fingerprint=entry.body_fingerprint,
-        state=entry.state.value,
-        refund_id=entry.refund_id,
-        refunds_before=list(entry.refunds_before),
-        error=entry.error,
-        external=entry.external,
-        created_at=entry.created_at,
-        updated_at=entry.updated_at,
-        refund_status=entry.refund_status,
-        recorded_as=entry.recorded_as,
-        refunded_before=entry.refunded_before,
-    )
-
-
-def _entry(row: RefundLedgerEntry) -> LedgerEntry:
-    return LedgerEntry(
-        entry_id=row.entry_id,
-        payment_id=row.payment_id,
-        msp_order_id=row.msp_order_id,
-        lines={str(key): int(value) for key, value in (row.lines or {}).items()},
-        amount=round_money(Decimal(row.amount), row.currency),
-        currency=row.currency,
-        body_fingerprint=row.body_fingerprint,
-        state=EntryState(row.state),
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        refunds_before=tuple(str(refund) for refund in row.refunds_before or ()),
-        refund_id=row.refund_id,
-        error=row.error,
-        external=row.external,
-        refund_status=row.refund_status,
-        recorded_as=row.recorded_as,
-        refunded_before=row.refunded_before,
-    )

@@ -179,6 +179,8 @@ def _answer(
     outcome = send_refund(client, order, plan)
     settled = record_outcome(ledger, entry, outcome)
     answer = _from_outcome(ask, _explained(outcome, entries), settled.reference)
+    if settled.is_open:
+        answer = replace(answer, open_entry=settled.entry_id)
     return replace(answer, note=_joined(reports, answer.note)) if reports else answer
 
 

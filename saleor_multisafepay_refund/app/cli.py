@@ -1,0 +1,170 @@
+"""`python -m saleor_multisafepay_refund app serve|configure|migrate|worker`.
+
+Exit codes: 0 done, 2 refused (a wrong argument or setting: nothing was changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Dict, List, Optional, Sequence
+
+from ..config import InvalidConfiguration, parse_sign_conventions
+from ..errors import ConfigurationError
+from .environment import DEFAULT_HOST, DEFAULT_PORT
+
+ENVIRONMENT_HELP = """environment:
+  APP_PUBLIC_URL           how Saleor reaches the App (default http://HOST:PORT)
+  APP_DATABASE_URL         sqlite:///PATH (default ./multisafepay-app.sqlite3) or
+                           postgres://USER:PASSWORD@HOST:PORT/NAME (several instances)
+  APP_SECRET_KEY           encrypts stored tokens and API keys (default: generated into
+                           multisafepay-app.key beside the database)
+  APP_ALLOWED_SALEOR_URLS  Saleor API URLs that may install the App, comma-separated
+                           (default: none)
+  MSP_API_KEY              the MultiSafepay API key `app configure` stores (never an argument)
+"""
+
+
+def main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(list(argv))
+    try:
+        if args.action == "serve":
+            from .serve import serve
+
+            serve(args.host, args.port)
+            return 0
+        if args.action == "migrate":
+            from .serve import setup
+
+            setup()
+            print("The App's database is up to date.")
+            return 0
+        if args.action == "worker":
+            import threading
+
+            from .serve import setup, work
+
+            setup()
+            try:
+                work(threading.Event())
+            except KeyboardInterrupt:
+                pass
+            return 0
+        return _configure(args)
+    except ConfigurationError as exc:
+        print(f"app {args.action}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _configure(args: argparse.Namespace) -> int:
+    from .serve import setup
+
+    setup()
+    from . import installations
+    from .context import app_context
+
+    sealer = app_context().sealer
+    if args.list:
+        for row in installations.configured_channels():
+            values = installations.channel_values(row.saleor_api_url, row.channel_slug, sealer) or {}
+            print(f"{row.saleor_api_url} channel {row.channel_slug}:")
+            for name in ("api_key", *installations.FIELDS):
+                value = values.get(name, "")
+                if name == "api_key":
+                    value = _masked(str(value))
+                print(f"  {name} = {value if value != '' else '(default)'}")
+        return 0
+    if not args.saleor_api_url or not args.channel:
+        print("app configure: give --saleor-api-url and --channel (or --list).", file=sys.stderr)
+        return 2
+    changes: Dict[str, str] = {}
+    if args.live:
+        changes.update(test_mode="false", api_url="")
+    if args.test:
+        changes.update(test_mode="true", api_url="")
+    if args.api_url is not None:
+        changes.update(api_url=args.api_url)
+    if args.sign_convention is not None:
+        text = ", ".join(args.sign_convention)
+        try:
+            parse_sign_conventions(text)
+        except ValueError as exc:
+            print(f"app configure: --sign-convention: {exc}", file=sys.stderr)
+            return 2
+        changes["sign_conventions"] = text
+    for name in ("shipping_item_id", "merchant_item_id_source", "refund_description", "rounding_tolerance"):
+        value = getattr(args, name)
+        if value is not None:
+            changes[name] = value
+    api_key = os.environ.get("MSP_API_KEY") or None
+    try:
+        config = installations.configure(
+            args.saleor_api_url, args.channel, changes, sealer, api_key=api_key
+        )
+    except InvalidConfiguration as exc:
+        for name, message in exc.errors.items():
+            hint = " (set MSP_API_KEY)" if name == "api_key" else ""
+            print(f"app configure: {name}: {message}{hint}", file=sys.stderr)
+        print("Nothing was changed.", file=sys.stderr)
+        return 2
+    print(
+        f"Channel {args.channel} of {args.saleor_api_url}: MultiSafepay at {config.base_url}"
+        + (", API key stored" if api_key else "")
+        + ". In effect for the next webhook, no restart needed."
+    )
+    return 0
+
+
+def _masked(key: str) -> str:
+    return f"****{key[-4:]}" if len(key) > 8 else ("****" if key else "(not set)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m saleor_multisafepay_refund app",
+        description="The MultiSafepay Saleor App (Transactions API).",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    actions = parser.add_subparsers(dest="action", required=True)
+    serve = actions.add_parser(
+        "serve",
+        help="run the App (makes or upgrades its database first)",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", default=DEFAULT_HOST)
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    actions.add_parser("migrate", help="make or upgrade the App's database (production)")
+    actions.add_parser("worker", help="send the App's reports to Saleor (production, one per deployment)")
+    configure = actions.add_parser(
+        "configure",
+        help="a channel's MultiSafepay settings (the API key from MSP_API_KEY)",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    configure.add_argument("--list", action="store_true", help="show every channel's settings, key masked")
+    configure.add_argument("--saleor-api-url", metavar="URL", help="your Saleor's API URL, as installed")
+    configure.add_argument("--channel", metavar="SLUG", help="the Saleor channel's slug")
+    where = configure.add_mutually_exclusive_group()
+    where.add_argument("--api-url", metavar="URL", help="MultiSafepay's API base URL (an emulator, a proxy)")
+    where.add_argument("--live", action="store_true", help="MultiSafepay's live API: real money")
+    where.add_argument("--test", action="store_true", help="MultiSafepay's test API (the default)")
+    configure.add_argument(
+        "--sign-convention",
+        action="append",
+        metavar="METHOD=CONVENTION",
+        help="negative_quantity or negative_unit_price for a method's refund copies (repeatable)",
+    )
+    configure.add_argument("--shipping-item-id", metavar="ID", help="the shipping line's merchant_item_id")
+    configure.add_argument(
+        "--merchant-item-id-source",
+        choices=["sku", "variant_id"],
+        help="which value of a line is its merchant_item_id (default sku)",
+    )
+    configure.add_argument("--refund-description", metavar="TEXT")
+    configure.add_argument("--rounding-tolerance", metavar="DECIMAL")
+    return parser

@@ -1,0 +1,128 @@
+"""The Saleors that installed the App, and the settings of their channels (the App's storage)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Dict, List, Mapping, Optional
+
+from django.db import transaction
+
+from ..config import GatewayConfig, parse_configuration
+from .environment import normalized_api_url
+from .models import ChannelSettings, Installation
+from .sealed import Sealer
+
+# Where staff change the App's settings, said in a refusal caused by them.
+SETTINGS_PLACE = "the App's settings (`python -m saleor_multisafepay_refund app configure`)"
+# The plugin's configuration fields the App stores as text (the API key apart, sealed).
+FIELDS = (
+    "test_mode",
+    "api_url",
+    "merchant_item_id_source",
+    "shipping_item_id",
+    "sign_conventions",
+    "refund_description",
+    "rounding_tolerance",
+)
+
+
+@dataclass(frozen=True)
+class Installed:
+    """One Saleor the App is installed in."""
+
+    saleor_api_url: str
+    app_id: str
+    token_sealed: str
+    jwks: Mapping[str, object]
+    jwks_fetched_at: float
+
+    def __repr__(self) -> str:
+        return f"Installed({self.saleor_api_url!r}, app_id={self.app_id!r})"
+
+
+def find(saleor_api_url: str) -> Optional[Installed]:
+    row = Installation.objects.filter(saleor_api_url=normalized_api_url(saleor_api_url)).first()
+    if row is None:
+        return None
+    return Installed(row.saleor_api_url, row.app_id, row.token_encrypted, row.jwks, row.jwks_fetched_at)
+
+
+def install(saleor_api_url: str, app_id: str, token: str, jwks: Mapping[str, object], sealer: Sealer) -> None:
+    """Store (or, for a reinstall, replace) the installation of one Saleor."""
+    now = time.time()
+    Installation.objects.update_or_create(
+        saleor_api_url=normalized_api_url(saleor_api_url),
+        defaults={
+            "app_id": app_id,
+            "token_encrypted": sealer.seal(token),
+            "jwks": dict(jwks),
+            "jwks_fetched_at": now,
+            "installed_at": now,
+        },
+    )
+
+
+def keep_jwks(saleor_api_url: str, jwks: Mapping[str, object]) -> None:
+    Installation.objects.filter(saleor_api_url=normalized_api_url(saleor_api_url)).update(
+        jwks=dict(jwks), jwks_fetched_at=time.time()
+    )
+
+
+def channel_values(saleor_api_url: str, channel_slug: str, sealer: Sealer) -> Optional[Dict[str, object]]:
+    """The channel's configuration values, key opened; None when it was never configured."""
+    row = ChannelSettings.objects.filter(
+        saleor_api_url=normalized_api_url(saleor_api_url), channel_slug=channel_slug
+    ).first()
+    if row is None:
+        return None
+    values: Dict[str, object] = {name: row.values.get(name, "") for name in FIELDS}
+    values["api_key"] = sealer.open(row.api_key_encrypted)
+    return values
+
+
+def channel_config(saleor_api_url: str, channel_slug: str, sealer: Sealer) -> Optional[GatewayConfig]:
+    """The channel's GatewayConfig, read per request (a change needs no restart); None when not
+    configured; InvalidConfiguration when it cannot be used."""
+    values = channel_values(saleor_api_url, channel_slug, sealer)
+    if values is None:
+        return None
+    config = parse_configuration(values)
+    return replace(config, settings_place=SETTINGS_PLACE)
+
+
+def configure(
+    saleor_api_url: str,
+    channel_slug: str,
+    changes: Mapping[str, str],
+    sealer: Sealer,
+    api_key: Optional[str] = None,
+) -> GatewayConfig:
+    """Apply `changes` (field -> text; "" resets to the default) and, when given, the key;
+    checked as the plugin checks its configuration before anything is stored."""
+    url = normalized_api_url(saleor_api_url)
+    with transaction.atomic():
+        row = (
+            ChannelSettings.objects.select_for_update()
+            .filter(saleor_api_url=url, channel_slug=channel_slug)
+            .first()
+        )
+        values = dict(row.values) if row is not None else {}
+        values.update({name: value for name, value in changes.items() if name in FIELDS})
+        key_sealed = row.api_key_encrypted if row is not None else ""
+        key = sealer.open(key_sealed) if api_key is None else api_key
+        config = parse_configuration({**values, "api_key": key})
+        ChannelSettings.objects.update_or_create(
+            saleor_api_url=url,
+            channel_slug=channel_slug,
+            defaults={
+                "values": values,
+                "api_key_encrypted": sealer.seal(key) if api_key is not None else key_sealed,
+                "updated_at": time.time(),
+            },
+        )
+    return config
+
+
+def configured_channels() -> List[ChannelSettings]:
+    return list(ChannelSettings.objects.order_by("saleor_api_url", "channel_slug"))

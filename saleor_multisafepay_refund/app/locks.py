@@ -1,0 +1,62 @@
+"""One refund (or charge, or cancel) of a transaction at a time, across threads and instances.
+
+The plugin is serialized by Saleor's lock on the payment row; the App gets no such lock, and
+two deliveries of one transaction (Saleor retrying, two instances) must not both find the
+ledger empty and both send. PostgreSQL: an advisory lock, held on the thread's own
+connection, so every instance on that database waits for it. SQLite: a lock in this process;
+several instances need PostgreSQL (the README says so).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from contextlib import contextmanager
+from typing import Dict, Iterator
+
+from django.db import connection
+
+# Within Saleor's 18 s for a sync webhook, leaving time to answer after waiting.
+WAIT_SECONDS = 8.0
+_POLL_SECONDS = 0.02
+
+_guard = threading.Lock()
+_local_locks: Dict[str, threading.Lock] = {}
+
+
+@contextmanager
+def held(key: str, wait: float = WAIT_SECONDS) -> Iterator[bool]:
+    """Holds the lock of `key` for the block; yields False when it could not be had in time."""
+    if connection.vendor == "postgresql":
+        with _advisory(key, wait) as got:
+            yield got
+        return
+    with _guard:
+        lock = _local_locks.setdefault(key, threading.Lock())
+    got = lock.acquire(timeout=wait)
+    try:
+        yield got
+    finally:
+        if got:
+            lock.release()
+
+
+@contextmanager
+def _advisory(key: str, wait: float) -> Iterator[bool]:
+    number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+    deadline = time.monotonic() + wait
+    got = False
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [number])
+            got = bool(cursor.fetchone()[0])
+            if got or time.monotonic() >= deadline:
+                break
+            time.sleep(_POLL_SECONDS)
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [number])

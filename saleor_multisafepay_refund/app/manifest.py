@@ -1,0 +1,90 @@
+"""The App's manifest (`GET /api/manifest`): what Saleor installs, and the webhooks it sends.
+
+Each webhook's subscription query asks exactly what its handler reads (`webhooks/payload.py`);
+the queries are valid in Saleor 3.20, 3.23 and main (a test checks them against each schema).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List
+
+from .. import __version__
+
+APP_ID = "saleor.app.multisafepay"
+# HANDLE_PAYMENTS alone: the transaction events below need it, and reading a transaction's
+# order lines through them needs nothing more.
+PERMISSIONS = ("HANDLE_PAYMENTS",)
+REQUIRED_SALEOR_VERSION = ">=3.20 <4"
+
+_TRANSACTION = """
+    version issuedAt recipient { id }
+    action { actionType amount currency }
+    transaction { id token pspReference
+      chargedAmount { amount currency } authorizedAmount { amount currency }
+      refundedAmount { amount currency }
+      events { id type pspReference amount { amount currency } createdAt }
+      order { id number channel { slug } } }"""
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One webhook: the event, the App's path for it, the subscription query."""
+
+    event: str
+    path: str
+    query: str
+
+    def manifest(self, public_url: str) -> Dict[str, object]:
+        return {
+            "name": f"MultiSafepay {self.event.lower().replace('_', ' ')}",
+            "isActive": True,
+            "targetUrl": public_url + self.path,
+            "syncEvents": [self.event],
+            "query": self.query,
+        }
+
+
+REFUND_REQUESTED = Webhook(
+    "TRANSACTION_REFUND_REQUESTED",
+    "/api/webhooks/saleor/transaction-refund-requested",
+    "subscription TransactionRefundRequested { event { __typename "
+    "... on TransactionRefundRequested {"
+    + _TRANSACTION
+    + """
+    grantedRefund { id amount { amount currency } shippingCostsIncluded
+      lines { id quantity orderLine { id productName productSku productVariantId isGift
+                                       quantity } } } } } }""",
+)
+CHARGE_REQUESTED = Webhook(
+    "TRANSACTION_CHARGE_REQUESTED",
+    "/api/webhooks/saleor/transaction-charge-requested",
+    "subscription TransactionChargeRequested { event { __typename "
+    "... on TransactionChargeRequested {" + _TRANSACTION + " } } }",
+)
+CANCELATION_REQUESTED = Webhook(
+    "TRANSACTION_CANCELATION_REQUESTED",
+    "/api/webhooks/saleor/transaction-cancelation-requested",
+    "subscription TransactionCancelationRequested { event { __typename "
+    "... on TransactionCancelationRequested {" + _TRANSACTION + " } } }",
+)
+WEBHOOKS = (REFUND_REQUESTED, CHARGE_REQUESTED, CANCELATION_REQUESTED)
+
+
+def manifest(public_url: str) -> Dict[str, object]:
+    hooks: List[Dict[str, object]] = [webhook.manifest(public_url) for webhook in WEBHOOKS]
+    return {
+        "id": APP_ID,
+        "name": "MultiSafepay",
+        "version": __version__,
+        "about": (
+            "MultiSafepay payments for Saleor's Transactions API, with refunds by line item "
+            "for Klarna, Pay After Delivery, in3, Riverty and other buy-now-pay-later methods."
+        ),
+        "author": "saleor-multisafepay-refund",
+        "requiredSaleorVersion": REQUIRED_SALEOR_VERSION,
+        "permissions": list(PERMISSIONS),
+        "appUrl": public_url + "/app",
+        "tokenTargetUrl": public_url + "/api/register",
+        "webhooks": hooks,
+    }

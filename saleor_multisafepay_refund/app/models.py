@@ -1,0 +1,71 @@
+"""The App's own tables: who installed it, each channel's settings, reports still to make."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Installation(models.Model):
+    """One Saleor that installed the App (a reinstall replaces the row)."""
+
+    saleor_api_url = models.CharField(max_length=512, unique=True)
+    app_id = models.CharField(max_length=256)  # the App's ID in that Saleor: webhooks' recipient
+    token_encrypted = models.TextField()
+    jwks = models.JSONField(default=dict)  # that Saleor's public keys, last fetched
+    jwks_fetched_at = models.FloatField(default=0.0)
+    installed_at = models.FloatField()
+
+    class Meta:
+        app_label = "saleor_multisafepay_refund_app"
+
+    def __str__(self) -> str:
+        return self.saleor_api_url
+
+
+class ChannelSettings(models.Model):
+    """The plugin's configuration fields for one channel of one Saleor, the key encrypted.
+
+    Keyed by URL, not by installation: a shop may configure before installing.
+    """
+
+    saleor_api_url = models.CharField(max_length=512)
+    channel_slug = models.CharField(max_length=256)
+    values = models.JSONField(default=dict)  # every field but the API key, as text
+    api_key_encrypted = models.TextField(blank=True, default="")
+    updated_at = models.FloatField()
+
+    class Meta:
+        app_label = "saleor_multisafepay_refund_app"
+        unique_together = (("saleor_api_url", "channel_slug"),)
+
+    def __str__(self) -> str:
+        return f"{self.saleor_api_url} {self.channel_slug}"
+
+
+class Report(models.Model):
+    """A transactionEventReport still to make (an outbox): Saleor hears of a refund whose
+    answer was pending, or one it never recorded, after the webhook was answered."""
+
+    saleor_api_url = models.CharField(max_length=512)
+    channel_slug = models.CharField(max_length=256)
+    transaction_id = models.CharField(max_length=256)  # Saleor's TransactionItem global ID
+    payment_id = models.CharField(max_length=64)  # the ledger's key of that transaction
+    psp_reference = models.CharField(max_length=256)
+    # "" while the ledger entry below is open; then REFUND_SUCCESS or REFUND_FAILURE.
+    event_type = models.CharField(max_length=32, blank=True, default="")
+    entry_id = models.CharField(max_length=32, blank=True, default="")
+    amount = models.DecimalField(max_digits=20, decimal_places=3, null=True)
+    currency = models.CharField(max_length=3)
+    message = models.TextField(blank=True, default="")
+    done = models.BooleanField(default=False)
+    attempts = models.IntegerField(default=0)
+    next_at = models.FloatField(default=0.0)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.FloatField()
+
+    class Meta:
+        app_label = "saleor_multisafepay_refund_app"
+        unique_together = (("saleor_api_url", "transaction_id", "psp_reference"),)
+
+    def __str__(self) -> str:
+        return f"{self.transaction_id} {self.psp_reference} {self.event_type or 'waiting'}"

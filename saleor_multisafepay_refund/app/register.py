@@ -1,0 +1,73 @@
+"""`POST /api/register`: Saleor hands the App its token when `appInstall` runs.
+
+Taken only from a Saleor in APP_ALLOWED_SALEOR_URLS, and only once the token works against
+that very Saleor and its keys can be read; then stored, sealed. Every refusal is a JSON error
+Saleor shows to whoever installs (Saleor then removes the half-installed App).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from . import installations, saleor_api, trust
+from .context import app_context
+from .environment import normalized_api_url
+
+logger = logging.getLogger(__name__)
+
+APP_ID_QUERY = "{ app { id } }"
+
+
+@csrf_exempt
+@require_POST
+def register(request: HttpRequest) -> HttpResponse:
+    context = app_context()
+    api_url = request.headers.get("Saleor-Api-Url", "")
+    if not api_url:
+        return _refused(400, "MISSING_SALEOR_API_URL", "The Saleor-Api-Url header is missing.")
+    if normalized_api_url(api_url) not in context.environment.allowed_saleor_urls:
+        return _refused(
+            403,
+            "SALEOR_URL_PROHIBITED",
+            f"This App does not accept installations from {api_url}: add it to "
+            "APP_ALLOWED_SALEOR_URLS where the App runs.",
+        )
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        body = None
+    token = body.get("auth_token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        return _refused(400, "MISSING_AUTH_TOKEN", "The request has no auth_token.")
+    try:
+        data = saleor_api.graphql(api_url, token, APP_ID_QUERY)
+        app = data.get("app")
+        app_id = app.get("id") if isinstance(app, dict) else None
+        if not isinstance(app_id, str) or not app_id:
+            raise saleor_api.SaleorApiError("Saleor did not say which App the token is for.")
+        jwks = saleor_api.fetch_jwks(api_url)
+    except saleor_api.SaleorApiError as exc:
+        return _refused(
+            400, "SALEOR_CHECK_FAILED", f"The App could not confirm its token with Saleor: {exc}"
+        )
+    try:
+        installations.install(api_url, app_id, token, jwks, context.sealer)
+    except DatabaseError:
+        logger.exception("The installation could not be stored")
+        return _refused(503, "STORAGE_FAILED", "The App could not store its installation.")
+    trust.forget_keys()
+    logger.info("Installed in Saleor %s as App %s", normalized_api_url(api_url), app_id)
+    return JsonResponse({"success": True})
+
+
+def _refused(status: int, code: str, message: str) -> JsonResponse:
+    logger.warning("Installation refused: %s", message)
+    return JsonResponse(
+        {"success": False, "error": {"code": code, "message": message}}, status=status
+    )

@@ -1,0 +1,246 @@
+"""What the App tells Saleor after answering: `transactionEventReport`, from an outbox.
+
+Two kinds of report:
+- a refund answered pending (its outcome was lost on the way back from MultiSafepay): Saleor
+  links the report to the granted refund only through the pending answer's `pspReference`, so
+  the report uses that reference, once the ledger has settled the entry (MultiSafepay's refund
+  id goes in the message);
+- a refund MultiSafepay made that Saleor never recorded (made in MultiSafepay's dashboard, or
+  landed after its answer was lost): REFUND_SUCCESS under the ledger's reference.
+Saleor answers a repeat of (pspReference, type) with `alreadyProcessed`: a report sent twice
+is recorded once. Never sent from inside a webhook (Saleor may be waiting on it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from decimal import Decimal
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from django.db import IntegrityError
+
+from ..errors import MultiSafepayRefundError
+from ..multisafepay.money import round_money, shown
+from ..multisafepay.order import parse_order
+from ..refunds import flow
+from ..refunds.ledger import EntryState, LedgerEntry
+from . import installations, saleor_api
+from .ledger_store import AppLedger
+from .models import Report
+from .sealed import Sealer
+
+logger = logging.getLogger(__name__)
+
+PENDING_PREFIX = "msp-pending-"
+REFUND_SUCCESS = "REFUND_SUCCESS"
+REFUND_FAILURE = "REFUND_FAILURE"
+# Retries: 10 s, 20 s, ... at most 10 minutes apart, for as long as it takes.
+FIRST_RETRY_SECONDS = 10.0
+MAX_RETRY_SECONDS = 600.0
+
+REPORT_MUTATION = """
+mutation MultiSafepayReport($id: ID!, $type: TransactionEventTypeEnum!, $amount: PositiveDecimal,
+                            $pspReference: String!, $message: String) {
+  transactionEventReport(id: $id, type: $type, amount: $amount, pspReference: $pspReference,
+                         message: $message) {
+    alreadyProcessed
+    errors { field code message }
+  }
+}"""
+
+
+def pending_reference(entry_id: str) -> str:
+    """The pspReference of a pending answer: ours, the ledger entry's."""
+    return PENDING_PREFIX + entry_id
+
+
+def waiting_for(saleor_api_url: str, transaction_id: str) -> Optional[str]:
+    """The pending reference of a refund of this transaction still to be reported, if any."""
+    row = (
+        Report.objects.filter(
+            saleor_api_url=saleor_api_url, transaction_id=transaction_id, done=False
+        )
+        .exclude(entry_id="")
+        .first()
+    )
+    return row.psp_reference if row is not None else None
+
+
+def reported_references(saleor_api_url: str, transaction_id: str, ledger: AppLedger, payment_id: str) -> Dict[str, str]:
+    """Pending reference -> the ledger's reference of its entry, for this transaction's
+    reported refunds (what Saleor records them under, and what the ledger calls them)."""
+    rows = Report.objects.filter(
+        saleor_api_url=saleor_api_url, transaction_id=transaction_id
+    ).exclude(entry_id="")
+    pending = {row.entry_id: row.psp_reference for row in rows}
+    if not pending:
+        return {}
+    return {
+        pending[entry.entry_id]: entry.reference
+        for entry in ledger.entries(payment_id)
+        if entry.entry_id in pending
+    }
+
+
+def report_pending(
+    saleor_api_url: str, channel_slug: str, transaction_id: str, payment_id: str, entry_id: str, currency: str
+) -> str:
+    """Keep the report of a refund answered pending; its reference."""
+    reference = pending_reference(entry_id)
+    _add(
+        Report(
+            saleor_api_url=saleor_api_url,
+            channel_slug=channel_slug,
+            transaction_id=transaction_id,
+            payment_id=payment_id,
+            psp_reference=reference,
+            entry_id=entry_id,
+            currency=currency,
+            created_at=time.time(),
+        )
+    )
+    return reference
+
+
+def report_unrecorded(
+    saleor_api_url: str,
+    channel_slug: str,
+    transaction_id: str,
+    payment_id: str,
+    unrecorded: Iterable[Tuple[str, Decimal, str]],
+    ledger: AppLedger,
+) -> None:
+    """Keep a REFUND_SUCCESS report of each refund Saleor has not recorded; not of those
+    waiting for their pending report (Saleor would count them twice)."""
+    unrecorded = list(unrecorded)
+    if not unrecorded:
+        return
+    waiting = set(
+        Report.objects.filter(saleor_api_url=saleor_api_url, transaction_id=transaction_id)
+        .exclude(entry_id="")
+        .values_list("entry_id", flat=True)
+    )
+    skip = {entry.reference for entry in ledger.entries(payment_id) if entry.entry_id in waiting}
+    for reference, amount, currency in unrecorded:
+        if reference in skip:
+            continue
+        _add(
+            Report(
+                saleor_api_url=saleor_api_url,
+                channel_slug=channel_slug,
+                transaction_id=transaction_id,
+                payment_id=payment_id,
+                psp_reference=reference,
+                event_type=REFUND_SUCCESS,
+                amount=amount,
+                currency=currency,
+                message=(
+                    f"MultiSafepay refunded {shown(amount, currency)} (refund {reference}), "
+                    "not asked through Saleor or its answer lost: recorded now."
+                ),
+                created_at=time.time(),
+            )
+        )
+
+
+def _add(report: Report) -> None:
+    try:
+        report.save()
+    except IntegrityError:
+        pass  # kept already: one report per (transaction, reference)
+
+
+def run_due(sealer: Sealer, now: Optional[float] = None) -> int:
+    """Make every report that is due; how many were made (or found already made)."""
+    now = time.time() if now is None else now
+    made = 0
+    for report in list(Report.objects.filter(done=False, next_at__lte=now).order_by("created_at")):
+        try:
+            if _make(report, sealer):
+                made += 1
+                continue
+        except Exception as exc:  # one report must not stop the others
+            logger.warning("Report %s for transaction %s not made yet: %s", report.psp_reference, report.transaction_id, exc)
+            report.last_error = str(exc)[:1000]
+        report.attempts += 1
+        report.next_at = now + min(FIRST_RETRY_SECONDS * 2 ** (report.attempts - 1), MAX_RETRY_SECONDS)
+        report.save(update_fields=["attempts", "next_at", "last_error"])
+    return made
+
+
+def _make(report: Report, sealer: Sealer) -> bool:
+    """True once Saleor has the report."""
+    if report.entry_id and not report.event_type:
+        if not _settled(report, sealer):
+            return False
+    installed = installations.find(report.saleor_api_url)
+    if installed is None:
+        raise MultiSafepayRefundError("the App is not installed in that Saleor any more")
+    data = saleor_api.graphql(
+        report.saleor_api_url,
+        sealer.open(installed.token_sealed),
+        REPORT_MUTATION,
+        {
+            "id": report.transaction_id,
+            "type": report.event_type,
+            # Saleor's decimal scalar takes the exact text, never a float; in the currency's
+            # digits (the table keeps three).
+            "amount": None
+            if report.amount is None
+            else str(round_money(report.amount, report.currency)),
+            "pspReference": report.psp_reference,
+            "message": report.message[:512],
+        },
+    )
+    result = data.get("transactionEventReport")
+    errors = result.get("errors") if isinstance(result, dict) else None
+    if errors:
+        raise MultiSafepayRefundError(f"Saleor refused the report: {errors}")
+    report.done = True
+    report.save(update_fields=["done"])
+    return True
+
+
+def _settled(report: Report, sealer: Sealer) -> bool:
+    """Settle the pending refund's entry by reading the order back; True once decided, with
+    the report's type, amount and message set from it. Other refunds the order shows that
+    Saleor has not recorded are reported by the next webhook, which knows what Saleor holds."""
+    ledger = AppLedger()
+    entry = _entry(ledger.entries(report.payment_id), report.entry_id)
+    if entry is None:
+        raise MultiSafepayRefundError(f"ledger entry {report.entry_id} is missing")
+    if entry.is_open:
+        config = installations.channel_config(report.saleor_api_url, report.channel_slug, sealer)
+        if config is None:
+            raise MultiSafepayRefundError(f"channel {report.channel_slug} is not configured")
+        with config.connected() as client:
+            order = parse_order(client.get_order(entry.msp_order_id))
+        entries, _ = flow.settle_refunds(ledger, report.payment_id, order, set(), config)
+        entry = _entry(entries, report.entry_id)
+        if entry is None or entry.is_open:
+            return False
+    report.event_type, report.amount, report.message = _outcome(entry)
+    report.save(update_fields=["event_type", "amount", "message"])
+    return True
+
+
+def _outcome(entry: LedgerEntry) -> Tuple[str, Optional[Decimal], str]:
+    if entry.state is EntryState.REFUNDED:
+        which = f"refund {entry.refund_id}" if entry.refund_id else "counted, not listed yet"
+        return (
+            REFUND_SUCCESS,
+            entry.amount,
+            f"MultiSafepay refunded {entry.describe()} of order {entry.msp_order_id} ({which}); "
+            "its first answer was lost.",
+        )
+    return (
+        REFUND_FAILURE,
+        None,
+        f"MultiSafepay did not make the refund of {entry.describe()} of order "
+        f"{entry.msp_order_id}: {entry.error or entry.state.value}. Nothing was refunded.",
+    )
+
+
+def _entry(entries: Sequence[LedgerEntry], entry_id: str) -> Optional[LedgerEntry]:
+    return next((entry for entry in entries if entry.entry_id == entry_id), None)

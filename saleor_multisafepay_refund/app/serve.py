@@ -1,0 +1,91 @@
+"""`app serve`: the App in one command (its database made or upgraded, the web server, the
+reports worker), and `app worker` for a production deployment served by gunicorn."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socketserver
+import threading
+
+from typing import Optional
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+logger = logging.getLogger(__name__)
+
+WORKER_PAUSE_SECONDS = 2.0
+
+
+def setup(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Django for the App, with its environment; the database made or upgraded."""
+    os.environ["APP_HOST"] = host
+    os.environ["APP_PORT"] = str(port)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saleor_multisafepay_refund.app.settings")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    # Saleor may send many webhooks at once.
+    request_queue_size = 64
+
+
+class _Handler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        logger.info("%s %s", self.address_string(), format % args)
+
+
+def serve(
+    host: str, port: int, stop: Optional[threading.Event] = None, with_worker: bool = True
+) -> None:
+    """Serve until interrupted (or `stop` is set); `with_worker`: the reports worker too."""
+    setup(host, port)
+    from django.core.wsgi import get_wsgi_application
+
+    from .context import app_context
+
+    environment = app_context().environment
+    if not environment.allowed_saleor_urls:
+        logger.warning(
+            "No Saleor may install this App yet: set APP_ALLOWED_SALEOR_URLS to your Saleor's "
+            "API URL (such as https://shop.example.com/graphql/) and restart."
+        )
+    stop = stop or threading.Event()
+    if with_worker:
+        threading.Thread(target=work, args=(stop,), name="reports", daemon=True).start()
+    server = make_server(
+        host, port, get_wsgi_application(), server_class=_ThreadingServer, handler_class=_Handler
+    )
+    logger.info("MultiSafepay App on %s (manifest: %s/api/manifest)", f"http://{host}:{port}", environment.public_url)
+    print(f"MultiSafepay App serving on http://{host}:{port}; manifest: {environment.public_url}/api/manifest", flush=True)
+    watcher = threading.Thread(target=lambda: (stop.wait(), server.shutdown()), daemon=True)
+    watcher.start()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.server_close()
+
+
+def work(stop: threading.Event) -> None:
+    """Make the due reports to Saleor, again and again, until `stop`."""
+    from django.db import close_old_connections
+
+    from . import reports
+    from .context import app_context
+
+    sealer = app_context().sealer
+    while not stop.is_set():
+        try:
+            reports.run_due(sealer)
+        except Exception:
+            logger.exception("The reports worker failed; it tries again")
+        finally:
+            close_old_connections()
+        stop.wait(WORKER_PAUSE_SECONDS)

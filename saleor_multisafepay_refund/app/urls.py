@@ -1,0 +1,47 @@
+"""The App's routes."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import path
+from django.views.decorators.http import require_GET
+
+from . import manifest
+from .context import app_context
+from .register import register
+from .webhooks import cancel, charge, refund
+from .webhooks.base import webhook_view
+
+
+@require_GET
+def manifest_view(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(manifest.manifest(app_context().environment.public_url))
+
+
+@require_GET
+def app_page(request: HttpRequest) -> HttpResponse:
+    # Issue 14 brings the Dashboard page; until then it says where the settings are.
+    return HttpResponse(
+        "<!doctype html><html lang=en><meta charset=utf-8><title>MultiSafepay</title>"
+        "<p>MultiSafepay for Saleor. Configure each channel where the App runs: "
+        "<code>python -m saleor_multisafepay_refund app configure --help</code>.</p></html>"
+    )
+
+
+urlpatterns = [
+    path("api/manifest", manifest_view),
+    path("api/register", register),
+    path("app", app_page),
+    path(
+        manifest.REFUND_REQUESTED.path.lstrip("/"),
+        webhook_view(refund.refund_requested, refund.failure),
+    ),
+    path(
+        manifest.CHARGE_REQUESTED.path.lstrip("/"),
+        webhook_view(charge.charge_requested, charge.failure),
+    ),
+    path(
+        manifest.CANCELATION_REQUESTED.path.lstrip("/"),
+        webhook_view(cancel.cancelation_requested, cancel.failure),
+    ),
+]

@@ -1,0 +1,81 @@
+"""Every Saleor webhook goes through here: trust first, then the event's use case, and an
+answer Saleor can record, never a crash.
+
+Saleor retries a sync webhook only after a 5xx (and its circuit breaker may switch an App's
+payment webhooks off after repeated errors), so anything the App can explain (not configured,
+missing data, MultiSafepay down) is a 200 with a failure result and a message. 401: not proven
+to come from an installed Saleor (nothing read further). 503: only when nothing was done and a
+retry can help (the App's own database unreachable).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Mapping
+
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from ...multisafepay import wire
+from .. import installations, trust
+from ..context import AppContext, app_context
+from ..installations import Installed
+from .payload import ActionRequested, BadPayload, action_requested
+
+logger = logging.getLogger(__name__)
+
+UseCase = Callable[[AppContext, Installed, ActionRequested], Mapping[str, object]]
+Failure = Callable[[ActionRequested, str], Mapping[str, object]]
+
+
+def webhook_view(use_case: UseCase, failure: Failure) -> Callable[[HttpRequest], HttpResponse]:
+    """The Django view of one transaction webhook."""
+
+    @csrf_exempt
+    @require_POST
+    def view(request: HttpRequest) -> HttpResponse:
+        body = request.body  # the raw bytes the signature covers, before any parsing
+        api_url = request.headers.get("Saleor-Api-Url", "")
+        try:
+            installed = installations.find(api_url) if api_url else None
+        except DatabaseError:
+            logger.exception("The App's database cannot be read")
+            return HttpResponse("The App's database is unavailable.", status=503)
+        if installed is None:
+            return _refused("the App is not installed in this Saleor")
+        try:
+            trust.verify_webhook(installed, body, request.headers.get("Saleor-Signature", ""))
+        except trust.Untrusted as exc:
+            return _refused(str(exc))
+        try:
+            event = action_requested(wire.loads(body))
+        except (BadPayload, ValueError) as exc:
+            # Signed by Saleor, yet not what the subscription asks for: nothing can be done.
+            logger.warning("A webhook without the data the App asks for: %s", exc)
+            return HttpResponse(
+                f"MultiSafepay App: {exc}", status=200, content_type="text/plain"
+            )
+        if event.recipient_id != installed.app_id:
+            return _refused("the webhook is for another App")
+        try:
+            answer = use_case(app_context(), installed, event)
+        except DatabaseError:
+            logger.exception("The App's database failed while answering a webhook")
+            return HttpResponse("The App's database is unavailable.", status=503)
+        except Exception:
+            logger.exception("The App stopped on an unexpected error")
+            answer = failure(
+                event,
+                "The MultiSafepay App stopped on an unexpected error (its log says which): "
+                "check the order in MultiSafepay's dashboard before trying again.",
+            )
+        return HttpResponse(wire.dumps(dict(answer)), content_type="application/json")
+
+    return view
+
+
+def _refused(reason: str) -> HttpResponse:
+    logger.warning("Webhook refused: %s", reason)
+    return HttpResponse(f"Unauthorized: {reason}.", status=401, content_type="text/plain")

@@ -1,0 +1,35 @@
+"""TRANSACTION_CANCELATION_REQUESTED: MultiSafepay's order is cancelled while not shipped."""
+
+from __future__ import annotations
+
+from typing import Dict, Mapping
+
+from ...payments import flow
+from .. import asks, locks
+from ..context import AppContext
+from ..installations import Installed
+from . import common
+from .payload import ActionRequested
+
+SUCCESS = "CANCEL_SUCCESS"
+FAILURE = "CANCEL_FAILURE"
+
+
+def cancelation_requested(
+    context: AppContext, installed: Installed, event: ActionRequested
+) -> Mapping[str, object]:
+    config = common.channel_config(context, installed, event, "cancel")
+    if isinstance(config, str):
+        return failure(event, config)
+    ask = asks.payment_ask(event)
+    with locks.held(ask.payment_id) as got:
+        if not got:
+            return failure(event, "MultiSafepay cancel not sent: the transaction is busy.")
+        answer = flow.void_payment(config, ask)
+    if answer.is_success:
+        return {"result": SUCCESS, "pspReference": ask.msp_order_id, "amount": answer.amount}
+    return failure(event, answer.note or answer.error or "MultiSafepay cancel failed.")
+
+
+def failure(event: ActionRequested, message: str) -> Dict[str, object]:
+    return common.failure(FAILURE, event, message)

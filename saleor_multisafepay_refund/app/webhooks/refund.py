@@ -1,0 +1,74 @@
+"""TRANSACTION_REFUND_REQUESTED: MultiSafepay's refund of what Saleor granted, once.
+
+A granted refund names its lines (and the shipping): on cart methods MultiSafepay gets the
+cart refund of exactly those; on other methods an amount refund. Without a granted refund
+Saleor asks for an amount: on cart methods only the whole remainder can be refunded so (the
+core refuses anything else, with what staff can do instead).
+
+Answers: REFUND_SUCCESS (pspReference = what the ledger records it under: MultiSafepay's
+refund id), REFUND_FAILURE with the message, or pending when MultiSafepay's answer was lost:
+`{"pspReference": <ours>}`, reported later under that very reference (`reports.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Mapping
+
+from ...refunds import flow
+from .. import asks, locks, reports
+from ..context import AppContext
+from ..installations import Installed
+from ..ledger_store import AppLedger
+from . import common
+from .payload import ActionRequested
+
+SUCCESS = "REFUND_SUCCESS"
+FAILURE = "REFUND_FAILURE"
+
+
+def refund_requested(
+    context: AppContext, installed: Installed, event: ActionRequested
+) -> Mapping[str, object]:
+    config = common.channel_config(context, installed, event, "refund")
+    if isinstance(config, str):
+        return failure(event, config)
+    transaction = event.transaction
+    url = installed.saleor_api_url
+    channel = transaction.channel_slug
+    ledger = AppLedger()
+    payment_id = asks.ledger_key(transaction)
+    with locks.held(payment_id) as got:
+        if not got:
+            return failure(
+                event,
+                "MultiSafepay refund not sent: another refund of this transaction is being "
+                "sent right now. Try again in a minute: MultiSafepay is checked first.",
+            )
+        waiting = reports.waiting_for(url, transaction.id)
+        if waiting is not None:
+            # An earlier refund's outcome is still being found out: the same pending answer
+            # (a second request cannot make it happen twice).
+            return {"pspReference": waiting}
+        reported = reports.reported_references(url, transaction.id, ledger, payment_id)
+        ask = asks.refund_ask(config, event, reported)
+        answer = flow.refund_payment(config, ask, ledger)
+        reports.report_unrecorded(
+            url, channel, transaction.id, payment_id, answer.unrecorded, ledger
+        )
+        if answer.open_entry:
+            reference = reports.report_pending(
+                url, channel, transaction.id, payment_id, answer.open_entry, event.currency
+            )
+            return {"pspReference": reference}
+    if answer.is_success:
+        return {
+            "result": SUCCESS,
+            "pspReference": answer.transaction_id,
+            "amount": answer.amount,
+            "message": answer.note[:512],
+        }
+    return failure(event, answer.note or answer.error or "MultiSafepay refund not made.")
+
+
+def failure(event: ActionRequested, message: str) -> Dict[str, object]:
+    return common.failure(FAILURE, event, message)
