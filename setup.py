@@ -6,6 +6,8 @@ HERE = Path(__file__).parent
 version = {}
 exec((HERE / "saleor_multisafepay_refund" / "__init__.py").read_text(), version)
 
+APP = ["Django>=4.2", "PyJWT[crypto]>=2.10,<3", "cryptography>=42"]
+
 setup(
     name="saleor-multisafepay-refund",
     version=version["__version__"],
@@ -22,7 +24,14 @@ setup(
     # Saleor is never a requirement: the package is installed into a Saleor deployment.
     install_requires=["requests>=2.25"],
     extras_require={
+        # The Saleor App (`python -m saleor_multisafepay_refund app serve`): Django for its web
+        # part and storage (no upper pin: it may share a Saleor environment, 4.2 or 5.2), PyJWT
+        # for Saleor's signatures (detached payloads), cryptography for the secrets it stores.
+        "app": APP,
+        "app-postgres": [*APP, "psycopg[binary]>=3.1"],
         "test": [
+            *APP,
+            "graphql-core>=3.2",
             "pytest>=7",
             "hypothesis>=6",
             "ruff>=0.6",

@@ -1,3 +1,6 @@
+"""The App's Django application: its own tables and migrations (the ledger's are the root
+package's)."""
+
 from django.apps import AppConfig
 
 

@@ -6,7 +6,6 @@ The transaction's `pspReference` is its MultiSafepay order id; the ledger keys i
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Collection, Mapping
 
 from ..config import GatewayConfig
@@ -26,7 +25,7 @@ def ledger_key(transaction: Transaction) -> str:
 def refund_ask(
     config: GatewayConfig,
     event: ActionRequested,
-    reported: Mapping[str, str] = {},  # noqa: B006 -- read only
+    reported: Mapping[str, str] = {},
 ) -> RefundAsk:
     """What TRANSACTION_REFUND_REQUESTED asks. `reported`: the references the App reported
     pending refunds under -> the ledger's reference of each (what Saleor then holds)."""

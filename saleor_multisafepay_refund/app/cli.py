@@ -6,9 +6,11 @@ Exit codes: 0 done, 2 refused (a wrong argument or setting: nothing was changed)
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Sequence
 
 from ..config import InvalidConfiguration, parse_sign_conventions
 from ..errors import ConfigurationError
@@ -28,6 +30,10 @@ ENVIRONMENT_HELP = """environment:
 
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
+    # What the App does, on stderr (never a key or a token: nothing here logs them).
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         if args.action == "serve":
             from .serve import serve
@@ -46,10 +52,8 @@ def main(argv: Sequence[str]) -> int:
             from .serve import setup, work
 
             setup()
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 work(threading.Event())
-            except KeyboardInterrupt:
-                pass
             return 0
         return _configure(args)
     except ConfigurationError as exc:
@@ -67,7 +71,9 @@ def _configure(args: argparse.Namespace) -> int:
     sealer = app_context().sealer
     if args.list:
         for row in installations.configured_channels():
-            values = installations.channel_values(row.saleor_api_url, row.channel_slug, sealer) or {}
+            values = (
+                installations.channel_values(row.saleor_api_url, row.channel_slug, sealer) or {}
+            )
             print(f"{row.saleor_api_url} channel {row.channel_slug}:")
             for name in ("api_key", *installations.FIELDS):
                 value = values.get(name, "")
@@ -93,7 +99,12 @@ def _configure(args: argparse.Namespace) -> int:
             print(f"app configure: --sign-convention: {exc}", file=sys.stderr)
             return 2
         changes["sign_conventions"] = text
-    for name in ("shipping_item_id", "merchant_item_id_source", "refund_description", "rounding_tolerance"):
+    for name in (
+        "shipping_item_id",
+        "merchant_item_id_source",
+        "refund_description",
+        "rounding_tolerance",
+    ):
         value = getattr(args, name)
         if value is not None:
             changes[name] = value
@@ -138,7 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=DEFAULT_HOST)
     serve.add_argument("--port", type=int, default=DEFAULT_PORT)
     actions.add_parser("migrate", help="make or upgrade the App's database (production)")
-    actions.add_parser("worker", help="send the App's reports to Saleor (production, one per deployment)")
+    actions.add_parser(
+        "worker", help="send the App's reports to Saleor (production, one per deployment)"
+    )
     configure = actions.add_parser(
         "configure",
         help="a channel's MultiSafepay settings (the API key from MSP_API_KEY)",
@@ -146,11 +159,17 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    configure.add_argument("--list", action="store_true", help="show every channel's settings, key masked")
-    configure.add_argument("--saleor-api-url", metavar="URL", help="your Saleor's API URL, as installed")
+    configure.add_argument(
+        "--list", action="store_true", help="show every channel's settings, key masked"
+    )
+    configure.add_argument(
+        "--saleor-api-url", metavar="URL", help="your Saleor's API URL, as installed"
+    )
     configure.add_argument("--channel", metavar="SLUG", help="the Saleor channel's slug")
     where = configure.add_mutually_exclusive_group()
-    where.add_argument("--api-url", metavar="URL", help="MultiSafepay's API base URL (an emulator, a proxy)")
+    where.add_argument(
+        "--api-url", metavar="URL", help="MultiSafepay's API base URL (an emulator, a proxy)"
+    )
     where.add_argument("--live", action="store_true", help="MultiSafepay's live API: real money")
     where.add_argument("--test", action="store_true", help="MultiSafepay's test API (the default)")
     configure.add_argument(
@@ -159,7 +178,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="METHOD=CONVENTION",
         help="negative_quantity or negative_unit_price for a method's refund copies (repeatable)",
     )
-    configure.add_argument("--shipping-item-id", metavar="ID", help="the shipping line's merchant_item_id")
+    configure.add_argument(
+        "--shipping-item-id", metavar="ID", help="the shipping line's merchant_item_id"
+    )
     configure.add_argument(
         "--merchant-item-id-source",
         choices=["sku", "variant_id"],

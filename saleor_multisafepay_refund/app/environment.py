@@ -119,9 +119,7 @@ def parse_database_url(url: str, directory: Path) -> Database:
     if parts.scheme in ("postgres", "postgresql"):
         name = unquote(parts.path.lstrip("/"))
         if not name or not parts.hostname:
-            raise AppSetupError(
-                "APP_DATABASE_URL: write postgres://USER:PASSWORD@HOST:PORT/NAME."
-            )
+            raise AppSetupError("APP_DATABASE_URL: write postgres://USER:PASSWORD@HOST:PORT/NAME.")
         return Database(
             "postgresql",
             name,

@@ -45,10 +45,14 @@ def find(saleor_api_url: str) -> Optional[Installed]:
     row = Installation.objects.filter(saleor_api_url=normalized_api_url(saleor_api_url)).first()
     if row is None:
         return None
-    return Installed(row.saleor_api_url, row.app_id, row.token_encrypted, row.jwks, row.jwks_fetched_at)
+    return Installed(
+        row.saleor_api_url, row.app_id, row.token_encrypted, row.jwks, row.jwks_fetched_at
+    )
 
 
-def install(saleor_api_url: str, app_id: str, token: str, jwks: Mapping[str, object], sealer: Sealer) -> None:
+def install(
+    saleor_api_url: str, app_id: str, token: str, jwks: Mapping[str, object], sealer: Sealer
+) -> None:
     """Store (or, for a reinstall, replace) the installation of one Saleor."""
     now = time.time()
     Installation.objects.update_or_create(
@@ -69,7 +73,9 @@ def keep_jwks(saleor_api_url: str, jwks: Mapping[str, object]) -> None:
     )
 
 
-def channel_values(saleor_api_url: str, channel_slug: str, sealer: Sealer) -> Optional[Dict[str, object]]:
+def channel_values(
+    saleor_api_url: str, channel_slug: str, sealer: Sealer
+) -> Optional[Dict[str, object]]:
     """The channel's configuration values, key opened; None when it was never configured."""
     row = ChannelSettings.objects.filter(
         saleor_api_url=normalized_api_url(saleor_api_url), channel_slug=channel_slug
@@ -81,7 +87,9 @@ def channel_values(saleor_api_url: str, channel_slug: str, sealer: Sealer) -> Op
     return values
 
 
-def channel_config(saleor_api_url: str, channel_slug: str, sealer: Sealer) -> Optional[GatewayConfig]:
+def channel_config(
+    saleor_api_url: str, channel_slug: str, sealer: Sealer
+) -> Optional[GatewayConfig]:
     """The channel's GatewayConfig, read per request (a change needs no restart); None when not
     configured; InvalidConfiguration when it cannot be used."""
     values = channel_values(saleor_api_url, channel_slug, sealer)

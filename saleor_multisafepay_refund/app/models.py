@@ -19,7 +19,7 @@ class Installation(models.Model):
         app_label = "saleor_multisafepay_refund_app"
 
     def __str__(self) -> str:
-        return self.saleor_api_url
+        return str(self.saleor_api_url)
 
 
 class ChannelSettings(models.Model):

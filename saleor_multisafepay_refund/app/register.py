@@ -11,9 +11,7 @@ import json
 import logging
 
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 
 from . import installations, saleor_api, trust
 from .context import app_context
@@ -24,9 +22,9 @@ logger = logging.getLogger(__name__)
 APP_ID_QUERY = "{ app { id } }"
 
 
-@csrf_exempt
-@require_POST
 def register(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     context = app_context()
     api_url = request.headers.get("Saleor-Api-Url", "")
     if not api_url:

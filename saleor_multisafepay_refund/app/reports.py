@@ -13,10 +13,11 @@ is recorded once. Never sent from inside a webhook (Saleor may be waiting on it)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from decimal import Decimal
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 from django.db import IntegrityError
 
@@ -67,7 +68,9 @@ def waiting_for(saleor_api_url: str, transaction_id: str) -> Optional[str]:
     return row.psp_reference if row is not None else None
 
 
-def reported_references(saleor_api_url: str, transaction_id: str, ledger: AppLedger, payment_id: str) -> Dict[str, str]:
+def reported_references(
+    saleor_api_url: str, transaction_id: str, ledger: AppLedger, payment_id: str
+) -> Dict[str, str]:
     """Pending reference -> the ledger's reference of its entry, for this transaction's
     reported refunds (what Saleor records them under, and what the ledger calls them)."""
     rows = Report.objects.filter(
@@ -84,7 +87,12 @@ def reported_references(saleor_api_url: str, transaction_id: str, ledger: AppLed
 
 
 def report_pending(
-    saleor_api_url: str, channel_slug: str, transaction_id: str, payment_id: str, entry_id: str, currency: str
+    saleor_api_url: str,
+    channel_slug: str,
+    transaction_id: str,
+    payment_id: str,
+    entry_id: str,
+    currency: str,
 ) -> str:
     """Keep the report of a refund answered pending; its reference."""
     reference = pending_reference(entry_id)
@@ -145,10 +153,8 @@ def report_unrecorded(
 
 
 def _add(report: Report) -> None:
-    try:
+    with contextlib.suppress(IntegrityError):  # kept already: one per (transaction, reference)
         report.save()
-    except IntegrityError:
-        pass  # kept already: one report per (transaction, reference)
 
 
 def run_due(sealer: Sealer, now: Optional[float] = None) -> int:
@@ -161,19 +167,25 @@ def run_due(sealer: Sealer, now: Optional[float] = None) -> int:
                 made += 1
                 continue
         except Exception as exc:  # one report must not stop the others
-            logger.warning("Report %s for transaction %s not made yet: %s", report.psp_reference, report.transaction_id, exc)
+            logger.warning(
+                "Report %s for transaction %s not made yet: %s",
+                report.psp_reference,
+                report.transaction_id,
+                exc,
+            )
             report.last_error = str(exc)[:1000]
         report.attempts += 1
-        report.next_at = now + min(FIRST_RETRY_SECONDS * 2 ** (report.attempts - 1), MAX_RETRY_SECONDS)
+        report.next_at = now + min(
+            FIRST_RETRY_SECONDS * 2 ** (report.attempts - 1), MAX_RETRY_SECONDS
+        )
         report.save(update_fields=["attempts", "next_at", "last_error"])
     return made
 
 
 def _make(report: Report, sealer: Sealer) -> bool:
     """True once Saleor has the report."""
-    if report.entry_id and not report.event_type:
-        if not _settled(report, sealer):
-            return False
+    if report.entry_id and not report.event_type and not _settled(report, sealer):
+        return False
     installed = installations.find(report.saleor_api_url)
     if installed is None:
         raise MultiSafepayRefundError("the App is not installed in that Saleor any more")

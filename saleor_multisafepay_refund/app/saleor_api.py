@@ -32,10 +32,14 @@ def fetch_jwks(saleor_api_url: str) -> Mapping[str, object]:
     try:
         response = requests.get(url, timeout=TIMEOUT, allow_redirects=False)
     except requests.RequestException as exc:
-        raise SaleorApiError(f"Saleor's keys at {url} could not be read ({type(exc).__name__}).")
+        raise SaleorApiError(
+            f"Saleor's keys at {url} could not be read ({type(exc).__name__})."
+        ) from None
     keys = _json(response, url)
     if not isinstance(keys, dict) or not isinstance(keys.get("keys"), list):
-        raise SaleorApiError(f"Saleor's keys at {url} are not a JWKS (HTTP {response.status_code}).")
+        raise SaleorApiError(
+            f"Saleor's keys at {url} are not a JWKS (HTTP {response.status_code})."
+        )
     return keys
 
 
@@ -57,7 +61,7 @@ def graphql(
     except requests.RequestException as exc:
         raise SaleorApiError(
             f"Saleor at {saleor_api_url} could not be reached ({type(exc).__name__})."
-        )
+        ) from None
     body = _json(response, saleor_api_url)
     if not isinstance(body, dict):
         raise SaleorApiError(f"Saleor answered HTTP {response.status_code} without JSON.")

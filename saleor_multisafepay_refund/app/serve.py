@@ -7,7 +7,6 @@ import logging
 import os
 import socketserver
 import threading
-
 from typing import Optional
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -60,10 +59,17 @@ def serve(
     server = make_server(
         host, port, get_wsgi_application(), server_class=_ThreadingServer, handler_class=_Handler
     )
-    logger.info("MultiSafepay App on %s (manifest: %s/api/manifest)", f"http://{host}:{port}", environment.public_url)
-    print(f"MultiSafepay App serving on http://{host}:{port}; manifest: {environment.public_url}/api/manifest", flush=True)
-    watcher = threading.Thread(target=lambda: (stop.wait(), server.shutdown()), daemon=True)
-    watcher.start()
+    print(
+        f"MultiSafepay App serving on http://{host}:{port}; "
+        f"manifest: {environment.public_url}/api/manifest",
+        flush=True,
+    )
+
+    def stop_when_told() -> None:
+        stop.wait()
+        server.shutdown()
+
+    threading.Thread(target=stop_when_told, daemon=True).start()
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

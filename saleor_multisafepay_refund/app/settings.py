@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "saleor_multisafepay_refund",
     "saleor_multisafepay_refund.app",
 ]
+# No CSRF middleware: no view takes a browser's cookie; each carries its own proof.
 MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
 ROOT_URLCONF = "saleor_multisafepay_refund.app.urls"
 DATABASES = {"default": ENVIRONMENT.database.django()}
@@ -32,9 +33,5 @@ USE_TZ = True
 APPEND_SLASH = False
 # Webhook bodies are small; a cart of 1,000 lines is still far below this.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"saleor_multisafepay_refund": {"handlers": ["console"], "level": "INFO"}},
-}
+# Logging is `app serve`'s (cli.py): as a library inside another process, the App leaves it
+# to its host.

@@ -31,7 +31,7 @@ class Untrusted(MultiSafepayRefundError):
 
 _lock = threading.Lock()
 # Saleor API URL -> (keys by kid, when fetched), shared by the threads of one process.
-_keys: Dict[str, Tuple[Dict[str, object], float]] = {}
+_keys: Dict[str, Tuple[Dict[str, Dict[str, object]], float]] = {}
 
 
 def verify_webhook(installed: Installed, body: bytes, signature: str) -> None:
@@ -59,7 +59,7 @@ def verify_webhook(installed: Installed, body: bytes, signature: str) -> None:
     raise Untrusted("Saleor-Signature does not match the body and Saleor's keys")
 
 
-def _key(installed: Installed, kid: str, fresh: bool) -> Optional[object]:
+def _key(installed: Installed, kid: str, fresh: bool) -> Optional[jwt.PyJWK]:
     """The public key `kid` of that Saleor; `fresh`: fetched again first (rate-limited)."""
     url = installed.saleor_api_url
     with _lock:
@@ -82,12 +82,12 @@ def _key(installed: Installed, kid: str, fresh: bool) -> Optional[object]:
     if jwk is None:
         return None
     try:
-        return jwt.PyJWK(dict(jwk), algorithm="RS256").key  # type: ignore[arg-type]
+        return jwt.PyJWK(jwk, algorithm="RS256")
     except PyJWKError:
         return None
 
 
-def _by_kid(jwks: Mapping[str, object]) -> Dict[str, object]:
+def _by_kid(jwks: Mapping[str, object]) -> Dict[str, Dict[str, object]]:
     keys = jwks.get("keys")
     if not isinstance(keys, list):
         return {}

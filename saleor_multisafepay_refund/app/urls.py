@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.urls import path
-from django.views.decorators.http import require_GET
 
 from . import manifest
 from .context import app_context
@@ -13,12 +12,12 @@ from .webhooks import cancel, charge, refund
 from .webhooks.base import webhook_view
 
 
-@require_GET
-def manifest_view(request: HttpRequest) -> JsonResponse:
+def manifest_view(request: HttpRequest) -> HttpResponse:
+    if request.method != "GET":
+        return HttpResponseNotAllowed(["GET"])
     return JsonResponse(manifest.manifest(app_context().environment.public_url))
 
 
-@require_GET
 def app_page(request: HttpRequest) -> HttpResponse:
     # Issue 14 brings the Dashboard page; until then it says where the settings are.
     return HttpResponse(

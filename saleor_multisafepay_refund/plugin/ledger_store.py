@@ -4,7 +4,6 @@ Saleor's transaction so that a rollback never erases an entry whose POST may hav
 
 from __future__ import annotations
 
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 

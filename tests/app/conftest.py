@@ -18,10 +18,10 @@ import pytest
 pytest.importorskip("django")
 pytest.importorskip("jwt")
 
-from saleor_multisafepay_refund.emulator import Emulator  # noqa: E402
+from saleor_multisafepay_refund.emulator import Emulator
 
-from ..conftest import SECRET_MARK  # noqa: E402
-from .saleor_server import SaleorServer  # noqa: E402
+from ..conftest import SECRET_MARK
+from .saleor_server import SaleorServer
 
 KEY = f"app-test-key-{SECRET_MARK}"
 

@@ -33,7 +33,9 @@ def transaction(
     }
 
 
-def line(sku: str, quantity: int, name: str = "", variant_id: str = "", gift: bool = False) -> Dict[str, Any]:
+def line(
+    sku: str, quantity: int, name: str = "", variant_id: str = "", gift: bool = False
+) -> Dict[str, Any]:
     return {
         "id": f"line-{sku}",
         "quantity": quantity,

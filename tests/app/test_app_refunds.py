@@ -69,7 +69,9 @@ def test_a_granted_line_becomes_the_cart_refund_of_that_line(
     _order(msp)
     txn = transaction(ORDER, Decimal("30.45"))
 
-    answer = _answer(_send(saleor, app_url, refund_requested(txn, Decimal("10.00"), [("TSHIRT", 1)])))
+    answer = _answer(
+        _send(saleor, app_url, refund_requested(txn, Decimal("10.00"), [("TSHIRT", 1)]))
+    )
 
     originals, copies = _cart(msp)
     assert [i["merchant_item_id"] for i in originals] == ["TSHIRT", "CAP", "msp-shipping"]
@@ -102,7 +104,9 @@ def test_an_amount_method_gets_an_amount_refund(
     _order(msp, gateway="IDEAL")
     txn = transaction(ORDER, Decimal("30.45"))
 
-    answer = _answer(_send(saleor, app_url, refund_requested(txn, Decimal("10.00"), [("TSHIRT", 1)])))
+    answer = _answer(
+        _send(saleor, app_url, refund_requested(txn, Decimal("10.00"), [("TSHIRT", 1)]))
+    )
 
     (post,) = msp.refund_posts(ORDER)
     body = json.loads(post.body)
@@ -133,7 +137,9 @@ def test_a_channel_without_settings_is_answered_with_what_to_do(
     _order(msp)
     txn = transaction(ORDER, Decimal("30.45"), channel="other-channel")
 
-    answer = _answer(_send(saleor, app_url, refund_requested(txn, Decimal("10.00"), [("TSHIRT", 1)])))
+    answer = _answer(
+        _send(saleor, app_url, refund_requested(txn, Decimal("10.00"), [("TSHIRT", 1)]))
+    )
 
     assert answer["result"] == "REFUND_FAILURE"
     assert "channel 'other-channel' is not configured" in answer["message"]

@@ -123,7 +123,10 @@ def _granted(data: Mapping[str, object]) -> GrantedRefund:
         raise BadPayload("grantedRefund.lines is not a list")
     return GrantedRefund(
         id=_text(data.get("id"), "grantedRefund.id"),
-        amount=_amount(_object(data.get("amount"), "grantedRefund.amount").get("amount"), "grantedRefund.amount"),
+        amount=_amount(
+            _object(data.get("amount"), "grantedRefund.amount").get("amount"),
+            "grantedRefund.amount",
+        ),
         shipping_costs_included=data.get("shippingCostsIncluded") is True,
         lines=tuple(_line(_object(line, "grantedRefund.lines[]")) for line in lines),
     )
