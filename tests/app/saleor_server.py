@@ -34,6 +34,7 @@ class SaleorServer:
         self.token = APP_TOKEN
         self.reports: List[Dict[str, Any]] = []
         self.jwks_fetches = 0
+        self.jwks_down = False  # answer the keys' URL with 503
         self._lock = threading.Lock()
         self.rotate_key()
         server = self
@@ -46,7 +47,10 @@ class SaleorServer:
                 if self.path == "/.well-known/jwks.json":
                     with server._lock:
                         server.jwks_fetches += 1
-                    self._answer(200, server.jwks())
+                    if server.jwks_down:
+                        self._answer(503, {"error": "unavailable"})
+                    else:
+                        self._answer(200, server.jwks())
                 else:
                     self._answer(404, {"error": "not found"})
 
@@ -108,11 +112,13 @@ class SaleorServer:
 
     # -- the App ------------------------------------------------------------------------------
 
-    def install(self, app_url: str, api_url: Optional[str] = None) -> requests.Response:
+    def install(
+        self, app_url: str, api_url: Optional[str] = None, token: Optional[str] = None
+    ) -> requests.Response:
         """What appInstall does once it has the manifest: the token to tokenTargetUrl."""
         return requests.post(
             app_url + "/api/register",
-            json={"auth_token": self.token},
+            json={"auth_token": self.token if token is None else token},
             headers=self.headers(api_url, event=None),
             timeout=10,
         )
