@@ -15,6 +15,12 @@ from .sealed import Sealer
 
 # Where staff change the App's settings, said in a refusal caused by them.
 SETTINGS_PLACE = "the App's settings (`python -m saleor_multisafepay_refund app configure`)"
+# Saleor waits 18 s for a sync webhook's answer. A refund makes at most three calls to
+# MultiSafepay (GET the order, POST the refund, GET it back when the answer is lost), each
+# within these: 3 x 5.5 s, plus a short wait for the transaction's lock (locks.py). A refund
+# MultiSafepay is slower to answer is answered pending and reported once it shows.
+CONNECT_TIMEOUT = 2.0
+READ_TIMEOUT = 3.5
 # The plugin's configuration fields the App stores as text (the API key apart, sealed).
 FIELDS = (
     "test_mode",
@@ -96,7 +102,12 @@ def channel_config(
     if values is None:
         return None
     config = parse_configuration(values)
-    return replace(config, settings_place=SETTINGS_PLACE)
+    return replace(
+        config,
+        settings_place=SETTINGS_PLACE,
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+    )
 
 
 def configure(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from decimal import Decimal
 from typing import Any, Dict, List, Tuple
 
@@ -215,3 +216,23 @@ def test_a_lost_answer_is_pending_then_reported_under_the_same_reference(
     ]
     assert refund_id in report[0]["message"]
     assert len(msp.refund_posts(ORDER)) == 1
+
+
+def test_a_slow_multisafepay_is_answered_within_saleors_time(
+    saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
+) -> None:
+    # MultiSafepay makes the refund but answers after Saleor has given up (18 s): the App
+    # stops waiting in time, reads the order back, and answers what it finds.
+    _order(msp)
+    msp.inject(Fault(FaultKind.SLOW, method="POST", delay=20.0, apply=True))
+    txn = transaction(ORDER, Decimal("30.45"))
+
+    started = time.monotonic()
+    answer = _answer(
+        _send(saleor, app_url, refund_requested(txn, Decimal("10.00"), [("TSHIRT", 1)]))
+    )
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 18.0
+    (refund_id,) = _refund_ids(msp)
+    assert (answer["result"], answer["pspReference"]) == ("REFUND_SUCCESS", refund_id)
