@@ -30,6 +30,8 @@ ROOT_URLCONF = "saleor_multisafepay_refund.app.urls"
 DATABASES = {"default": ENVIRONMENT.database.django()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
+# Django would otherwise set the process's TZ to America/Chicago.
+TIME_ZONE = "UTC"
 APPEND_SLASH = False
 # Webhook bodies are small; a cart of 1,000 lines is still far below this.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
