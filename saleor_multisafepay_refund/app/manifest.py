@@ -24,7 +24,8 @@ _TRANSACTION = """
       chargedAmount { amount currency } authorizedAmount { amount currency }
       refundedAmount { amount currency }
       events { id type pspReference amount { amount currency } createdAt }
-      order { id number channel { slug } } }"""
+      order { id number channel { slug } }
+      checkout { id channel { slug } } }"""
 
 
 @dataclass(frozen=True)

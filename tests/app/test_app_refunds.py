@@ -236,3 +236,30 @@ def test_a_slow_multisafepay_is_answered_within_saleors_time(
     assert elapsed < 18.0
     (refund_id,) = _refund_ids(msp)
     assert (answer["result"], answer["pspReference"]) == ("REFUND_SUCCESS", refund_id)
+
+
+def test_a_payload_without_what_the_app_needs_is_answered_not_crashed_on(
+    saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
+) -> None:
+    # Signed by Saleor, but the subscription's fields are missing (a webhook edited by hand):
+    # an answer Saleor records as the failure, not a 500 it would retry.
+    payload = refund_requested(transaction(ORDER, Decimal("30.45")), Decimal("10.00"))
+    del payload["transaction"]
+
+    response = _send(saleor, app_url, payload)
+
+    assert response.status_code == 200
+    assert "no transaction" in response.text
+    assert msp.requests == []
+
+
+def test_a_transaction_without_a_multisafepay_order_is_refused_with_why(
+    saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
+) -> None:
+    txn = transaction("", Decimal("30.45"))
+
+    answer = _answer(_send(saleor, app_url, refund_requested(txn, Decimal("10.00"), [("A", 1)])))
+
+    assert (answer["result"], answer["amount"]) == ("REFUND_FAILURE", Decimal("10.00"))
+    assert "no pspReference" in answer["message"]
+    assert msp.requests == []

@@ -28,6 +28,11 @@ def channel_config(
             f"MultiSafepay {what} not sent: this transaction has no pspReference (the "
             "MultiSafepay order id): it was not paid through this App's MultiSafepay."
         )
+    if not channel:
+        return (
+            f"MultiSafepay {what} not sent: the transaction has neither an order nor a checkout "
+            "to tell its channel, whose settings the App needs."
+        )
     try:
         config = installations.channel_config(installed.saleor_api_url, channel, context.sealer)
     except InvalidConfiguration as exc:

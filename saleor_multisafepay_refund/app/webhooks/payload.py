@@ -88,7 +88,10 @@ def action_requested(payload: object) -> ActionRequested:
 def _transaction(data: Mapping[str, object]) -> Transaction:
     order = data.get("order")
     order_data = _object(order, "transaction.order") if order is not None else {}
-    channel = order_data.get("channel")
+    # A transaction on a checkout not yet an order: the checkout's channel.
+    checkout = data.get("checkout")
+    owner = order_data or (_object(checkout, "transaction.checkout") if checkout else {})
+    channel = owner.get("channel")
     events = data.get("events") or []
     if not isinstance(events, list):
         raise BadPayload("transaction.events is not a list")
