@@ -59,6 +59,9 @@ class GatewayConfig:
     # Where staff change these settings, in the words of the door that built them: said in a
     # refusal caused by them.
     settings_place: str = "the MultiSafepay settings"
+    # The command staff run to decide a refund the ledger cannot, in the door's words; filled
+    # with `saleor_order` (Saleor's order) and `msp_order` (MultiSafepay's order id).
+    support_command: str = "python manage.py multisafepay_refunds --order {saleor_order}"
 
     @property
     def in_flight_seconds(self) -> float:

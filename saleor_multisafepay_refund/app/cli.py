@@ -55,6 +55,8 @@ def main(argv: Sequence[str]) -> int:
             with contextlib.suppress(KeyboardInterrupt):
                 work(threading.Event())
             return 0
+        if args.action == "refunds":
+            return _refunds(args)
         return _configure(args)
     except ConfigurationError as exc:
         print(f"app {args.action}: {exc}", file=sys.stderr)
@@ -127,6 +129,38 @@ def _configure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refunds(args: argparse.Namespace) -> int:
+    from .serve import setup
+
+    setup()
+    from . import support
+
+    entry_id = args.mark_refunded or args.mark_failed
+    if entry_id:
+        if not args.order:
+            print("app refunds: --mark-refunded and --mark-failed need --order.", file=sys.stderr)
+            return 2
+        try:
+            decided = support.decide(
+                args.order, entry_id, bool(args.mark_refunded), args.refund_id or None
+            )
+        except ValueError as exc:
+            print(f"app refunds: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"Ledger entry {entry_id} ({decided.describe()}) marked {decided.state.value}; "
+            "Saleor hears of it from the App's worker."
+        )
+        return 0
+    for entry in support.entries(args.order):
+        refund = f" refund {entry.refund_id}" if entry.refund_id else ""
+        print(
+            f"{entry.entry_id}  order {entry.msp_order_id}  {entry.state.value}{refund}  "
+            f"{entry.describe()}" + (f"  {entry.error}" if entry.error else "")
+        )
+    return 0
+
+
 def _masked(key: str) -> str:
     return f"****{key[-4:]}" if len(key) > 8 else ("****" if key else "(not set)")
 
@@ -152,6 +186,24 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_parser(
         "worker", help="send the App's reports to Saleor (production, one per deployment)"
     )
+    refunds = actions.add_parser(
+        "refunds",
+        help="the App's refunds as its ledger holds them; decide one it cannot",
+        allow_abbrev=False,
+    )
+    refunds.add_argument("--order", metavar="MSP_ORDER_ID", help="MultiSafepay's order id")
+    decide = refunds.add_mutually_exclusive_group()
+    decide.add_argument(
+        "--mark-refunded",
+        metavar="ENTRY",
+        help="an open entry whose refund you found in MultiSafepay's dashboard",
+    )
+    decide.add_argument(
+        "--mark-failed",
+        metavar="ENTRY",
+        help="an open entry whose refund is not in MultiSafepay's dashboard",
+    )
+    refunds.add_argument("--refund-id", help="with --mark-refunded: MultiSafepay's refund id")
     configure = actions.add_parser(
         "configure",
         help="a channel's MultiSafepay settings (the API key from MSP_API_KEY)",

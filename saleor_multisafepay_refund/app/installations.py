@@ -15,6 +15,8 @@ from .sealed import Sealer
 
 # Where staff change the App's settings, said in a refusal caused by them.
 SETTINGS_PLACE = "the App's settings (`python -m saleor_multisafepay_refund app configure`)"
+# What staff run to decide a refund the ledger cannot (`app refunds`, cli.py).
+SUPPORT_COMMAND = "python -m saleor_multisafepay_refund app refunds --order {msp_order}"
 # Saleor waits 18 s for a sync webhook's answer. A refund makes at most three calls to
 # MultiSafepay (GET the order, POST the refund, GET it back when the answer is lost), each
 # within these: 3 x 5.5 s, plus a short wait for the transaction's lock (locks.py). A refund
@@ -105,6 +107,7 @@ def channel_config(
     return replace(
         config,
         settings_place=SETTINGS_PLACE,
+        support_command=SUPPORT_COMMAND,
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
     )

@@ -13,7 +13,7 @@ import hashlib
 import threading
 import time
 from contextlib import contextmanager
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Tuple
 
 from django.db import connection
 
@@ -24,7 +24,9 @@ WAIT_SECONDS = 1.5
 _POLL_SECONDS = 0.02
 
 _guard = threading.Lock()
-_local_locks: Dict[str, threading.Lock] = {}
+# key -> (its lock, how many threads hold or wait for it): dropped when none does, so that a
+# long-running process keeps no lock per transaction it ever saw.
+_local_locks: Dict[str, Tuple[threading.Lock, int]] = {}
 
 
 @contextmanager
@@ -35,13 +37,20 @@ def held(key: str, wait: float = WAIT_SECONDS) -> Iterator[bool]:
             yield got
         return
     with _guard:
-        lock = _local_locks.setdefault(key, threading.Lock())
+        lock, users = _local_locks.get(key) or (threading.Lock(), 0)
+        _local_locks[key] = (lock, users + 1)
     got = lock.acquire(timeout=wait)
     try:
         yield got
     finally:
         if got:
             lock.release()
+        with _guard:
+            users = _local_locks[key][1] - 1
+            if users:
+                _local_locks[key] = (lock, users)
+            else:
+                del _local_locks[key]
 
 
 @contextmanager

@@ -39,6 +39,8 @@ REFUND_FAILURE = "REFUND_FAILURE"
 # Retries: 10 s, 20 s, ... at most 10 minutes apart, for as long as it takes.
 FIRST_RETRY_SECONDS = 10.0
 MAX_RETRY_SECONDS = 600.0
+# How long a worker holds a report it works on (its calls are bounded far below).
+CLAIM_SECONDS = 120.0
 
 REPORT_MUTATION = """
 mutation MultiSafepayReport($id: ID!, $type: TransactionEventTypeEnum!, $amount: PositiveDecimal,
@@ -162,6 +164,8 @@ def run_due(sealer: Sealer, now: Optional[float] = None) -> int:
     now = time.time() if now is None else now
     made = 0
     for report in list(Report.objects.filter(done=False, next_at__lte=now).order_by("created_at")):
+        if not _claimed(report, now):
+            continue  # another worker (another instance) has it
         try:
             if _make(report, sealer):
                 made += 1
@@ -180,6 +184,16 @@ def run_due(sealer: Sealer, now: Optional[float] = None) -> int:
         )
         report.save(update_fields=["attempts", "next_at", "last_error"])
     return made
+
+
+def _claimed(report: Report, now: float) -> bool:
+    """Take the report for a while, unless another worker took it since it was read: each
+    report is worked on by one worker at a time (Saleor would take a repeat, but MultiSafepay
+    need not be read twice)."""
+    taken = Report.objects.filter(pk=report.pk, done=False, next_at=report.next_at).update(
+        next_at=now + CLAIM_SECONDS
+    )
+    return bool(taken == 1)
 
 
 def _make(report: Report, sealer: Sealer) -> bool:

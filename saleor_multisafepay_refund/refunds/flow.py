@@ -201,7 +201,9 @@ def _waiting_for(ask: RefundAsk, config: GatewayConfig, entry: LedgerEntry) -> s
         )
     # Past the settle window only an entry the order cannot decide stays open: waiting longer
     # would loop, so staff decide it once they have looked.
-    command = f"python manage.py multisafepay_refunds --order {ask.saleor_order or 'ORDER'}"
+    command = config.support_command.format(
+        saleor_order=ask.saleor_order or "ORDER", msp_order=ask.msp_order_id
+    )
     return (
         "MultiSafepay refund not sent: whether an earlier refund of this payment "
         f"({entry.describe()}, ledger entry {entry.entry_id}) went through cannot be told. "

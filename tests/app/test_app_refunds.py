@@ -4,6 +4,8 @@ out, and the answer Saleor records; exactly once, whatever Saleor retries."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from decimal import Decimal
@@ -263,3 +265,42 @@ def test_a_transaction_without_a_multisafepay_order_is_refused_with_why(
     assert (answer["result"], answer["amount"]) == ("REFUND_FAILURE", Decimal("10.00"))
     assert "no pspReference" in answer["message"]
     assert msp.requests == []
+
+
+def test_staff_decide_a_refund_the_ledger_cannot_and_saleor_hears_of_it(
+    saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
+) -> None:
+    _order(msp)
+    # The POST's answer is lost and the order cannot be read: nothing tells whether it landed.
+    msp.inject(Fault(FaultKind.DROP_AFTER, method="POST", apply=False))
+    msp.inject(Fault(FaultKind.UNAVAILABLE, method="GET", after=1))
+    msp.inject(Fault(FaultKind.UNAVAILABLE, method="GET", after=1))
+    txn = transaction(ORDER, Decimal("30.45"))
+    pending = _answer(_send(saleor, app_url, refund_requested(txn, Decimal("5.50"), [("CAP", 1)])))
+    assert "pspReference" in pending, pending
+    entry_id = pending["pspReference"][len(reports.PENDING_PREFIX) :]
+
+    listed = _app_command("refunds", "--order", ORDER)
+    assert listed.returncode == 0, listed.stderr
+    assert f"{entry_id}  order {ORDER}  unknown" in listed.stdout
+
+    marked = _app_command("refunds", "--order", ORDER, "--mark-failed", entry_id)
+    assert marked.returncode == 0, marked.stderr
+    msp.clear_faults()
+    reports.run_due(app_context().sealer)
+
+    report = [r for r in saleor.reports if r["id"] == txn["id"]]
+    assert [(r["pspReference"], r["type"]) for r in report] == [
+        (pending["pspReference"], "REFUND_FAILURE")
+    ]
+    assert "Nothing was refunded" in report[0]["message"]
+    assert msp.refund_posts(ORDER)[0] and msp.order(ORDER)["amount_refunded"] == 0
+
+
+def _app_command(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "saleor_multisafepay_refund", "app", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -1,0 +1,39 @@
+"""`app refunds`: the App's refunds as its ledger holds them, and the way out of a refund the
+ledger cannot decide (MultiSafepay's order counts it but does not list it, or never shows it):
+staff check MultiSafepay's dashboard and say. The pending answer Saleor holds is then reported
+by the worker, under its reference."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from ..models import RefundLedgerEntry, as_entry
+from ..refunds.ledger import LedgerEntry, decide_by_hand
+from .ledger_store import AppLedger
+
+# The App's ledger keys: the plugin's entries (Saleor's payments) share the table.
+APP_KEY_PREFIX = "txn:"
+
+
+def entries(msp_order_id: Optional[str] = None, limit: int = 50) -> List[LedgerEntry]:
+    """The App's ledger entries, newest first; of one MultiSafepay order when given."""
+    rows = RefundLedgerEntry.objects.filter(payment_id__startswith=APP_KEY_PREFIX)
+    if msp_order_id:
+        rows = rows.filter(msp_order_id=msp_order_id)
+    return [as_entry(row) for row in rows.order_by("-created_at")[:limit]]
+
+
+def decide(
+    msp_order_id: str, entry_id: str, landed: bool, refund_id: Optional[str] = None
+) -> LedgerEntry:
+    """Mark an open entry of that order refunded (`landed`) or not; ValueError when there is no
+    such open entry."""
+    row = RefundLedgerEntry.objects.filter(
+        entry_id=entry_id, msp_order_id=msp_order_id, payment_id__startswith=APP_KEY_PREFIX
+    ).first()
+    if row is None:
+        raise ValueError(f"No ledger entry {entry_id} of MultiSafepay order {msp_order_id}.")
+    ledger = AppLedger()
+    decided = decide_by_hand(ledger.entries(row.payment_id), entry_id, landed, refund_id)
+    ledger.save(decided)
+    return decided
