@@ -31,7 +31,8 @@ setup(
         "app-postgres": [*APP, "psycopg[binary]>=3.1"],
         "test": [
             *APP,
-            "graphql-core>=3.2",
+            "psycopg[binary]>=3.1",  # two App instances on one PostgreSQL
+            "graphql-core>=3.2",  # the App's webhook queries against Saleor's schemas
             "pytest>=7",
             "hypothesis>=6",
             "ruff>=0.6",
