@@ -54,6 +54,10 @@ class Report(models.Model):
     # "" while the ledger entry below is open; then REFUND_SUCCESS or REFUND_FAILURE.
     event_type = models.CharField(max_length=32, blank=True, default="")
     entry_id = models.CharField(max_length=32, blank=True, default="")
+    # The granted refund a pending answer was for ("" for an amount): Saleor's retry of that
+    # request gets the same answer, another request waits for it.
+    granted_refund_id = models.CharField(max_length=256, blank=True, default="")
+    asked = models.DecimalField(max_digits=20, decimal_places=3, null=True)  # Saleor's amount
     amount = models.DecimalField(max_digits=20, decimal_places=3, null=True)
     currency = models.CharField(max_length=3)
     message = models.TextField(blank=True, default="")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 
@@ -58,8 +59,16 @@ def pending_reference(entry_id: str) -> str:
     return PENDING_PREFIX + entry_id
 
 
-def waiting_for(saleor_api_url: str, transaction_id: str) -> Optional[str]:
-    """The pending reference of a refund of this transaction still to be reported, if any."""
+@dataclass(frozen=True)
+class Waiting:
+    """A refund of the transaction answered pending, whose outcome Saleor has not heard yet."""
+
+    psp_reference: str
+    granted_refund_id: str
+    amount_asked: Optional[Decimal]
+
+
+def waiting_for(saleor_api_url: str, transaction_id: str) -> Optional[Waiting]:
     row = (
         Report.objects.filter(
             saleor_api_url=saleor_api_url, transaction_id=transaction_id, done=False
@@ -67,7 +76,9 @@ def waiting_for(saleor_api_url: str, transaction_id: str) -> Optional[str]:
         .exclude(entry_id="")
         .first()
     )
-    return row.psp_reference if row is not None else None
+    if row is None:
+        return None
+    return Waiting(row.psp_reference, row.granted_refund_id, row.asked)
 
 
 def reported_references(
@@ -95,6 +106,8 @@ def report_pending(
     payment_id: str,
     entry_id: str,
     currency: str,
+    granted_refund_id: str,
+    asked: Decimal,
 ) -> str:
     """Keep the report of a refund answered pending; its reference."""
     reference = pending_reference(entry_id)
@@ -106,6 +119,8 @@ def report_pending(
             payment_id=payment_id,
             psp_reference=reference,
             entry_id=entry_id,
+            granted_refund_id=granted_refund_id,
+            asked=asked,
             currency=currency,
             created_at=time.time(),
         )

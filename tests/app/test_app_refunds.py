@@ -304,3 +304,27 @@ def _app_command(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
+
+
+def test_another_refund_waits_while_an_earlier_one_is_pending(
+    saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
+) -> None:
+    # Saleor links a report to the request that got the pending reference: a second granted
+    # refund must not be given the first one's reference.
+    _order(msp)
+    msp.inject(Fault(FaultKind.DROP_AFTER, method="POST"))
+    msp.inject(Fault(FaultKind.UNAVAILABLE, method="GET", after=1))
+    msp.inject(Fault(FaultKind.UNAVAILABLE, method="GET", after=1))
+    txn = transaction(ORDER, Decimal("30.45"))
+    first = _answer(
+        _send(saleor, app_url, refund_requested(txn, Decimal("10.00"), [("TSHIRT", 1)]))
+    )
+    assert set(first) == {"pspReference"}
+    second_grant = refund_requested(txn, Decimal("5.50"), [("CAP", 1)])
+    second_grant["grantedRefund"]["id"] = "T3JkZXJHcmFudGVkUmVmdW5kOjI="
+
+    second = _answer(_send(saleor, app_url, second_grant))
+
+    assert second["result"] == "REFUND_FAILURE"
+    assert first["pspReference"] in second["message"]
+    assert len(msp.refund_posts(ORDER)) == 1

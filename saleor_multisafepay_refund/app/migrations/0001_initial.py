@@ -59,6 +59,8 @@ class Migration(migrations.Migration):
                 ("psp_reference", models.CharField(max_length=256)),
                 ("event_type", models.CharField(blank=True, default="", max_length=32)),
                 ("entry_id", models.CharField(blank=True, default="", max_length=32)),
+                ("granted_refund_id", models.CharField(blank=True, default="", max_length=256)),
+                ("asked", models.DecimalField(decimal_places=3, max_digits=20, null=True)),
                 ("amount", models.DecimalField(decimal_places=3, max_digits=20, null=True)),
                 ("currency", models.CharField(max_length=3)),
                 ("message", models.TextField(blank=True, default="")),

@@ -37,6 +37,7 @@ def refund_requested(
     channel = transaction.channel_slug
     ledger = AppLedger()
     payment_id = asks.ledger_key(transaction)
+    granted_id = event.granted_refund.id if event.granted_refund is not None else ""
     with locks.held(payment_id) as got:
         if not got:
             return failure(
@@ -46,9 +47,16 @@ def refund_requested(
             )
         waiting = reports.waiting_for(url, transaction.id)
         if waiting is not None:
-            # An earlier refund's outcome is still being found out: the same pending answer
-            # (a second request cannot make it happen twice).
-            return {"pspReference": waiting}
+            if waiting.granted_refund_id == granted_id and waiting.amount_asked == event.amount:
+                # Saleor asks again for the refund answered pending: the same answer, nothing
+                # sent again.
+                return {"pspReference": waiting.psp_reference}
+            return failure(
+                event,
+                "MultiSafepay refund not sent: the outcome of an earlier refund of this "
+                f"transaction ({waiting.psp_reference}) is still being found out at "
+                "MultiSafepay. Send this refund again once Saleor shows that one settled.",
+            )
         reported = reports.reported_references(url, transaction.id, ledger, payment_id)
         ask = asks.refund_ask(config, event, reported)
         answer = flow.refund_payment(config, ask, ledger)
@@ -57,7 +65,14 @@ def refund_requested(
         )
         if answer.open_entry:
             reference = reports.report_pending(
-                url, channel, transaction.id, payment_id, answer.open_entry, event.currency
+                url,
+                channel,
+                transaction.id,
+                payment_id,
+                answer.open_entry,
+                event.currency,
+                granted_id,
+                event.amount,
             )
             return {"pspReference": reference}
     if answer.is_success:
