@@ -27,6 +27,19 @@ def test_inexact_or_infinite_numbers_are_never_written(bad):
         wire.dumps({"amount": bad})
 
 
+class Ratio(float):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"a": Ratio(1.5)}, OrderedDict(a=1.5), {"a": [OrderedDict(b=[0.1])]}, ([0.5],)],
+)
+def test_a_float_in_a_subclass_or_of_a_subclass_is_never_written(value):
+    with pytest.raises(TypeError):
+        wire.dumps(value)
+
+
 @pytest.mark.parametrize(
     ("currency", "amount", "minor"),
     [

@@ -175,12 +175,13 @@ def _scan(value: object) -> int:
     """Whether the value holds a Decimal (_DECIMALS) or a list with copies (_COPIES) anywhere;
     raises on a float. A list with copies is looked into when it is written (_copies_text)."""
     # Every value of a body is looked at once, so the loop runs over the values of each
-    # container and only a container with something in it waits in `pending`.
+    # container, and a container with something in it is added to `pending`, which the outer
+    # loop reaches in its turn (a list grows under its own for loop: no pop per container).
     found = 0
     # Any: a container's type is told by `type(item) is ...` for speed, which mypy cannot follow.
     pending: List[Iterable[Any]] = [(value,)]
-    while pending:
-        for item in pending.pop():
+    for container in pending:
+        for item in container:
             kind = type(item)
             if kind is str or kind is int:
                 continue
@@ -190,12 +191,18 @@ def _scan(value: object) -> int:
             elif kind is list or kind is tuple:
                 if item:
                     pending.append(item)
-            elif kind is float:
+            elif isinstance(item, float):
                 raise TypeError("float is never sent to MultiSafepay: use Decimal")
             elif isinstance(item, Decimal):
                 found |= _DECIMALS
             elif kind is WithCopies:
                 found |= _COPIES
+            # Subclasses (an OrderedDict): the encoder writes them as what they extend, so
+            # what they hold is looked at too.
+            elif isinstance(item, dict):
+                pending.append(item.values())
+            elif isinstance(item, (list, tuple)):
+                pending.append(item)
     return found
 
 
@@ -222,7 +229,7 @@ def _copies_text(items: WithCopies) -> str:
     # Every value is checked once: each original's, and each changed one. A copy's other
     # values are its original's.
     found = _scan((originals, new_values))
-    if found & _COPIES or not {type(value) for value in old_values + new_values} <= _SCALARS:
+    if found & _COPIES or not set(map(type, old_values + new_values)) <= _SCALARS:
         return _dumps(list(items))
     count = len(originals)
     # [<first with a hole>,"\u0000",<second>,...]: a hole and a separator write the same.
