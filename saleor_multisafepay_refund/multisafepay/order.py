@@ -120,7 +120,8 @@ def parse_order(data: Mapping[str, object]) -> Order:
         amount=amount,
         amount_refunded=refunded,
         gateway=_gateway(data),
-        items=tuple(_item(raw, index) for index, raw in enumerate(_cart_items(data))),
+        # A list first: tuple() of a generator runs a frame switch per line.
+        items=tuple([_item(raw, index) for index, raw in enumerate(_cart_items(data))]),
         tax_rates=_tax_rates(data),
         refunds=_refunds(data.get("related_transactions")),
     )

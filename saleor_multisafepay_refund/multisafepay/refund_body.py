@@ -258,7 +258,7 @@ def _cart_refund(order: Order, request: RefundRequest, convention: SignConventio
     if convention is SignConvention.NEGATIVE_UNIT_PRICE:
         quantities = _without_unwritable(order, request, balances, quantities)
     lines = _refund_lines(order, [(balances[key].template, n) for key, n in quantities.items()])
-    total = sum((line.total for line in lines), Decimal(0))
+    total = sum([line.total for line in lines], Decimal(0))
     if total <= 0:
         # A discount line or a free item alone: MultiSafepay refunds nothing (or refuses).
         raise InvalidAmount(
@@ -504,18 +504,20 @@ def _refund_lines(order: Order, refunded: List[Tuple[CartItem, int]]) -> Tuple[R
     ]
     totals = line_totals(priced, order.currency)
     return tuple(
-        frozen(
-            RefundLine,
-            {
-                "merchant_item_id": item.merchant_item_id,
-                "name": item.name,
-                "quantity": quantity,
-                "unit_price": unit_price,
-                "tax_rate": rate,
-                "total": total,
-            },
-        )
-        for (item, _), (unit_price, quantity, rate), total in zip(refunded, priced, totals)
+        [
+            frozen(
+                RefundLine,
+                {
+                    "merchant_item_id": item.merchant_item_id,
+                    "name": item.name,
+                    "quantity": quantity,
+                    "unit_price": unit_price,
+                    "tax_rate": rate,
+                    "total": total,
+                },
+            )
+            for (item, _), (unit_price, quantity, rate), total in zip(refunded, priced, totals)
+        ]
     )
 
 
