@@ -556,12 +556,13 @@ def copy_changes(
     Values keep the JSON type MultiSafepay used (string "90" stays a string), because the copy
     must be identical to the original except for the sign.
     """
+    as_text = isinstance(original.get("quantity"), str)
     if convention is SignConvention.NEGATIVE_UNIT_PRICE:
         return {
-            "quantity": _like(original.get("quantity"), quantity),
+            "quantity": str(quantity) if as_text else quantity,
             "unit_price": _negated(original.get("unit_price")),
         }
-    return {"quantity": _like(original.get("quantity"), -quantity)}
+    return {"quantity": str(-quantity) if as_text else -quantity}
 
 
 def _sign_flipped(template: CartItem, item: CartItem) -> bool:
@@ -594,10 +595,6 @@ def _comparable(value: object) -> object:
         return parse_decimal(value).normalize()
     except ValueError:
         return str(value)
-
-
-def _like(original: object, value: int) -> object:
-    return str(value) if isinstance(original, str) else value
 
 
 def _negated(value: object) -> object:
