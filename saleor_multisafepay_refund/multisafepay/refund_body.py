@@ -105,7 +105,12 @@ class RefundLine:
 
 @dataclass(frozen=True)
 class RefundPlan:
-    """The refund to send: `body` is the exact JSON object, `amount` what it refunds."""
+    """The refund to send: `body` is the exact JSON object, `amount` what it refunds.
+
+    `body` is written with `wire.dumps` (as `body_json` is): its values may be Decimals, and
+    a cart refund's items are a `wire.WithCopies`, a read-only list of the cart's lines and
+    their refund copies that is written without encoding each line twice.
+    """
 
     order_id: str
     gateway: str

@@ -128,11 +128,12 @@ def _dumps(value: object) -> str:
         return "".join(_encode(value))
     if not lists:
         return _unmarked(text)
-    # Each list's text where its mark is, in the order the encoder met them.
+    # Each list's text where its mark is, in the order the encoder met them, all joined once:
+    # a cart's text is half a megabyte at 1,000 lines, and every copy of it costs.
     pieces = text.split(_COPIES_MARK_TEXT)
     written = [_unmarked(pieces[0])]
     for items, piece in zip(lists, pieces[1:]):
-        written.append(_copies_text(items))
+        written += _copies_written(items)
         written.append(_unmarked(piece))
     return "".join(written)
 
@@ -173,7 +174,7 @@ def _unmarked(text: str) -> str:
 
 def _scan(value: object) -> int:
     """Whether the value holds a Decimal (_DECIMALS) or a list with copies (_COPIES) anywhere;
-    raises on a float. A list with copies is looked into when it is written (_copies_text)."""
+    raises on a float. A list with copies is looked into when it is written (_copies_written)."""
     # Every value of a body is looked at once, so the loop runs over the values of each
     # container, and a container with something in it is added to `pending`, which the outer
     # loop reaches in its turn (a list grows under its own for loop: no pop per container).
@@ -206,8 +207,9 @@ def _scan(value: object) -> int:
     return found
 
 
-def _copies_text(items: WithCopies) -> str:
-    """`dumps` of the list `items` stands for, written from one encoding of its originals.
+def _copies_written(items: WithCopies) -> List[str]:
+    """`dumps` of the list `items` stands for, in pieces to join, written from one encoding of
+    its originals.
 
     Each original is encoded once with a hole where its copy differs (a NUL in place of the
     changed value), and the list's text is put together from the pieces between the holes:
@@ -218,19 +220,19 @@ def _copies_text(items: WithCopies) -> str:
     originals, changes = items.originals, items.changes
     key = _the_changed_key(items)
     if key is None:
-        return _dumps(list(items))
+        return [_dumps(list(items))]
     try:
         new_values = list(map(itemgetter(key), changes))  # type: ignore[arg-type]
         old_values = list(map(itemgetter(key), originals))
     except KeyError:
         # Copies that change different keys; or a new key, which goes last in the copy, not
         # in a hole.
-        return _dumps(list(items))
+        return [_dumps(list(items))]
     # Every value is checked once: each original's, and each changed one. A copy's other
     # values are its original's.
     found = _scan((originals, new_values))
     if found & _COPIES or not set(map(type, old_values + new_values)) <= _SCALARS:
-        return _dumps(list(items))
+        return [_dumps(list(items))]
     count = len(originals)
     # [<first with a hole>,"\u0000",<second>,...]: a hole and a separator write the same.
     listed: List[object] = [_HOLE] * (2 * count - 1)
@@ -253,17 +255,21 @@ def _copies_text(items: WithCopies) -> str:
             )
         )
     ):
-        return "".join(_encode(items))  # a real string holds a NUL: the plain path
-    # pieces: "[A0", "B0,", ",A1", "B1,", ..., ",An", "Bn]" where original i is Ai<value>Bi.
+        return ["".join(_encode(items))]  # a real string holds a NUL: the plain path
+    # pieces: "[A0", "B0,", ",A1", "B1,", ..., ",An", "Bn]" where original i is Ai<value>Bi,
+    # to be written "[" A0 old0 "B0," A0 new0 "B0," A1 ... An oldn "Bn," An newn "Bn]": each
+    # tail as it is (but the last original's), each head without its first character.
     heads = list(map(itemgetter(slice(1, None)), pieces[0::2]))
-    tails = list(map(itemgetter(slice(None, -1)), pieces[1::2]))
-    written: List[str] = [","] * (8 * count - 1)
-    written[0::8] = written[4::8] = heads
-    written[2::8] = written[6::8] = tails
-    written[1::8] = value_texts[:count]
-    written[5::8] = value_texts[count:]
-    text = f"[{''.join(written)}]"
-    return _unmarked(text) if found & _DECIMALS else text
+    tails = pieces[1::2]
+    written: List[str] = ["["] * (6 * count + 1)
+    written[1::6] = written[4::6] = heads
+    written[3::6] = written[6::6] = tails
+    written[2::6] = value_texts[:count]
+    written[5::6] = value_texts[count:]
+    written[-4] = f"{tails[-1][:-1]},"
+    if found & _DECIMALS:
+        return [_unmarked("".join(written))]
+    return written
 
 
 def _the_changed_key(items: WithCopies) -> Optional[str]:
@@ -273,7 +279,7 @@ def _the_changed_key(items: WithCopies) -> Optional[str]:
         return None
     if set(map(type, items.originals)) != {dict}:
         return None
-    # The first copy's; a copy that changes another one fails _copies_text's itemgetter.
+    # The first copy's; a copy that changes another one fails _copies_written's itemgetter.
     key = next(iter(changes[0]))  # type: ignore[arg-type]
     return key if type(key) is str else None
 
