@@ -31,9 +31,13 @@ class Ratio(float):
     pass
 
 
+class Lines(list):
+    pass
+
+
 @pytest.mark.parametrize(
     "value",
-    [{"a": Ratio(1.5)}, OrderedDict(a=1.5), {"a": [OrderedDict(b=[0.1])]}, ([0.5],)],
+    [{"a": Ratio(1.5)}, OrderedDict(a=1.5), {"a": [OrderedDict(b=[0.1])]}, {"a": Lines([0.5])}],
 )
 def test_a_float_in_a_subclass_or_of_a_subclass_is_never_written(value):
     with pytest.raises(TypeError):
@@ -107,6 +111,12 @@ def with_copies_cases() -> list:
         ([{"quantity": 1, "name": "\x00"}, {"quantity": 2}], [{"quantity": -1}] * 2),
         ([{"quantity": 1, "name": "\x00#\x00", "p": Decimal("1.5")}], [{"quantity": -1}]),
         ([{"quantity": 1}], [{"quantity": "\x00"}]),
+        # Values with commas of their own: cut at markers, not at commas.
+        (
+            [{"quantity": "1,5", "n": "a"}, {"quantity": 2}],
+            [{"quantity": "-1,5"}, {"quantity": -2}],
+        ),
+        ([{"quantity": Decimal("1.5")}], [{"quantity": "-1,5"}]),
         # A key that ends like "quantity", two changed values, a new key, lines not copied.
         ([{'a"quantity': 1, "quantity": 2}], [{"quantity": -2}]),
         ([line], [{"quantity": "-2", "unit_price": Decimal("-19.12")}]),

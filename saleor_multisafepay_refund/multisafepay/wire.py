@@ -14,6 +14,7 @@ from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import (
     Any,
+    Dict,
     Iterable,
     Iterator,
     List,
@@ -22,6 +23,7 @@ from typing import (
     Sequence,
     Tuple,
     Union,
+    cast,
     overload,
 )
 
@@ -236,14 +238,23 @@ def _copies_written(items: WithCopies) -> List[str]:
     count = len(originals)
     # [<first with a hole>,"\u0000",<second>,...]: a hole and a separator write the same.
     listed: List[object] = [_HOLE] * (2 * count - 1)
-    listed[0::2] = [{**original, key: _HOLE} for original in originals]
+    hole = {key: _HOLE}
+    # Every original is a dict (_the_changed_key), and `|` keeps the key where it was.
+    listed[0::2] = [original | hole for original in cast(Tuple[Dict[str, object], ...], originals)]
     cart, cart_decimals, _ = _encoded(listed, found)
     pieces = cart.split(_HOLE_TEXT)
-    # Both values of each original, the olds first, separated by markers too.
-    values: List[object] = [_HOLE] * (4 * count - 1)
-    values[0::2] = old_values + new_values
-    values_text, value_decimals, _ = _encoded(values, found)
-    value_texts = values_text[1:-1].split(f",{_HOLE_TEXT},")
+    # Both values of each original, the olds first: cut at the commas when there are no
+    # others (numbers, and texts without one, as quantities are), else at markers between.
+    values_text, value_decimals, _ = _encoded(old_values + new_values, found)
+    value_marks = 0
+    if values_text.count(",") == 2 * count - 1:
+        value_texts = values_text[1:-1].split(",")
+    else:
+        values: List[object] = [_HOLE] * (4 * count - 1)
+        values[0::2] = old_values + new_values
+        values_text, value_decimals, _ = _encoded(values, found)
+        value_texts = values_text[1:-1].split(f",{_HOLE_TEXT},")
+        value_marks = 2 * count - 1
     if (
         len(pieces) != 2 * count
         or len(value_texts) != 2 * count
@@ -251,7 +262,7 @@ def _copies_written(items: WithCopies) -> List[str]:
             found & _DECIMALS
             and (
                 cart.count("\\u0000") != 2 * cart_decimals + 2 * count - 1
-                or values_text.count("\\u0000") != 2 * value_decimals + 2 * count - 1
+                or values_text.count("\\u0000") != 2 * value_decimals + value_marks
             )
         )
     ):
