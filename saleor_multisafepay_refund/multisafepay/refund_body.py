@@ -262,7 +262,8 @@ def _cart_refund(order: Order, request: RefundRequest, convention: SignConventio
     quantities = _requested_quantities(order, request, balances)
     if convention is SignConvention.NEGATIVE_UNIT_PRICE:
         quantities = _without_unwritable(order, request, balances, quantities)
-    lines = _refund_lines(order, [(balances[key].template, n) for key, n in quantities.items()])
+    refunded = [(balances[key].template, n) for key, n in quantities.items()]
+    lines = _refund_lines(order, refunded)
     total = sum([line.total for line in lines], Decimal(0))
     if total <= 0:
         # A discount line or a free item alone: MultiSafepay refunds nothing (or refuses).
@@ -281,7 +282,7 @@ def _cart_refund(order: Order, request: RefundRequest, convention: SignConventio
             "refund items instead."
         )
     body: Dict[str, object] = {
-        "checkout_data": {"items": _cart_with_copies(order, balances, quantities, convention)}
+        "checkout_data": {"items": _cart_with_copies(order, refunded, convention)}
     }
     if request.description:
         body["description"] = request.description
@@ -527,12 +528,10 @@ def _refund_lines(order: Order, refunded: List[Tuple[CartItem, int]]) -> Tuple[R
 
 
 def _cart_with_copies(
-    order: Order,
-    balances: Mapping[str, ItemBalance],
-    quantities: Mapping[str, int],
-    convention: SignConvention,
+    order: Order, refunded: List[Tuple[CartItem, int]], convention: SignConvention
 ) -> wire.WithCopies:
-    """The current cart verbatim, each refund copy right after the last line of its item.
+    """The current cart verbatim, each refund copy (of its item's template line, with the
+    quantity refunded) right after the last line of its item.
 
     That is where the seed page puts it, and it keeps an item and its refunds together. Each
     copy is kept as the values it changes (`copy_changes`), so that its text is written from
@@ -540,8 +539,9 @@ def _cart_with_copies(
     """
     last_index = {item.merchant_item_id: index for index, item in enumerate(order.items)}
     changes: List[Optional[Mapping[str, object]]] = [None] * len(order.items)
-    for key, quantity in quantities.items():
-        changes[last_index[key]] = copy_changes(balances[key].template.raw, quantity, convention)
+    for template, quantity in refunded:
+        copy = copy_changes(template.raw, quantity, convention)
+        changes[last_index[template.merchant_item_id]] = copy
     return wire.WithCopies([item.raw for item in order.items], changes)
 
 
