@@ -219,12 +219,14 @@ def _copies_written(items: WithCopies) -> List[str]:
     copy changes the same one key of a dict (a refund by negative quantity); otherwise, and
     whenever a marker could be imitated, the list is encoded as it is.
     """
-    originals, changes = items.originals, items.changes
+    originals = items.originals
     key = _the_changed_key(items)
     if key is None:
         return [_dumps(list(items))]
+    # Every original has a copy, and is a dict (_the_changed_key).
+    changes = cast(Tuple[Mapping[str, object], ...], items.changes)
     try:
-        new_values = list(map(itemgetter(key), changes))  # type: ignore[arg-type]
+        new_values = list(map(itemgetter(key), changes))
         old_values = list(map(itemgetter(key), originals))
     except KeyError:
         # Copies that change different keys; or a new key, which goes last in the copy, not
@@ -239,7 +241,7 @@ def _copies_written(items: WithCopies) -> List[str]:
     # [<first with a hole>,"\u0000",<second>,...]: a hole and a separator write the same.
     listed: List[object] = [_HOLE] * (2 * count - 1)
     hole = {key: _HOLE}
-    # Every original is a dict (_the_changed_key), and `|` keeps the key where it was.
+    # `|` keeps the key where it was.
     listed[0::2] = [original | hole for original in cast(Tuple[Dict[str, object], ...], originals)]
     cart, cart_decimals, _ = _encoded(listed, found)
     pieces = cart.split(_HOLE_TEXT)
@@ -285,13 +287,13 @@ def _copies_written(items: WithCopies) -> List[str]:
 
 def _the_changed_key(items: WithCopies) -> Optional[str]:
     """The one key every copy changes, when each original is a dict and has a copy."""
-    changes = items.changes
-    if not changes or None in changes or set(map(len, changes)) != {1}:  # type: ignore[arg-type]
+    if not items.changes or None in items.changes:
         return None
-    if set(map(type, items.originals)) != {dict}:
+    changes = cast(Tuple[Mapping[str, object], ...], items.changes)
+    if set(map(len, changes)) != {1} or set(map(type, items.originals)) != {dict}:
         return None
     # The first copy's; a copy that changes another one fails _copies_written's itemgetter.
-    key = next(iter(changes[0]))  # type: ignore[arg-type]
+    key = next(iter(changes[0]))
     return key if type(key) is str else None
 
 
