@@ -856,6 +856,59 @@ def test_a_float_anywhere_is_refused_with_type_error(value, number, where):
         wire.dumps(wrapped)
 
 
+@st.composite
+def lists_with_copies(draw: Any) -> Tuple[List[Dict[str, Any]], List[Optional[Dict[str, Any]]]]:
+    """Originals and the changes of their copies: mostly every original copied with one value
+    changed, as a refund by negative quantity is (the fast way), sometimes anything."""
+    keys = st.one_of(st.sampled_from(["quantity", "unit_price", 'a"quantity']), st.text(max_size=4))
+    originals = draw(
+        st.lists(
+            st.fixed_dictionaries({"quantity": JSON_SCALARS}, optional={"name": JSON_VALUES})
+            | st.dictionaries(keys, JSON_VALUES, max_size=4),
+            max_size=5,
+        )
+    )
+    change = st.one_of(
+        st.fixed_dictionaries({"quantity": JSON_SCALARS}),
+        st.none(),
+        st.dictionaries(keys, JSON_SCALARS, max_size=2),
+    )
+    if draw(st.booleans()):
+        change = st.fixed_dictionaries({"quantity": JSON_SCALARS})
+    return originals, [draw(change) for _ in originals]
+
+
+@settings(PROPERTY, max_examples=300)
+@given(copied=lists_with_copies(), description=JSON_SCALARS)
+def test_a_list_with_copies_is_written_as_the_list_it_stands_for(copied, description):
+    originals, changes = copied
+    items = wire.WithCopies(originals, changes)
+    plain: List[Any] = []
+    for original, changed in zip(originals, changes):
+        plain.append(original)
+        if changed is not None:
+            plain.append({**original, **changed})
+
+    assert items == plain and list(items) == plain and len(items) == len(plain)
+    assert wire.dumps(items) == wire.dumps(plain)
+    body = {"checkout_data": {"items": items}, "description": description}
+    plain_body = {"checkout_data": {"items": plain}, "description": description}
+    assert wire.dumps(body) == wire.dumps(plain_body)
+
+
+@settings(PROPERTY, max_examples=100)
+@given(copied=lists_with_copies(), number=st.floats(), in_copy=st.booleans())
+def test_a_float_in_a_list_with_copies_is_refused_with_type_error(copied, number, in_copy):
+    originals, changes = copied
+    originals = [*originals, {"quantity": 1}]
+    changes = [*changes, {"quantity": number} if in_copy else {"quantity": -1}]
+    if not in_copy:
+        originals[-1] = {"quantity": 1, "weight": number}
+
+    with pytest.raises(TypeError):
+        wire.dumps({"items": wire.WithCopies(originals, changes)})
+
+
 # --- money --------------------------------------------------------------------------------------
 
 

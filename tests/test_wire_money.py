@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from decimal import Decimal
 
 import pytest
@@ -24,6 +25,23 @@ def test_decimals_survive_a_round_trip_digit_for_digit():
 def test_inexact_or_infinite_numbers_are_never_written(bad):
     with pytest.raises((TypeError, ValueError)):
         wire.dumps({"amount": bad})
+
+
+class Ratio(float):
+    pass
+
+
+class Lines(list):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"a": Ratio(1.5)}, OrderedDict(a=1.5), {"a": [OrderedDict(b=[0.1])]}, {"a": Lines([0.5])}],
+)
+def test_a_float_in_a_subclass_or_of_a_subclass_is_never_written(value):
+    with pytest.raises(TypeError):
+        wire.dumps(value)
 
 
 @pytest.mark.parametrize(
@@ -79,3 +97,45 @@ def test_output_is_ascii_with_every_other_character_escaped_as_json_does():
 def test_nan_and_infinity_are_not_read(text):
     with pytest.raises(ValueError):
         wire.loads(text)
+
+
+def with_copies_cases() -> list:
+    line = {"name": "Candle", "unit_price": Decimal("19.12"), "quantity": "2", "w": [0.5]}
+    line["w"] = [Decimal("0.5"), None]
+    return [
+        # Every line copied with its quantity changed: written from one encoding.
+        ([line, dict(line, quantity=3)], [{"quantity": "-2"}, {"quantity": -3}]),
+        # Decimals in the changed values only.
+        ([{"quantity": 1, "unit_price": "9"}], [{"quantity": Decimal("-1.0")}]),
+        # A NUL in a string, a marker's look-alike: the plain path.
+        ([{"quantity": 1, "name": "\x00"}, {"quantity": 2}], [{"quantity": -1}] * 2),
+        ([{"quantity": 1, "name": "\x00#\x00", "p": Decimal("1.5")}], [{"quantity": -1}]),
+        ([{"quantity": 1}], [{"quantity": "\x00"}]),
+        # Values with commas of their own: cut at markers, not at commas.
+        (
+            [{"quantity": "1,5", "n": "a"}, {"quantity": 2}],
+            [{"quantity": "-1,5"}, {"quantity": -2}],
+        ),
+        ([{"quantity": Decimal("1.5")}], [{"quantity": "-1,5"}]),
+        # A key that ends like "quantity", two changed values, a new key, lines not copied.
+        ([{'a"quantity': 1, "quantity": 2}], [{"quantity": -2}]),
+        ([line], [{"quantity": "-2", "unit_price": Decimal("-19.12")}]),
+        ([{"name": "x"}], [{"quantity": -1}]),
+        ([line, {"quantity": 1}], [None, {"quantity": -1}]),
+        ([OrderedDict(quantity=1, name="x")], [{"quantity": -1}]),
+        ([], []),
+    ]
+
+
+@pytest.mark.parametrize(("originals", "changes"), with_copies_cases())
+def test_a_list_with_copies_is_written_as_its_plain_list(originals, changes):
+    plain = []
+    for original, changed in zip(originals, changes):
+        plain += [original] if changed is None else [original, {**original, **changed}]
+
+    items = wire.WithCopies(originals, changes)
+
+    assert wire.dumps({"items": items, "n": Decimal("1.0")}) == wire.dumps(
+        {"items": plain, "n": Decimal("1.0")}
+    )
+    assert wire.dumps(items) == wire.dumps(plain) and items == plain

@@ -105,7 +105,12 @@ class RefundLine:
 
 @dataclass(frozen=True)
 class RefundPlan:
-    """The refund to send: `body` is the exact JSON object, `amount` what it refunds."""
+    """The refund to send: `body` is the exact JSON object, `amount` what it refunds.
+
+    `body` is written with `wire.dumps` (as `body_json` is): its values may be Decimals, and
+    a cart refund's items are a `wire.WithCopies`, a read-only list of the cart's lines and
+    their refund copies that is written without encoding each line twice.
+    """
 
     order_id: str
     gateway: str
@@ -257,8 +262,9 @@ def _cart_refund(order: Order, request: RefundRequest, convention: SignConventio
     quantities = _requested_quantities(order, request, balances)
     if convention is SignConvention.NEGATIVE_UNIT_PRICE:
         quantities = _without_unwritable(order, request, balances, quantities)
-    lines = _refund_lines(order, [(balances[key].template, n) for key, n in quantities.items()])
-    total = sum((line.total for line in lines), Decimal(0))
+    refunded = [(balances[key].template, n) for key, n in quantities.items()]
+    lines = _refund_lines(order, refunded)
+    total = sum([line.total for line in lines], Decimal(0))
     if total <= 0:
         # A discount line or a free item alone: MultiSafepay refunds nothing (or refuses).
         raise InvalidAmount(
@@ -276,7 +282,7 @@ def _cart_refund(order: Order, request: RefundRequest, convention: SignConventio
             "refund items instead."
         )
     body: Dict[str, object] = {
-        "checkout_data": {"items": _cart_with_copies(order, balances, quantities, convention)}
+        "checkout_data": {"items": _cart_with_copies(order, refunded, convention)}
     }
     if request.description:
         body["description"] = request.description
@@ -504,60 +510,64 @@ def _refund_lines(order: Order, refunded: List[Tuple[CartItem, int]]) -> Tuple[R
     ]
     totals = line_totals(priced, order.currency)
     return tuple(
-        frozen(
-            RefundLine,
-            {
-                "merchant_item_id": item.merchant_item_id,
-                "name": item.name,
-                "quantity": quantity,
-                "unit_price": unit_price,
-                "tax_rate": rate,
-                "total": total,
-            },
-        )
-        for (item, _), (unit_price, quantity, rate), total in zip(refunded, priced, totals)
+        [
+            frozen(
+                RefundLine,
+                {
+                    "merchant_item_id": item.merchant_item_id,
+                    "name": item.name,
+                    "quantity": quantity,
+                    "unit_price": unit_price,
+                    "tax_rate": rate,
+                    "total": total,
+                },
+            )
+            for (item, _), (unit_price, quantity, rate), total in zip(refunded, priced, totals)
+        ]
     )
 
 
 def _cart_with_copies(
-    order: Order,
-    balances: Mapping[str, ItemBalance],
-    quantities: Mapping[str, int],
-    convention: SignConvention,
-) -> List[object]:
-    """The current cart verbatim, each refund copy right after the last line of its item.
+    order: Order, refunded: List[Tuple[CartItem, int]], convention: SignConvention
+) -> wire.WithCopies:
+    """The current cart verbatim, each refund copy (of its item's template line, with the
+    quantity refunded) right after the last line of its item.
 
-    That is where the seed page puts it, and it keeps an item and its refunds together.
+    That is where the seed page puts it, and it keeps an item and its refunds together. Each
+    copy is kept as the values it changes (`copy_changes`), so that its text is written from
+    its line's (`wire.WithCopies`): a cart of 1,000 lines is not encoded twice.
     """
     last_index = {item.merchant_item_id: index for index, item in enumerate(order.items)}
-    copies_after = {
-        last_index[key]: refund_copy(balances[key].template.raw, quantity, convention)
-        for key, quantity in quantities.items()
-    }
-    items: List[object] = []
-    for index, item in enumerate(order.items):
-        items.append(item.raw)
-        copy = copies_after.get(index)
-        if copy is not None:
-            items.append(copy)
-    return items
+    changes: List[Optional[Mapping[str, object]]] = [None] * len(order.items)
+    for template, quantity in refunded:
+        copy = copy_changes(template.raw, quantity, convention)
+        changes[last_index[template.merchant_item_id]] = copy
+    return wire.WithCopies([item.raw for item in order.items], changes)
 
 
 def refund_copy(
     original: Mapping[str, object], quantity: int, convention: SignConvention
 ) -> Dict[str, object]:
-    """A copy of `original` that refunds `quantity` of it, every other field repeated as is.
+    """A copy of `original` that refunds `quantity` of it, every other field repeated as is."""
+    return {**original, **copy_changes(original, quantity, convention)}
+
+
+def copy_changes(
+    original: Mapping[str, object], quantity: int, convention: SignConvention
+) -> Dict[str, object]:
+    """The values a refund copy of `original` changes: its quantity, and its unit_price under
+    the negative-unit-price convention. Every other field is repeated as is.
 
     Values keep the JSON type MultiSafepay used (string "90" stays a string), because the copy
     must be identical to the original except for the sign.
     """
-    copy = dict(original)
+    as_text = isinstance(original.get("quantity"), str)
     if convention is SignConvention.NEGATIVE_UNIT_PRICE:
-        copy["quantity"] = _like(original.get("quantity"), quantity)
-        copy["unit_price"] = _negated(original.get("unit_price"))
-    else:
-        copy["quantity"] = _like(original.get("quantity"), -quantity)
-    return copy
+        return {
+            "quantity": str(quantity) if as_text else quantity,
+            "unit_price": _negated(original.get("unit_price")),
+        }
+    return {"quantity": str(-quantity) if as_text else -quantity}
 
 
 def _sign_flipped(template: CartItem, item: CartItem) -> bool:
@@ -590,10 +600,6 @@ def _comparable(value: object) -> object:
         return parse_decimal(value).normalize()
     except ValueError:
         return str(value)
-
-
-def _like(original: object, value: int) -> object:
-    return str(value) if isinstance(original, str) else value
 
 
 def _negated(value: object) -> object:
