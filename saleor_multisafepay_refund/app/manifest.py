@@ -69,7 +69,54 @@ CANCELATION_REQUESTED = Webhook(
     "subscription TransactionCancelationRequested { event { __typename "
     "... on TransactionCancelationRequested {" + _TRANSACTION + " } } }",
 )
-WEBHOOKS = (REFUND_REQUESTED, CHARGE_REQUESTED, CANCELATION_REQUESTED)
+_ADDRESS = (
+    "firstName lastName companyName streetAddress1 streetAddress2 postalCode city "
+    "country { code } countryArea phone"
+)
+# The checkout as Saleor priced it: the MultiSafepay order's cart is made of it, with the
+# plugin's rules (payments/flow.py), and checked against it again when the customer is back.
+_SOURCE = f"""
+    sourceObject {{ __typename
+      ... on Checkout {{ id email languageCode channel {{ slug }} voucherCode
+        billingAddress {{ {_ADDRESS} }} shippingAddress {{ {_ADDRESS} }}
+        lines {{ id quantity isGift variant {{ id sku name product {{ name }} }}
+                 totalPrice {{ gross {{ amount }} net {{ amount }} }} }}
+        shippingPrice {{ gross {{ amount }} net {{ amount }} }}
+        totalPrice {{ gross {{ amount }} }} }}
+      ... on Order {{ id userEmail channel {{ slug }}
+        billingAddress {{ {_ADDRESS} }} shippingAddress {{ {_ADDRESS} }} }} }}"""
+_SESSION = (
+    "version recipient { id } data customerIpAddress "
+    "action { amount currency actionType } transaction { id token pspReference }" + _SOURCE
+)
+GATEWAY_INITIALIZE = Webhook(
+    "PAYMENT_GATEWAY_INITIALIZE_SESSION",
+    "/api/webhooks/saleor/payment-gateway-initialize-session",
+    "subscription PaymentGatewayInitializeSession { event { __typename "
+    "... on PaymentGatewayInitializeSession { version recipient { id } data amount"
+    + _SOURCE
+    + " } } }",
+)
+INITIALIZE_SESSION = Webhook(
+    "TRANSACTION_INITIALIZE_SESSION",
+    "/api/webhooks/saleor/transaction-initialize-session",
+    "subscription TransactionInitializeSession { event { __typename "
+    "... on TransactionInitializeSession { " + _SESSION + " } } }",
+)
+PROCESS_SESSION = Webhook(
+    "TRANSACTION_PROCESS_SESSION",
+    "/api/webhooks/saleor/transaction-process-session",
+    "subscription TransactionProcessSession { event { __typename "
+    "... on TransactionProcessSession { " + _SESSION + " } } }",
+)
+WEBHOOKS = (
+    REFUND_REQUESTED,
+    CHARGE_REQUESTED,
+    CANCELATION_REQUESTED,
+    GATEWAY_INITIALIZE,
+    INITIALIZE_SESSION,
+    PROCESS_SESSION,
+)
 
 
 def manifest(public_url: str) -> Dict[str, object]:

@@ -73,3 +73,23 @@ class Report(models.Model):
 
     def __str__(self) -> str:
         return f"{self.transaction_id} {self.psp_reference} {self.event_type or 'waiting'}"
+
+
+class TransactionOrder(models.Model):
+    """A MultiSafepay order the App created for a Saleor transaction: how MultiSafepay's
+    notifications (and the customer's return) find their transaction."""
+
+    msp_order_id = models.CharField(max_length=64, unique=True)
+    saleor_api_url = models.CharField(max_length=512)
+    channel_slug = models.CharField(max_length=256)
+    transaction_id = models.CharField(max_length=256)  # Saleor's TransactionItem global ID
+    transaction_token = models.CharField(max_length=64, db_index=True)
+    payment_url = models.TextField(blank=True, default="")
+    gateway = models.CharField(max_length=32, blank=True, default="")  # "" : the payment page
+    created_at = models.FloatField()
+
+    class Meta:
+        app_label = "saleor_multisafepay_refund_app"
+
+    def __str__(self) -> str:
+        return str(self.msp_order_id)

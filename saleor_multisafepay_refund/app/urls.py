@@ -8,8 +8,10 @@ from django.urls import path
 from . import manifest
 from .context import app_context
 from .register import register
-from .webhooks import cancel, charge, refund
+from .webhooks import cancel, charge, refund, sessions
 from .webhooks.base import webhook_view
+from .webhooks.payload import action_requested
+from .webhooks.session_payload import gateway_requested, session_requested
 
 
 def manifest_view(request: HttpRequest) -> HttpResponse:
@@ -33,14 +35,26 @@ urlpatterns = [
     path("app", app_page),
     path(
         manifest.REFUND_REQUESTED.path.lstrip("/"),
-        webhook_view(refund.refund_requested, refund.failure),
+        webhook_view(action_requested, refund.refund_requested, refund.failure),
     ),
     path(
         manifest.CHARGE_REQUESTED.path.lstrip("/"),
-        webhook_view(charge.charge_requested, charge.failure),
+        webhook_view(action_requested, charge.charge_requested, charge.failure),
     ),
     path(
         manifest.CANCELATION_REQUESTED.path.lstrip("/"),
-        webhook_view(cancel.cancelation_requested, cancel.failure),
+        webhook_view(action_requested, cancel.cancelation_requested, cancel.failure),
+    ),
+    path(
+        manifest.GATEWAY_INITIALIZE.path.lstrip("/"),
+        webhook_view(gateway_requested, sessions.gateway_initialize, sessions.gateway_failure),
+    ),
+    path(
+        manifest.INITIALIZE_SESSION.path.lstrip("/"),
+        webhook_view(session_requested, sessions.initialize, sessions.failure),
+    ),
+    path(
+        manifest.PROCESS_SESSION.path.lstrip("/"),
+        webhook_view(session_requested, sessions.process, sessions.failure),
     ),
 ]

@@ -85,3 +85,84 @@ def action_requested(txn: Dict[str, Any], amount: Decimal, action: str) -> Dict[
     payload.pop("grantedRefund")
     payload["__typename"] = f"Transaction{action.title()}Requested"
     return payload
+
+
+def address(country: str = "NL") -> Dict[str, Any]:
+    return {
+        "firstName": "Anna",
+        "lastName": "de Vries",
+        "companyName": "",
+        "streetAddress1": "Kraanspoor 39",
+        "streetAddress2": "",
+        "postalCode": "1033SC",
+        "city": "Amsterdam",
+        "country": {"code": country},
+        "countryArea": "",
+        "phone": "+31208500500",
+    }
+
+
+def checkout_line(
+    sku: str, quantity: int, gross: str, net: str, name: str = "", gift: bool = False
+) -> Dict[str, Any]:
+    return {
+        "id": f"Q2hlY2tvdXRMaW5lOj{sku}",
+        "quantity": quantity,
+        "isGift": gift,
+        "variant": {
+            "id": f"UHJvZHVjdFZhcmlhbnQ6{sku}",
+            "sku": sku,
+            "name": "",
+            "product": {"name": name or f"Item {sku}"},
+        },
+        "totalPrice": {"gross": {"amount": Decimal(gross)}, "net": {"amount": Decimal(net)}},
+    }
+
+
+def checkout(
+    lines: Sequence[Dict[str, Any]],
+    shipping: Tuple[str, str],
+    total: str,
+    channel: str = CHANNEL,
+) -> Dict[str, Any]:
+    return {
+        "__typename": "Checkout",
+        "id": "Q2hlY2tvdXQ6MQ==",
+        "email": "anna@example.com",
+        "languageCode": "NL_NL",
+        "channel": {"slug": channel},
+        "voucherCode": None,
+        "billingAddress": address(),
+        "shippingAddress": address(),
+        "lines": list(lines),
+        "shippingPrice": {
+            "gross": {"amount": Decimal(shipping[0])},
+            "net": {"amount": Decimal(shipping[1])},
+        },
+        "totalPrice": {"gross": {"amount": Decimal(total)}},
+    }
+
+
+def session(
+    source: Dict[str, Any],
+    amount: str,
+    token: str,
+    data: Optional[Dict[str, Any]] = None,
+    psp_reference: Optional[str] = None,
+    action: str = "CHARGE",
+) -> Dict[str, Any]:
+    """TRANSACTION_INITIALIZE_SESSION / TRANSACTION_PROCESS_SESSION."""
+    return {
+        "__typename": "TransactionInitializeSession",
+        "version": "3.23.0",
+        "recipient": {"id": APP_ID},
+        "data": data,
+        "customerIpAddress": "127.0.0.1",
+        "action": {"amount": Decimal(amount), "currency": "EUR", "actionType": action},
+        "transaction": {
+            "id": f"VHJhbnNhY3Rpb25JdGVtOj{token}",
+            "token": token,
+            "pspReference": psp_reference,
+        },
+        "sourceObject": source,
+    }

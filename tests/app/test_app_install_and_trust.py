@@ -15,11 +15,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from saleor_multisafepay_refund.app import trust
-from saleor_multisafepay_refund.app.manifest import (
-    CANCELATION_REQUESTED,
-    CHARGE_REQUESTED,
-    REFUND_REQUESTED,
-)
+from saleor_multisafepay_refund.app.manifest import REFUND_REQUESTED, WEBHOOKS
 from saleor_multisafepay_refund.app.models import Installation
 from saleor_multisafepay_refund.emulator import Emulator
 from saleor_multisafepay_refund.multisafepay import wire
@@ -42,8 +38,11 @@ def test_the_manifest_names_the_app_its_permission_and_its_webhooks(app_url: str
         "TRANSACTION_REFUND_REQUESTED",
         "TRANSACTION_CHARGE_REQUESTED",
         "TRANSACTION_CANCELATION_REQUESTED",
+        "PAYMENT_GATEWAY_INITIALIZE_SESSION",
+        "TRANSACTION_INITIALIZE_SESSION",
+        "TRANSACTION_PROCESS_SESSION",
     }
-    for webhook in (REFUND_REQUESTED, CHARGE_REQUESTED, CANCELATION_REQUESTED):
+    for webhook in WEBHOOKS:
         hook = hooks[webhook.event]
         assert hook["targetUrl"] == app_url + webhook.path
         assert hook["isActive"] is True

@@ -25,6 +25,25 @@ class Migration(migrations.Migration):
             ],
         ),
         migrations.CreateModel(
+            name="TransactionOrder",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("msp_order_id", models.CharField(max_length=64, unique=True)),
+                ("saleor_api_url", models.CharField(max_length=512)),
+                ("channel_slug", models.CharField(max_length=256)),
+                ("transaction_id", models.CharField(max_length=256)),
+                ("transaction_token", models.CharField(db_index=True, max_length=64)),
+                ("payment_url", models.TextField(blank=True, default="")),
+                ("gateway", models.CharField(blank=True, default="", max_length=32)),
+                ("created_at", models.FloatField()),
+            ],
+        ),
+        migrations.CreateModel(
             name="ChannelSettings",
             fields=[
                 (

@@ -11,7 +11,7 @@ retry can help (the App's own database unreachable).
 from __future__ import annotations
 
 import logging
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Protocol, TypeVar
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
@@ -20,16 +20,28 @@ from ...multisafepay import wire
 from .. import installations, trust
 from ..context import AppContext, app_context
 from ..installations import Installed
-from .payload import ActionRequested, BadPayload, action_requested
+from .payload import BadPayload
 
 logger = logging.getLogger(__name__)
 
-UseCase = Callable[[AppContext, Installed, ActionRequested], Mapping[str, object]]
-Failure = Callable[[ActionRequested, str], Mapping[str, object]]
+
+class Event(Protocol):
+    """What every event read from a payload has: the App it is for."""
+
+    @property
+    def recipient_id(self) -> str: ...
 
 
-def webhook_view(use_case: UseCase, failure: Failure) -> Callable[[HttpRequest], HttpResponse]:
-    """The Django view of one transaction webhook."""
+E = TypeVar("E", bound=Event)
+
+
+def webhook_view(
+    read: Callable[[object], E],
+    use_case: Callable[[AppContext, Installed, E], Mapping[str, object]],
+    failure: Callable[[E, str], Mapping[str, object]],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """The Django view of one sync webhook: `read` turns the payload into the event,
+    `use_case` answers it, `failure` answers it when the use case stops on an error."""
 
     def view(request: HttpRequest) -> HttpResponse:
         if request.method != "POST":
@@ -48,7 +60,7 @@ def webhook_view(use_case: UseCase, failure: Failure) -> Callable[[HttpRequest],
         except trust.Untrusted as exc:
             return _refused(str(exc))
         try:
-            event = action_requested(wire.loads(body))
+            event = read(wire.loads(body))
         except (BadPayload, ValueError) as exc:
             # Signed by Saleor, yet not what the subscription asks for: nothing can be done.
             logger.warning("A webhook without the data the App asks for: %s", exc)

@@ -32,4 +32,4 @@ def cancelation_requested(
 
 
 def failure(event: ActionRequested, message: str) -> Dict[str, object]:
-    return common.failure(FAILURE, event, message)
+    return common.failure(FAILURE, event.amount, message)

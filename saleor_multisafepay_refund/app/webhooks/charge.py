@@ -36,4 +36,4 @@ def charge_requested(
 
 
 def failure(event: ActionRequested, message: str) -> Dict[str, object]:
-    return common.failure(FAILURE, event, message)
+    return common.failure(FAILURE, event.amount, message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Dict, Union
 
 from ...config import GatewayConfig, InvalidConfiguration
@@ -11,10 +12,10 @@ from ..installations import Installed
 from .payload import ActionRequested
 
 
-def failure(result: str, event: ActionRequested, message: str) -> Dict[str, object]:
+def failure(result: str, amount: Decimal, message: str) -> Dict[str, object]:
     """A failure `result` with the message staff read (Saleor keeps 512 characters); Saleor 3.20
     refuses a result without an amount: the amount asked."""
-    return {"result": result, "amount": event.amount, "message": message[:512]}
+    return {"result": result, "amount": amount, "message": message[:512]}
 
 
 def channel_config(
@@ -22,12 +23,18 @@ def channel_config(
 ) -> Union[GatewayConfig, str]:
     """The channel's configuration, or why `what` cannot be done (the message)."""
     transaction = event.transaction
-    channel = transaction.channel_slug
     if not transaction.psp_reference:
         return (
             f"MultiSafepay {what} not sent: this transaction has no pspReference (the "
             "MultiSafepay order id): it was not paid through this App's MultiSafepay."
         )
+    return settings_of(context, installed, transaction.channel_slug, what)
+
+
+def settings_of(
+    context: AppContext, installed: Installed, channel: str, what: str
+) -> Union[GatewayConfig, str]:
+    """The configuration of `channel`, or why `what` cannot be done (the message)."""
     if not channel:
         return (
             f"MultiSafepay {what} not sent: the transaction has neither an order nor a checkout "

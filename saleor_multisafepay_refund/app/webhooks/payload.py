@@ -71,40 +71,42 @@ class ActionRequested:
 
 
 def action_requested(payload: object) -> ActionRequested:
-    event = _object(payload, "the payload")
-    action = _object(event.get("action"), "action")
-    transaction = _object(event.get("transaction"), "transaction")
+    event = read_object(payload, "the payload")
+    action = read_object(event.get("action"), "action")
+    transaction = read_object(event.get("transaction"), "transaction")
     granted = event.get("grantedRefund")
     return ActionRequested(
-        recipient_id=_text(_object(event.get("recipient"), "recipient").get("id"), "recipient.id"),
-        action_type=_text(action.get("actionType"), "action.actionType"),
-        amount=_amount(action.get("amount"), "action.amount"),
-        currency=_text(action.get("currency"), "action.currency"),
+        recipient_id=read_text(
+            read_object(event.get("recipient"), "recipient").get("id"), "recipient.id"
+        ),
+        action_type=read_text(action.get("actionType"), "action.actionType"),
+        amount=read_amount(action.get("amount"), "action.amount"),
+        currency=read_text(action.get("currency"), "action.currency"),
         transaction=_transaction(transaction),
-        granted_refund=None if granted is None else _granted(_object(granted, "grantedRefund")),
+        granted_refund=None if granted is None else _granted(read_object(granted, "grantedRefund")),
     )
 
 
 def _transaction(data: Mapping[str, object]) -> Transaction:
     order = data.get("order")
-    order_data = _object(order, "transaction.order") if order is not None else {}
+    order_data = read_object(order, "transaction.order") if order is not None else {}
     # A transaction on a checkout not yet an order: the checkout's channel.
     checkout = data.get("checkout")
-    owner = order_data or (_object(checkout, "transaction.checkout") if checkout else {})
+    owner = order_data or (read_object(checkout, "transaction.checkout") if checkout else {})
     channel = owner.get("channel")
     events = data.get("events") or []
     if not isinstance(events, list):
         raise BadPayload("transaction.events is not a list")
     charged = data.get("chargedAmount")
     return Transaction(
-        id=_text(data.get("id"), "transaction.id"),
-        token=_text(data.get("token"), "transaction.token"),
+        id=read_text(data.get("id"), "transaction.id"),
+        token=read_text(data.get("token"), "transaction.token"),
         psp_reference=str(data.get("pspReference") or ""),
-        events=tuple(_event(_object(event, "transaction.events[]")) for event in events),
+        events=tuple(_event(read_object(event, "transaction.events[]")) for event in events),
         order_id=str(order_data.get("id") or ""),
         order_number=str(order_data.get("number") or ""),
         channel_slug=str(channel.get("slug") or "") if isinstance(channel, dict) else "",
-        charged=_amount(charged.get("amount"), "chargedAmount")
+        charged=read_amount(charged.get("amount"), "chargedAmount")
         if isinstance(charged, dict)
         else Decimal(0),
     )
@@ -116,7 +118,7 @@ def _event(data: Mapping[str, object]) -> TransactionEvent:
     return TransactionEvent(
         type=str(data.get("type") or ""),
         psp_reference=str(data.get("pspReference") or ""),
-        amount=None if value is None else _amount(value, "events[].amount"),
+        amount=None if value is None else read_amount(value, "events[].amount"),
     )
 
 
@@ -125,13 +127,13 @@ def _granted(data: Mapping[str, object]) -> GrantedRefund:
     if not isinstance(lines, list):
         raise BadPayload("grantedRefund.lines is not a list")
     return GrantedRefund(
-        id=_text(data.get("id"), "grantedRefund.id"),
-        amount=_amount(
-            _object(data.get("amount"), "grantedRefund.amount").get("amount"),
+        id=read_text(data.get("id"), "grantedRefund.id"),
+        amount=read_amount(
+            read_object(data.get("amount"), "grantedRefund.amount").get("amount"),
             "grantedRefund.amount",
         ),
         shipping_costs_included=data.get("shippingCostsIncluded") is True,
-        lines=tuple(_line(_object(line, "grantedRefund.lines[]")) for line in lines),
+        lines=tuple(_line(read_object(line, "grantedRefund.lines[]")) for line in lines),
     )
 
 
@@ -139,7 +141,7 @@ def _line(data: Mapping[str, object]) -> GrantedLine:
     quantity = data.get("quantity")
     if not isinstance(quantity, int) or isinstance(quantity, bool):
         raise BadPayload("a granted line has no whole quantity")
-    order_line = _object(data.get("orderLine"), "grantedRefund.lines[].orderLine")
+    order_line = read_object(data.get("orderLine"), "grantedRefund.lines[].orderLine")
     return GrantedLine(
         quantity=quantity,
         order_line=OrderLine(
@@ -151,19 +153,19 @@ def _line(data: Mapping[str, object]) -> GrantedLine:
     )
 
 
-def _object(value: object, what: str) -> Mapping[str, object]:
+def read_object(value: object, what: str) -> Mapping[str, object]:
     if not isinstance(value, dict):
         raise BadPayload(f"Saleor's payload has no {what}")
     return value
 
 
-def _text(value: object, what: str) -> str:
+def read_text(value: object, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise BadPayload(f"Saleor's payload has no {what}")
     return value
 
 
-def _amount(value: object, what: str) -> Decimal:
+def read_amount(value: object, what: str) -> Decimal:
     # Parsed with parse_float=Decimal: a float here would be a bug upstream, never money.
     if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
         raise BadPayload(f"Saleor's payload has no amount in {what}")

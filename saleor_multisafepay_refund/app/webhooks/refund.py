@@ -86,4 +86,4 @@ def refund_requested(
 
 
 def failure(event: ActionRequested, message: str) -> Dict[str, object]:
-    return common.failure(FAILURE, event, message)
+    return common.failure(FAILURE, event.amount, message)

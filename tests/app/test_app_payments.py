@@ -1,0 +1,222 @@
+"""Paying through the App: the storefront's transactionInitialize makes the MultiSafepay order
+from the checkout (the cart refunds will look for), transactionProcess says what became of it,
+and a later refund of one line finds that line's item."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+from typing import Any, Dict, List
+
+from saleor_multisafepay_refund.app.manifest import (
+    CHARGE_REQUESTED,
+    GATEWAY_INITIALIZE,
+    INITIALIZE_SESSION,
+    PROCESS_SESSION,
+    REFUND_REQUESTED,
+)
+from saleor_multisafepay_refund.emulator import Emulator
+
+from .events import (
+    action_requested,
+    checkout,
+    checkout_line,
+    refund_requested,
+    session,
+    transaction,
+)
+from .saleor_server import SaleorServer
+
+# Two T-shirts and a cap with 21% VAT, shipping 6.05: 36.30.
+CHECKOUT = checkout(
+    [
+        checkout_line("TSHIRT", 2, gross="24.20", net="20.00"),
+        checkout_line("CAP", 1, gross="6.05", net="5.00"),
+    ],
+    shipping=("6.05", "5.00"),
+    total="36.30",
+)
+
+
+def _post(saleor: SaleorServer, url: str, payload: Dict[str, Any]) -> Dict[str, Any]:
+    response = saleor.send(url, payload)
+    assert response.status_code == 200, response.text
+    return dict(json.loads(response.content, parse_float=Decimal))
+
+
+def _created(msp: Emulator) -> Dict[str, Any]:
+    (post,) = [r for r in msp.requests if r.method == "POST" and r.path.endswith("/orders")]
+    return dict(json.loads(post.body, parse_float=Decimal))
+
+
+def test_klarna_is_authorized_when_paid_and_a_refund_finds_the_line(
+    saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
+) -> None:
+    token = str(uuid.uuid4())
+
+    started = _post(
+        saleor,
+        app_url + INITIALIZE_SESSION.path,
+        session(CHECKOUT, "36.30", token, data={"gateway": "KLARNA"}),
+    )
+
+    assert started["result"] == "AUTHORIZATION_ACTION_REQUIRED"
+    assert started["amount"] == Decimal("36.30")
+    order_id = started["pspReference"]
+    assert started["data"]["multisafepayOrderId"] == order_id
+    assert started["data"]["paymentUrl"].startswith(msp.base_url.split("/v1")[0])
+    body = _created(msp)
+    items: List[Dict[str, Any]] = body["shopping_cart"]["items"]
+    assert [(i["merchant_item_id"], i["quantity"]) for i in items] == [
+        ("TSHIRT", 2),
+        ("CAP", 1),
+        ("msp-shipping", 1),
+    ]
+    assert body["gateway"] == "KLARNA" and body["amount"] == 3630
+    assert body["payment_options"]["notification_url"] == (
+        app_url + "/api/notifications/multisafepay"
+    )
+
+    msp.pay(order_id)
+    done = _post(
+        saleor,
+        app_url + PROCESS_SESSION.path,
+        session(CHECKOUT, "36.30", token, psp_reference=order_id),
+    )
+    assert done == {
+        "result": "AUTHORIZATION_SUCCESS",
+        "amount": Decimal("36.30"),
+        "pspReference": order_id,
+    }
+
+    # Staff press Capture: MultiSafepay ships the order, which invoices the customer.
+    txn = transaction(order_id, Decimal("0"), token=token)
+    charged = _post(
+        saleor,
+        app_url + CHARGE_REQUESTED.path,
+        action_requested(txn, Decimal("36.30"), "CHARGE"),
+    )
+    assert charged["result"] == "CHARGE_SUCCESS"
+    txn = transaction(order_id, Decimal("36.30"), token=token)
+    refund = _post(
+        saleor,
+        app_url + REFUND_REQUESTED.path,
+        refund_requested(txn, Decimal("12.10"), [("TSHIRT", 1)]),
+    )
+    assert (refund["result"], refund["amount"]) == ("REFUND_SUCCESS", Decimal("12.10"))
+    assert msp.order(order_id)["amount_refunded"] == 1210
+
+
+def test_a_card_payment_is_charged_when_paid(
+    saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
+) -> None:
+    token = str(uuid.uuid4())
+    started = _post(saleor, app_url + INITIALIZE_SESSION.path, session(CHECKOUT, "36.30", token))
+    assert started["result"] == "CHARGE_ACTION_REQUIRED"
+    order_id = started["pspReference"]
+
+    waiting = _post(
+        saleor,
+        app_url + PROCESS_SESSION.path,
+        session(CHECKOUT, "36.30", token, psp_reference=order_id),
+    )
+    assert waiting["result"] == "CHARGE_ACTION_REQUIRED"
+    assert waiting["data"]["paymentUrl"] == started["data"]["paymentUrl"]
+
+    msp.pay(order_id, gateway="VISA")
+    done = _post(
+        saleor,
+        app_url + PROCESS_SESSION.path,
+        session(CHECKOUT, "36.30", token, psp_reference=order_id),
+    )
+    assert (done["result"], done["pspReference"]) == ("CHARGE_SUCCESS", order_id)
+
+
+def test_a_declined_payment_is_a_failure_saleor_records(
+    saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
+) -> None:
+    token = str(uuid.uuid4())
+    started = _post(
+        saleor,
+        app_url + INITIALIZE_SESSION.path,
+        session(CHECKOUT, "36.30", token, data={"gateway": "KLARNA"}),
+    )
+    order_id = started["pspReference"]
+
+    msp.pay(order_id, outcome="declined")
+    done = _post(
+        saleor,
+        app_url + PROCESS_SESSION.path,
+        session(CHECKOUT, "36.30", token, psp_reference=order_id),
+    )
+
+    assert done["result"] == "AUTHORIZATION_FAILURE"
+    assert "declined" in done["message"]
+
+
+def test_a_checkout_changed_on_the_payment_page_is_cancelled_not_charged(
+    saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
+) -> None:
+    token = str(uuid.uuid4())
+    started = _post(
+        saleor,
+        app_url + INITIALIZE_SESSION.path,
+        session(CHECKOUT, "36.30", token, data={"gateway": "KLARNA"}),
+    )
+    order_id = started["pspReference"]
+    msp.pay(order_id)
+    # The customer added a cap in another tab while paying.
+    changed = checkout(
+        [
+            checkout_line("TSHIRT", 2, gross="24.20", net="20.00"),
+            checkout_line("CAP", 2, gross="12.10", net="10.00"),
+        ],
+        shipping=("6.05", "5.00"),
+        total="42.35",
+    )
+
+    done = _post(
+        saleor,
+        app_url + PROCESS_SESSION.path,
+        # The transaction keeps the amount it was started with; the checkout is the new one.
+        session(changed, "36.30", token, psp_reference=order_id),
+    )
+
+    assert done["result"] == "AUTHORIZATION_FAILURE"
+    assert "changed" in done["message"]
+    assert msp.order(order_id)["status"] == "void"
+
+
+def test_a_cart_method_without_its_lines_is_refused_before_any_order(
+    saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
+) -> None:
+    # Lines that do not add up to what Saleor charges: Klarna would invoice something else.
+    wrong = checkout([checkout_line("TSHIRT", 2, "24.20", "20.00")], ("0", "0"), total="30.00")
+
+    answer = _post(
+        saleor,
+        app_url + INITIALIZE_SESSION.path,
+        session(wrong, "30.00", str(uuid.uuid4()), data={"gateway": "KLARNA"}),
+    )
+
+    assert answer["result"] == "AUTHORIZATION_FAILURE"
+    assert "KLARNA needs the order's items" in answer["message"]
+    assert msp.requests == []
+
+
+def test_the_storefront_learns_what_it_may_offer(
+    saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
+) -> None:
+    payload = {
+        "__typename": "PaymentGatewayInitializeSession",
+        "recipient": {"id": saleor.app_id},
+        "data": None,
+        "amount": Decimal("36.30"),
+        "sourceObject": CHECKOUT,
+    }
+
+    answer = _post(saleor, app_url + GATEWAY_INITIALIZE.path, payload)
+
+    assert answer["data"]["paymentPage"] is True
+    assert "KLARNA" in answer["data"]["cartMethods"]
