@@ -35,6 +35,7 @@ from saleor.app import installation_utils  # noqa: E402
 from saleor.app.models import App, AppInstallation  # noqa: E402
 from saleor.core.jwt_manager import get_jwt_manager  # noqa: E402
 from saleor.graphql.tests.fixtures import ApiClient  # noqa: E402
+from saleor.tests.utils import FakeDbReplicaConnection  # noqa: E402
 
 from saleor_multisafepay_refund.app.manifest import APP_ID, REFUND_REQUESTED  # noqa: E402
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind  # noqa: E402
@@ -118,6 +119,15 @@ def saleor_api_url(live_server: Any) -> Iterator[str]:
     replica["NAME"] = connections["default"].settings_dict["NAME"]
     yield live_server.url + "/graphql/"
     replica["NAME"] = name
+    # The live server's tests are transactional: their flush opens an atomic block on the
+    # replica alias, which sets transaction state on Saleor's FakeDbReplicaConnection itself
+    # instead of on the connection it stands for. Left there, that state shadows the real one
+    # and breaks the next non-transactional test ("An error occurred in the current
+    # transaction"): the wrapper is made to delegate everything again.
+    wrapper = connections["replica"]
+    if isinstance(wrapper, FakeDbReplicaConnection):
+        for attribute in [a for a in vars(wrapper) if a not in ("replica_conn", "writer_conn")]:
+            delattr(wrapper, attribute)
 
 
 @pytest.fixture(scope="module")
