@@ -76,9 +76,7 @@ def action_requested(payload: object) -> ActionRequested:
     transaction = read_object(event.get("transaction"), "transaction")
     granted = event.get("grantedRefund")
     return ActionRequested(
-        recipient_id=read_text(
-            read_object(event.get("recipient"), "recipient").get("id"), "recipient.id"
-        ),
+        recipient_id=read_recipient(event),
         action_type=read_text(action.get("actionType"), "action.actionType"),
         amount=read_amount(action.get("amount"), "action.amount"),
         currency=read_text(action.get("currency"), "action.currency"),
@@ -93,7 +91,6 @@ def _transaction(data: Mapping[str, object]) -> Transaction:
     # A transaction on a checkout not yet an order: the checkout's channel.
     checkout = data.get("checkout")
     owner = order_data or (read_object(checkout, "transaction.checkout") if checkout else {})
-    channel = owner.get("channel")
     events = data.get("events") or []
     if not isinstance(events, list):
         raise BadPayload("transaction.events is not a list")
@@ -105,7 +102,7 @@ def _transaction(data: Mapping[str, object]) -> Transaction:
         events=tuple(_event(read_object(event, "transaction.events[]")) for event in events),
         order_id=str(order_data.get("id") or ""),
         order_number=str(order_data.get("number") or ""),
-        channel_slug=str(channel.get("slug") or "") if isinstance(channel, dict) else "",
+        channel_slug=read_channel(owner),
         charged=read_amount(charged.get("amount"), "chargedAmount")
         if isinstance(charged, dict)
         else Decimal(0),
@@ -151,6 +148,17 @@ def _line(data: Mapping[str, object]) -> GrantedLine:
             is_gift=order_line.get("isGift") is True,
         ),
     )
+
+
+def read_recipient(event: Mapping[str, object]) -> str:
+    """The App the event is for (its ID in that Saleor)."""
+    return read_text(read_object(event.get("recipient"), "recipient").get("id"), "recipient.id")
+
+
+def read_channel(owner: Mapping[str, object]) -> str:
+    """The slug of an order's or checkout's channel; "" when Saleor did not say."""
+    channel = owner.get("channel")
+    return str(channel.get("slug") or "") if isinstance(channel, dict) else ""
 
 
 def read_object(value: object, what: str) -> Mapping[str, object]:

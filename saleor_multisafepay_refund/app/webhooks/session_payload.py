@@ -10,7 +10,7 @@ from typing import Mapping, Optional
 
 from ...multisafepay.order_body import Address
 from ...payments.ask import CheckoutLineTotals, CheckoutTotals
-from .payload import BadPayload, read_amount, read_object, read_text
+from .payload import BadPayload, read_amount, read_channel, read_object, read_recipient, read_text
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,10 @@ class GatewayRequested:
 def gateway_requested(payload: object) -> GatewayRequested:
     event = read_object(payload, "the payload")
     source = read_object(event.get("sourceObject"), "sourceObject")
-    channel = source.get("channel")
     amount = event.get("amount")
     return GatewayRequested(
-        recipient_id=read_text(
-            read_object(event.get("recipient"), "recipient").get("id"), "recipient.id"
-        ),
-        channel_slug=str(channel.get("slug") or "") if isinstance(channel, dict) else "",
+        recipient_id=read_recipient(event),
+        channel_slug=read_channel(source),
         amount=Decimal(0) if amount is None else read_amount(amount, "amount"),
     )
 
@@ -60,15 +57,12 @@ def session_requested(payload: object) -> SessionRequested:
     action = read_object(event.get("action"), "action")
     transaction = read_object(event.get("transaction"), "transaction")
     source = read_object(event.get("sourceObject"), "sourceObject")
-    channel = source.get("channel")
     billing = _address(source.get("billingAddress"))
     language = str(source.get("languageCode") or "").split("_")[0].split("-")[0].lower()
     country = billing.country if billing is not None else ""
     is_checkout = source.get("__typename") == "Checkout"
     return SessionRequested(
-        recipient_id=read_text(
-            read_object(event.get("recipient"), "recipient").get("id"), "recipient.id"
-        ),
+        recipient_id=read_recipient(event),
         action_type=read_text(action.get("actionType"), "action.actionType"),
         amount=read_amount(action.get("amount"), "action.amount"),
         currency=read_text(action.get("currency"), "action.currency"),
@@ -76,7 +70,7 @@ def session_requested(payload: object) -> SessionRequested:
         transaction_token=read_text(transaction.get("token"), "transaction.token"),
         psp_reference=str(transaction.get("pspReference") or ""),
         data=event.get("data"),
-        channel_slug=str(channel.get("slug") or "") if isinstance(channel, dict) else "",
+        channel_slug=read_channel(source),
         email=str(source.get("email") or source.get("userEmail") or ""),
         ip_address=str(event.get("customerIpAddress") or ""),
         locale=f"{language}_{country}" if len(language) == 2 and len(country) == 2 else "",
