@@ -69,7 +69,9 @@ class Report(models.Model):
 
     class Meta:
         app_label = "saleor_multisafepay_refund_app"
-        unique_together = (("saleor_api_url", "transaction_id", "psp_reference"),)
+        # One of each kind of report per reference: a payment is authorized, then charged,
+        # under the same MultiSafepay order id.
+        unique_together = (("saleor_api_url", "transaction_id", "psp_reference", "event_type"),)
 
     def __str__(self) -> str:
         return f"{self.transaction_id} {self.psp_reference} {self.event_type or 'waiting'}"
@@ -86,6 +88,8 @@ class TransactionOrder(models.Model):
     transaction_token = models.CharField(max_length=64, db_index=True)
     payment_url = models.TextField(blank=True, default="")
     gateway = models.CharField(max_length=32, blank=True, default="")  # "" : the payment page
+    # Saleor was told it is authorized: a cancellation or expiry is then a CANCEL_SUCCESS.
+    authorized = models.BooleanField(default=False)
     created_at = models.FloatField()
 
     class Meta:

@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Set, Tuple
 
 from django.db import IntegrityError
 
@@ -29,7 +29,7 @@ from ..refunds import flow
 from ..refunds.ledger import EntryState, LedgerEntry
 from . import installations, saleor_api
 from .ledger_store import AppLedger
-from .models import Report
+from .models import Report, TransactionOrder
 from .sealed import Sealer
 
 logger = logging.getLogger(__name__)
@@ -167,6 +167,40 @@ def report_unrecorded(
                 created_at=time.time(),
             )
         )
+
+
+def report_event(
+    link: TransactionOrder,
+    psp_reference: str,
+    event_type: str,
+    amount: Decimal,
+    currency: str,
+    message: str,
+) -> None:
+    """Keep a report of what MultiSafepay's order shows (a notification), once."""
+    _add(
+        Report(
+            saleor_api_url=link.saleor_api_url,
+            channel_slug=link.channel_slug,
+            transaction_id=link.transaction_id,
+            payment_id=f"txn:{link.transaction_token}",
+            psp_reference=psp_reference,
+            event_type=event_type,
+            amount=amount,
+            currency=currency,
+            message=message,
+            created_at=time.time(),
+        )
+    )
+
+
+def reported(saleor_api_url: str, transaction_id: str) -> Set[str]:
+    """The references of the refunds reported to Saleor as made, for this transaction."""
+    return set(
+        Report.objects.filter(
+            saleor_api_url=saleor_api_url, transaction_id=transaction_id, event_type=REFUND_SUCCESS
+        ).values_list("psp_reference", flat=True)
+    )
 
 
 def _add(report: Report) -> None:

@@ -7,11 +7,13 @@ from django.urls import path
 
 from . import manifest
 from .context import app_context
+from .notifications import notification
 from .register import register
 from .webhooks import cancel, charge, refund, sessions
 from .webhooks.base import webhook_view
 from .webhooks.payload import action_requested
 from .webhooks.session_payload import gateway_requested, session_requested
+from .webhooks.sessions import NOTIFICATION_PATH
 
 
 def manifest_view(request: HttpRequest) -> HttpResponse:
@@ -31,6 +33,7 @@ def app_page(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("api/manifest", manifest_view),
+    path(NOTIFICATION_PATH.lstrip("/"), notification),
     path("api/register", register),
     path("app", app_page),
     path(

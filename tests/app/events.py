@@ -166,3 +166,14 @@ def session(
         },
         "sourceObject": source,
     }
+
+
+# Two T-shirts and a cap with 21% VAT, shipping 6.05: 36.30.
+VAT_CHECKOUT = checkout(
+    [
+        checkout_line("TSHIRT", 2, gross="24.20", net="20.00"),
+        checkout_line("CAP", 1, gross="6.05", net="5.00"),
+    ],
+    shipping=("6.05", "5.00"),
+    total="36.30",
+)

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import threading
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -152,6 +153,12 @@ class SaleorServer:
         if signature == "":
             del headers["Saleor-Signature"]
         return requests.post(url, data=data, headers=headers, timeout=30, allow_redirects=False)
+
+    def answer(self, url: str, payload: object) -> Dict[str, Any]:
+        """A sync webhook's answer, parsed as Saleor reads it (amounts exact)."""
+        response = self.send(url, payload)
+        assert response.status_code == 200, response.text
+        return dict(json.loads(response.content, parse_float=Decimal))
 
     # -- GraphQL --------------------------------------------------------------------------------
 

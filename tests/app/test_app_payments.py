@@ -19,6 +19,7 @@ from saleor_multisafepay_refund.app.manifest import (
 from saleor_multisafepay_refund.emulator import Emulator
 
 from .events import (
+    VAT_CHECKOUT,
     action_requested,
     checkout,
     checkout_line,
@@ -28,21 +29,7 @@ from .events import (
 )
 from .saleor_server import SaleorServer
 
-# Two T-shirts and a cap with 21% VAT, shipping 6.05: 36.30.
-CHECKOUT = checkout(
-    [
-        checkout_line("TSHIRT", 2, gross="24.20", net="20.00"),
-        checkout_line("CAP", 1, gross="6.05", net="5.00"),
-    ],
-    shipping=("6.05", "5.00"),
-    total="36.30",
-)
-
-
-def _post(saleor: SaleorServer, url: str, payload: Dict[str, Any]) -> Dict[str, Any]:
-    response = saleor.send(url, payload)
-    assert response.status_code == 200, response.text
-    return dict(json.loads(response.content, parse_float=Decimal))
+CHECKOUT = VAT_CHECKOUT
 
 
 def _created(msp: Emulator) -> Dict[str, Any]:
@@ -55,8 +42,7 @@ def test_klarna_is_authorized_when_paid_and_a_refund_finds_the_line(
 ) -> None:
     token = str(uuid.uuid4())
 
-    started = _post(
-        saleor,
+    started = saleor.answer(
         app_url + INITIALIZE_SESSION.path,
         session(CHECKOUT, "36.30", token, data={"gateway": "KLARNA"}),
     )
@@ -79,8 +65,7 @@ def test_klarna_is_authorized_when_paid_and_a_refund_finds_the_line(
     )
 
     msp.pay(order_id)
-    done = _post(
-        saleor,
+    done = saleor.answer(
         app_url + PROCESS_SESSION.path,
         session(CHECKOUT, "36.30", token, psp_reference=order_id),
     )
@@ -92,15 +77,13 @@ def test_klarna_is_authorized_when_paid_and_a_refund_finds_the_line(
 
     # Staff press Capture: MultiSafepay ships the order, which invoices the customer.
     txn = transaction(order_id, Decimal("0"), token=token)
-    charged = _post(
-        saleor,
+    charged = saleor.answer(
         app_url + CHARGE_REQUESTED.path,
         action_requested(txn, Decimal("36.30"), "CHARGE"),
     )
     assert charged["result"] == "CHARGE_SUCCESS"
     txn = transaction(order_id, Decimal("36.30"), token=token)
-    refund = _post(
-        saleor,
+    refund = saleor.answer(
         app_url + REFUND_REQUESTED.path,
         refund_requested(txn, Decimal("12.10"), [("TSHIRT", 1)]),
     )
@@ -112,12 +95,11 @@ def test_a_card_payment_is_charged_when_paid(
     saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
 ) -> None:
     token = str(uuid.uuid4())
-    started = _post(saleor, app_url + INITIALIZE_SESSION.path, session(CHECKOUT, "36.30", token))
+    started = saleor.answer(app_url + INITIALIZE_SESSION.path, session(CHECKOUT, "36.30", token))
     assert started["result"] == "CHARGE_ACTION_REQUIRED"
     order_id = started["pspReference"]
 
-    waiting = _post(
-        saleor,
+    waiting = saleor.answer(
         app_url + PROCESS_SESSION.path,
         session(CHECKOUT, "36.30", token, psp_reference=order_id),
     )
@@ -125,8 +107,7 @@ def test_a_card_payment_is_charged_when_paid(
     assert waiting["data"]["paymentUrl"] == started["data"]["paymentUrl"]
 
     msp.pay(order_id, gateway="VISA")
-    done = _post(
-        saleor,
+    done = saleor.answer(
         app_url + PROCESS_SESSION.path,
         session(CHECKOUT, "36.30", token, psp_reference=order_id),
     )
@@ -137,16 +118,14 @@ def test_a_declined_payment_is_a_failure_saleor_records(
     saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
 ) -> None:
     token = str(uuid.uuid4())
-    started = _post(
-        saleor,
+    started = saleor.answer(
         app_url + INITIALIZE_SESSION.path,
         session(CHECKOUT, "36.30", token, data={"gateway": "KLARNA"}),
     )
     order_id = started["pspReference"]
 
     msp.pay(order_id, outcome="declined")
-    done = _post(
-        saleor,
+    done = saleor.answer(
         app_url + PROCESS_SESSION.path,
         session(CHECKOUT, "36.30", token, psp_reference=order_id),
     )
@@ -159,8 +138,7 @@ def test_a_checkout_changed_on_the_payment_page_is_cancelled_not_charged(
     saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
 ) -> None:
     token = str(uuid.uuid4())
-    started = _post(
-        saleor,
+    started = saleor.answer(
         app_url + INITIALIZE_SESSION.path,
         session(CHECKOUT, "36.30", token, data={"gateway": "KLARNA"}),
     )
@@ -176,8 +154,7 @@ def test_a_checkout_changed_on_the_payment_page_is_cancelled_not_charged(
         total="42.35",
     )
 
-    done = _post(
-        saleor,
+    done = saleor.answer(
         app_url + PROCESS_SESSION.path,
         # The transaction keeps the amount it was started with; the checkout is the new one.
         session(changed, "36.30", token, psp_reference=order_id),
@@ -194,8 +171,7 @@ def test_a_cart_method_without_its_lines_is_refused_before_any_order(
     # Lines that do not add up to what Saleor charges: Klarna would invoice something else.
     wrong = checkout([checkout_line("TSHIRT", 2, "24.20", "20.00")], ("0", "0"), total="30.00")
 
-    answer = _post(
-        saleor,
+    answer = saleor.answer(
         app_url + INITIALIZE_SESSION.path,
         session(wrong, "30.00", str(uuid.uuid4()), data={"gateway": "KLARNA"}),
     )
@@ -216,7 +192,7 @@ def test_the_storefront_learns_what_it_may_offer(
         "sourceObject": CHECKOUT,
     }
 
-    answer = _post(saleor, app_url + GATEWAY_INITIALIZE.path, payload)
+    answer = saleor.answer(app_url + GATEWAY_INITIALIZE.path, payload)
 
     assert answer["data"]["paymentPage"] is True
     assert "KLARNA" in answer["data"]["cartMethods"]

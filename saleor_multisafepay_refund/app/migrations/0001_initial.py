@@ -40,6 +40,7 @@ class Migration(migrations.Migration):
                 ("transaction_token", models.CharField(db_index=True, max_length=64)),
                 ("payment_url", models.TextField(blank=True, default="")),
                 ("gateway", models.CharField(blank=True, default="", max_length=32)),
+                ("authorized", models.BooleanField(default=False)),
                 ("created_at", models.FloatField()),
             ],
         ),
@@ -90,7 +91,9 @@ class Migration(migrations.Migration):
                 ("created_at", models.FloatField()),
             ],
             options={
-                "unique_together": {("saleor_api_url", "transaction_id", "psp_reference")},
+                "unique_together": {
+                    ("saleor_api_url", "transaction_id", "psp_reference", "event_type")
+                },
             },
         ),
     ]

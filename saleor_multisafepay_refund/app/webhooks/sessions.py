@@ -136,6 +136,7 @@ def process(
     result: Dict[str, object] = {"amount": event.amount, "pspReference": order_id}
     if answer.kind == AUTH:
         result["result"] = "AUTHORIZATION_SUCCESS"
+        TransactionOrder.objects.filter(msp_order_id=order_id).update(authorized=True)
     elif answer.kind == CAPTURE:
         result["result"] = "CHARGE_SUCCESS"
     elif answer.action_required_data:
