@@ -12,9 +12,10 @@ from typing import Dict, List
 from .. import __version__
 
 APP_ID = "saleor.app.multisafepay"
-# HANDLE_PAYMENTS alone: the transaction events below need it, and reading a transaction's
-# order lines through them needs nothing more.
-PERMISSIONS = ("HANDLE_PAYMENTS",)
+# HANDLE_PAYMENTS: the transaction and session events need it, and reading a transaction's
+# order lines through them needs nothing more (proved inside Saleor 3.20, 3.23 and main).
+# MANAGE_ORDERS: ORDER_FULFILLED needs it, the only way the App hears that an order shipped.
+PERMISSIONS = ("HANDLE_PAYMENTS", "MANAGE_ORDERS")
 REQUIRED_SALEOR_VERSION = ">=3.20 <4"
 
 _TRANSACTION = """
@@ -35,13 +36,14 @@ class Webhook:
     event: str
     path: str
     query: str
+    asynchronous: bool = False  # Saleor does not wait for its answer
 
     def manifest(self, public_url: str) -> Dict[str, object]:
         return {
             "name": f"MultiSafepay {self.event.lower().replace('_', ' ')}",
             "isActive": True,
             "targetUrl": public_url + self.path,
-            "syncEvents": [self.event],
+            "asyncEvents" if self.asynchronous else "syncEvents": [self.event],
             "query": self.query,
         }
 
@@ -109,6 +111,15 @@ PROCESS_SESSION = Webhook(
     "subscription TransactionProcessSession { event { __typename "
     "... on TransactionProcessSession { " + _SESSION + " } } }",
 )
+# Capture is shipping: when an order is fully fulfilled, its MultiSafepay orders are shipped.
+ORDER_FULFILLED = Webhook(
+    "ORDER_FULFILLED",
+    "/api/webhooks/saleor/order-fulfilled",
+    "subscription OrderFulfilled { event { __typename ... on OrderFulfilled { version "
+    "recipient { id } order { id number channel { slug } transactions { id token pspReference "
+    "authorizedAmount { amount currency } chargedAmount { amount currency } } } } } }",
+    asynchronous=True,
+)
 WEBHOOKS = (
     REFUND_REQUESTED,
     CHARGE_REQUESTED,
@@ -116,6 +127,7 @@ WEBHOOKS = (
     GATEWAY_INITIALIZE,
     INITIALIZE_SESSION,
     PROCESS_SESSION,
+    ORDER_FULFILLED,
 )
 
 

@@ -9,7 +9,7 @@ from . import manifest
 from .context import app_context
 from .notifications import notification
 from .register import register
-from .webhooks import cancel, charge, refund, sessions
+from .webhooks import cancel, charge, fulfilled, refund, sessions
 from .webhooks.base import webhook_view
 from .webhooks.payload import action_requested
 from .webhooks.session_payload import gateway_requested, session_requested
@@ -59,5 +59,9 @@ urlpatterns = [
     path(
         manifest.PROCESS_SESSION.path.lstrip("/"),
         webhook_view(session_requested, sessions.process, sessions.failure),
+    ),
+    path(
+        manifest.ORDER_FULFILLED.path.lstrip("/"),
+        webhook_view(fulfilled.order_fulfilled, fulfilled.ship, fulfilled.failure),
     ),
 ]

@@ -30,10 +30,12 @@ def test_the_manifest_names_the_app_its_permission_and_its_webhooks(app_url: str
     manifest = requests.get(app_url + "/api/manifest", timeout=5).json()
 
     assert manifest["id"] == "saleor.app.multisafepay"
-    assert manifest["permissions"] == ["HANDLE_PAYMENTS"]
+    assert manifest["permissions"] == ["HANDLE_PAYMENTS", "MANAGE_ORDERS"]
     assert manifest["tokenTargetUrl"] == app_url + "/api/register"
     assert manifest["requiredSaleorVersion"] == ">=3.20 <4"
-    hooks = {hook["syncEvents"][0]: hook for hook in manifest["webhooks"]}
+    hooks = {
+        (hook.get("syncEvents") or hook["asyncEvents"])[0]: hook for hook in manifest["webhooks"]
+    }
     assert set(hooks) == {
         "TRANSACTION_REFUND_REQUESTED",
         "TRANSACTION_CHARGE_REQUESTED",
@@ -41,7 +43,9 @@ def test_the_manifest_names_the_app_its_permission_and_its_webhooks(app_url: str
         "PAYMENT_GATEWAY_INITIALIZE_SESSION",
         "TRANSACTION_INITIALIZE_SESSION",
         "TRANSACTION_PROCESS_SESSION",
+        "ORDER_FULFILLED",
     }
+    assert hooks["ORDER_FULFILLED"]["asyncEvents"] == ["ORDER_FULFILLED"]
     for webhook in WEBHOOKS:
         hook = hooks[webhook.event]
         assert hook["targetUrl"] == app_url + webhook.path

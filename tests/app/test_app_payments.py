@@ -9,10 +9,13 @@ import uuid
 from decimal import Decimal
 from typing import Any, Dict, List
 
+from saleor_multisafepay_refund.app import reports
+from saleor_multisafepay_refund.app.context import app_context
 from saleor_multisafepay_refund.app.manifest import (
     CHARGE_REQUESTED,
     GATEWAY_INITIALIZE,
     INITIALIZE_SESSION,
+    ORDER_FULFILLED,
     PROCESS_SESSION,
     REFUND_REQUESTED,
 )
@@ -196,3 +199,68 @@ def test_the_storefront_learns_what_it_may_offer(
 
     assert answer["data"]["paymentPage"] is True
     assert "KLARNA" in answer["data"]["cartMethods"]
+
+
+def _fulfilled(saleor: SaleorServer, token: str, order_id: str, authorized: str) -> Dict[str, Any]:
+    return {
+        "__typename": "OrderFulfilled",
+        "recipient": {"id": saleor.app_id},
+        "order": {
+            "id": "T3JkZXI6Mg==",
+            "number": "1002",
+            "channel": {"slug": "default-channel"},
+            "transactions": [
+                {
+                    "id": f"VHJhbnNhY3Rpb25JdGVtOj{token}",
+                    "token": token,
+                    "pspReference": order_id,
+                    "authorizedAmount": {"amount": Decimal(authorized), "currency": "EUR"},
+                    "chargedAmount": {"amount": Decimal("0"), "currency": "EUR"},
+                }
+            ],
+        },
+    }
+
+
+def test_a_fulfilled_order_is_shipped_and_saleor_hears_it_charged(
+    saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
+) -> None:
+    token = str(uuid.uuid4())
+    started = saleor.answer(
+        app_url + INITIALIZE_SESSION.path,
+        session(CHECKOUT, "36.30", token, data={"gateway": "KLARNA"}),
+    )
+    order_id = started["pspReference"]
+    msp.pay(order_id)
+
+    response = saleor.send(
+        app_url + ORDER_FULFILLED.path, _fulfilled(saleor, token, order_id, "36.30")
+    )
+    reports.run_due(app_context().sealer)
+
+    assert response.status_code == 200
+    assert msp.order(order_id)["status"] == "shipped"
+    assert [
+        (r["type"], r["pspReference"], r["amount"])
+        for r in saleor.reports
+        if r["id"].endswith(token)
+    ] == [("CHARGE_SUCCESS", order_id, "36.30")]
+
+
+def test_a_shipment_multisafepay_refuses_is_reported_so_staff_can_capture(
+    saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
+) -> None:
+    token = str(uuid.uuid4())
+    started = saleor.answer(
+        app_url + INITIALIZE_SESSION.path,
+        session(CHECKOUT, "36.30", token, data={"gateway": "KLARNA"}),
+    )
+    order_id = started["pspReference"]  # never paid: nothing to ship
+
+    saleor.send(app_url + ORDER_FULFILLED.path, _fulfilled(saleor, token, order_id, "36.30"))
+    reports.run_due(app_context().sealer)
+
+    (report,) = [r for r in saleor.reports if r["id"].endswith(token)]
+    assert (report["type"], report["pspReference"]) == ("CHARGE_FAILURE", order_id)
+    assert "Press Capture" in report["message"]
+    assert msp.order(order_id)["status"] == "initialized"
