@@ -44,6 +44,18 @@ def verify_webhook(installed: Installed, body: bytes, signature: str) -> None:
         raise Untrusted("Saleor-Signature is not a JWS") from None
     if header.get("alg") not in ALGORITHMS:
         raise Untrusted(f"Saleor-Signature uses {header.get('alg')!r}, not RS256")
+    # Only a detached, unencoded payload signs the body. Any other token Saleor signed with the
+    # same key (a customer's access token, anyone can get one) carries its own payload, and
+    # PyJWT before 2.14 checks that one and ignores the body: refused here, whatever PyJWT does.
+    crit = header.get("crit")
+    if (
+        header.get("b64") is not False
+        or not isinstance(crit, list)
+        or "b64" not in crit
+        or signature.count(".") != 2
+        or signature.split(".")[1] != ""
+    ):
+        raise Untrusted("Saleor-Signature is not a detached signature of the body")
     kid = str(header.get("kid", ""))
     for fresh in (False, True):
         key = _key(installed, kid, fresh)

@@ -229,3 +229,21 @@ def test_forged_signatures_do_not_become_a_flood_of_key_fetches(
         _refused(saleor.send(_url(app_url), None, signature=forged, body=body), msp)
 
     assert saleor.jwks_fetches - fetches <= 1
+
+
+def test_a_token_saleor_signed_for_something_else_does_not_sign_a_webhook(
+    app_url: str, saleor: SaleorServer, msp: Emulator, payload: Any
+) -> None:
+    # Saleor signs a customer's access token with the webhook key. Such a token carries its own
+    # payload; some PyJWT releases (Saleor 3.20's, 3.23's) check that payload and ignore the
+    # body they are given. It must never pass for a webhook's signature.
+    import jwt
+
+    access_token = jwt.encode(
+        {"token": "x", "email": "customer@example.com", "type": "access"},
+        saleor.private_key,
+        algorithm="RS256",
+        headers={"kid": saleor.kid},
+    )
+
+    _refused(saleor.send(_url(app_url), payload, signature=access_token), msp)
