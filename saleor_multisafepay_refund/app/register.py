@@ -16,10 +16,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonR
 from . import installations, saleor_api, trust
 from .context import app_context
 from .environment import normalized_api_url
+from .manifest import APP_ID
 
 logger = logging.getLogger(__name__)
 
-APP_ID_QUERY = "{ app { id } }"
+APP_ID_QUERY = "{ app { id identifier } }"
 
 
 def register(request: HttpRequest) -> HttpResponse:
@@ -33,7 +34,7 @@ def register(request: HttpRequest) -> HttpResponse:
         return _refused(
             403,
             "SALEOR_URL_PROHIBITED",
-            f"This App does not accept installations from {api_url}: add it to "
+            f"This App does not accept installations from {_shown(api_url)}: add it to "
             "APP_ALLOWED_SALEOR_URLS where the App runs.",
         )
     try:
@@ -49,6 +50,16 @@ def register(request: HttpRequest) -> HttpResponse:
         app_id = app.get("id") if isinstance(app, dict) else None
         if not isinstance(app_id, str) or not app_id:
             raise saleor_api.SaleorApiError("Saleor did not say which App the token is for.")
+        identifier = app.get("identifier") if isinstance(app, dict) else None
+        if identifier != APP_ID:
+            # Another App's token (anyone who can make an App in that Saleor has one): taking
+            # it would hand this App's webhooks and refunds to that App.
+            return _refused(
+                403,
+                "NOT_THIS_APP",
+                f"The token is for the App {identifier!r}, not {APP_ID!r}: install this App "
+                "from its manifest.",
+            )
         jwks = saleor_api.fetch_jwks(api_url)
     except saleor_api.SaleorApiError as exc:
         return _refused(
@@ -62,6 +73,14 @@ def register(request: HttpRequest) -> HttpResponse:
     trust.forget_keys()
     logger.info("Installed in Saleor %s as App %s", normalized_api_url(api_url), app_id)
     return JsonResponse({"success": True})
+
+
+def _shown(url: str) -> str:
+    """A URL as messages show it: without any user or password it may carry."""
+    try:
+        return normalized_api_url(url)
+    except ValueError:
+        return "that URL"
 
 
 def _refused(status: int, code: str, message: str) -> JsonResponse:

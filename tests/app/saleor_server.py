@@ -32,6 +32,7 @@ class SaleorServer:
     def __init__(self, with_alg: bool = True) -> None:
         self.with_alg = with_alg  # 3.23 and main publish "alg"; 3.20 does not
         self.app_id = APP_ID
+        self.identifier = "saleor.app.multisafepay"  # the manifest's id the App was installed from
         self.token = APP_TOKEN
         self.reports: List[Dict[str, Any]] = []
         self.jwks_fetches = 0
@@ -168,7 +169,7 @@ class SaleorServer:
         if "transactionEventReport" in query:
             return {"data": {"transactionEventReport": self._report(variables)}}
         if "app" in query and "id" in query:
-            return {"data": {"app": {"id": self.app_id}}}
+            return {"data": {"app": {"id": self.app_id, "identifier": self.identifier}}}
         return {"errors": [{"message": "unknown query"}]}
 
     def _report(self, variables: Dict[str, Any]) -> Dict[str, Any]:

@@ -84,6 +84,21 @@ def test_a_token_saleor_does_not_accept_is_refused(app_url: str, saleor: SaleorS
     assert list(Installation.objects.values_list("token_encrypted", flat=True)) == before
 
 
+def test_another_apps_token_is_refused(app_url: str, saleor: SaleorServer) -> None:
+    # Anyone who can make an App in the allowed Saleor holds a token Saleor accepts: it must not
+    # replace this App's installation.
+    before = list(Installation.objects.values_list("app_id", "token_encrypted"))
+    saleor.identifier = "someone.elses.app"
+    try:
+        response = saleor.install(app_url)
+    finally:
+        saleor.identifier = "saleor.app.multisafepay"
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "NOT_THIS_APP"
+    assert list(Installation.objects.values_list("app_id", "token_encrypted")) == before
+
+
 def test_without_saleors_keys_nothing_is_installed(app_url: str, saleor: SaleorServer) -> None:
     before = list(Installation.objects.values_list("token_encrypted", flat=True))
     saleor.jwks_down = True
