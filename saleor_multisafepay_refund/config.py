@@ -56,6 +56,8 @@ class GatewayConfig:
     read_timeout: float = 30.0
     settle_after_seconds: float = SETTLE_AFTER_SECONDS
     connect_timeout: float = 5.0
+    # How often a GET (reading an order, which changes nothing) is tried on a dropped connection.
+    get_attempts: int = 3
     # Where staff change these settings, in the words of the door that built them: said in a
     # refusal caused by them.
     settings_place: str = "the MultiSafepay settings"
@@ -98,6 +100,7 @@ class GatewayConfig:
             session=session,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
+            get_attempts=self.get_attempts,
         )
 
 

@@ -18,8 +18,14 @@ from .webhooks.payload import ActionRequested, GrantedLine, Transaction
 REFUND_SUCCESS = "REFUND_SUCCESS"
 
 
-def ledger_key(transaction: Transaction) -> str:
-    return f"txn:{transaction.token}"
+# The App's keys in the ledger's table, which the plugin's entries (Saleor payments) share.
+LEDGER_PREFIX = "txn:"
+
+
+def ledger_key(token: str) -> str:
+    """The ledger's key of a transaction: its token (its global ID is longer than the 64
+    characters the key holds)."""
+    return LEDGER_PREFIX + token
 
 
 def refund_ask(
@@ -34,7 +40,7 @@ def refund_ask(
     items = tuple(_asked_item(line, config) for line in lines)
     transaction = event.transaction
     return RefundAsk(
-        payment_id=ledger_key(transaction),
+        payment_id=ledger_key(transaction.token),
         msp_order_id=transaction.psp_reference,
         amount=event.amount,
         currency=event.currency,
@@ -50,7 +56,7 @@ def payment_ask(event: ActionRequested) -> PaymentAsk:
     """What TRANSACTION_CHARGE/CANCELATION_REQUESTED asks of the payment."""
     transaction = event.transaction
     return PaymentAsk(
-        payment_id=ledger_key(transaction),
+        payment_id=ledger_key(transaction.token),
         amount=event.amount,
         currency=event.currency,
         msp_order_id=transaction.psp_reference,

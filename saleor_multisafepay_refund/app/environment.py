@@ -49,11 +49,12 @@ class Database:
 
     def django(self) -> Dict[str, object]:
         if self.engine == "sqlite":
-            # Threads of `app serve` write at once: wait for SQLite's lock rather than fail.
+            # Threads of `app serve` write at once: wait for SQLite's lock rather than fail,
+            # but not past what Saleor waits for an answer.
             return {
                 "ENGINE": "django.db.backends.sqlite3",
                 "NAME": self.name,
-                "OPTIONS": {"timeout": 20},
+                "OPTIONS": {"timeout": 5},
             }
         return {
             "ENGINE": "django.db.backends.postgresql",
@@ -62,8 +63,8 @@ class Database:
             "PASSWORD": self.password,
             "HOST": self.host,
             "PORT": self.port,
-            # Webhooks come in bursts: keep a connection per thread for a minute.
-            "CONN_MAX_AGE": 60,
+            # A database that does not answer is found out within Saleor's time.
+            "OPTIONS": {"connect_timeout": 3},
         }
 
 

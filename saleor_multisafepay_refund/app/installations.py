@@ -18,11 +18,12 @@ SETTINGS_PLACE = "the App's settings (`python -m saleor_multisafepay_refund app 
 # What staff run to decide a refund the ledger cannot (`app refunds`, cli.py).
 SUPPORT_COMMAND = "python -m saleor_multisafepay_refund app refunds --order {msp_order}"
 # Saleor waits 18 s for a sync webhook's answer. A refund makes at most three calls to
-# MultiSafepay (GET the order, POST the refund, GET it back when the answer is lost), each
-# within these: 3 x 5.5 s, plus a short wait for the transaction's lock (locks.py). A refund
-# MultiSafepay is slower to answer is answered pending and reported once it shows.
+# MultiSafepay (GET the order, POST the refund, GET it back when the answer is lost), each tried
+# once and within these: 3 x 5 s, plus at most 1.5 s for the transaction's lock (locks.py). A
+# refund MultiSafepay is slower to answer is answered pending and reported once it shows.
 CONNECT_TIMEOUT = 2.0
-READ_TIMEOUT = 3.5
+READ_TIMEOUT = 3.0
+GET_ATTEMPTS = 1
 # The plugin's configuration fields the App stores as text (the API key apart, sealed).
 FIELDS = (
     "test_mode",
@@ -110,6 +111,7 @@ def channel_config(
         support_command=SUPPORT_COMMAND,
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
+        get_attempts=GET_ATTEMPTS,
     )
 
 

@@ -29,6 +29,7 @@ from ..payments.notifications import notified_order_id
 from ..refunds import flow
 from ..refunds.ledger import EntryState
 from . import installations, locks, reports
+from .asks import ledger_key
 from .context import app_context
 from .ledger_store import AppLedger
 from .models import TransactionOrder
@@ -62,7 +63,7 @@ def notification(request: HttpRequest) -> HttpResponse:
     # A GET notification (MultiSafepay's older kind) is not signed: it only makes the App
     # read the order at MultiSafepay, which is what is believed.
     try:
-        with locks.held(f"txn:{link.transaction_token}") as got:
+        with locks.held(ledger_key(link.transaction_token)) as got:
             if not got:
                 return _answer(503, "A refund of this payment is being made: send it again.")
             kept = _bring_in(config, link)
@@ -110,7 +111,7 @@ def _refunds(
 ) -> List[str]:
     """Refunds Saleor has not heard of: made in MultiSafepay's dashboard, or declined later."""
     ledger = AppLedger()
-    payment_id = f"txn:{link.transaction_token}"
+    payment_id = ledger_key(link.transaction_token)
     order = parse_order(data)
     recorded = reports.reported(link.saleor_api_url, link.transaction_id)
     entries, _ = flow.settle_refunds(ledger, payment_id, order, recorded, config)

@@ -27,7 +27,8 @@ from ..multisafepay.money import round_money, shown
 from ..multisafepay.order import parse_order
 from ..refunds import flow
 from ..refunds.ledger import EntryState, LedgerEntry
-from . import installations, saleor_api
+from . import installations, locks, saleor_api
+from .asks import ledger_key
 from .ledger_store import AppLedger
 from .models import Report, TransactionOrder
 from .sealed import Sealer
@@ -183,7 +184,7 @@ def report_event(
             saleor_api_url=link.saleor_api_url,
             channel_slug=link.channel_slug,
             transaction_id=link.transaction_id,
-            payment_id=f"txn:{link.transaction_token}",
+            payment_id=ledger_key(link.transaction_token),
             psp_reference=psp_reference,
             event_type=event_type,
             amount=amount,
@@ -289,9 +290,14 @@ def _settled(report: Report, sealer: Sealer) -> bool:
         config = installations.channel_config(report.saleor_api_url, report.channel_slug, sealer)
         if config is None:
             raise MultiSafepayRefundError(f"channel {report.channel_slug} is not configured")
-        with config.connected() as client:
-            order = parse_order(client.get_order(entry.msp_order_id))
-        entries, _ = flow.settle_refunds(ledger, report.payment_id, order, set(), config)
+        # Under the transaction's lock, as a refund settles it: the order read here must be
+        # newer than anything another request saved, or a stale read could undo it.
+        with locks.held(report.payment_id) as got:
+            if not got:
+                return False
+            with config.connected() as client:
+                order = parse_order(client.get_order(entry.msp_order_id))
+            entries, _ = flow.settle_refunds(ledger, report.payment_id, order, set(), config)
         entry = _entry(entries, report.entry_id)
         if entry is None or entry.is_open:
             return False

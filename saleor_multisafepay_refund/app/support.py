@@ -9,15 +9,14 @@ from typing import List, Optional
 
 from ..models import RefundLedgerEntry, as_entry
 from ..refunds.ledger import LedgerEntry, decide_by_hand
+from . import locks
+from .asks import LEDGER_PREFIX
 from .ledger_store import AppLedger
-
-# The App's ledger keys: the plugin's entries (Saleor's payments) share the table.
-APP_KEY_PREFIX = "txn:"
 
 
 def entries(msp_order_id: Optional[str] = None, limit: int = 50) -> List[LedgerEntry]:
     """The App's ledger entries, newest first; of one MultiSafepay order when given."""
-    rows = RefundLedgerEntry.objects.filter(payment_id__startswith=APP_KEY_PREFIX)
+    rows = RefundLedgerEntry.objects.filter(payment_id__startswith=LEDGER_PREFIX)
     if msp_order_id:
         rows = rows.filter(msp_order_id=msp_order_id)
     return [as_entry(row) for row in rows.order_by("-created_at")[:limit]]
@@ -29,11 +28,15 @@ def decide(
     """Mark an open entry of that order refunded (`landed`) or not; ValueError when there is no
     such open entry."""
     row = RefundLedgerEntry.objects.filter(
-        entry_id=entry_id, msp_order_id=msp_order_id, payment_id__startswith=APP_KEY_PREFIX
+        entry_id=entry_id, msp_order_id=msp_order_id, payment_id__startswith=LEDGER_PREFIX
     ).first()
     if row is None:
         raise ValueError(f"No ledger entry {entry_id} of MultiSafepay order {msp_order_id}.")
     ledger = AppLedger()
-    decided = decide_by_hand(ledger.entries(row.payment_id), entry_id, landed, refund_id)
-    ledger.save(decided)
+    # As a refund of the transaction would: nothing else changes its entries meanwhile.
+    with locks.held(row.payment_id, wait=30.0) as got:
+        if not got:
+            raise ValueError("The transaction is busy at MultiSafepay: try again in a minute.")
+        decided = decide_by_hand(ledger.entries(row.payment_id), entry_id, landed, refund_id)
+        ledger.save(decided)
     return decided

@@ -13,6 +13,7 @@ from ...multisafepay.money import round_money
 from ...payments import flow
 from ...payments.ask import PaymentAsk
 from .. import locks, reports
+from ..asks import ledger_key
 from ..context import AppContext
 from ..installations import Installed
 from ..models import TransactionOrder
@@ -93,13 +94,22 @@ def ship(context: AppContext, installed: Installed, event: OrderFulfilled) -> Ma
             _report(link, CHARGE_FAILURE, transaction, config)
             continue
         ask = PaymentAsk(
-            payment_id=transaction.token,
+            payment_id=ledger_key(transaction.token),
             amount=round_money(transaction.amount, transaction.currency),
             currency=transaction.currency,
             msp_order_id=transaction.psp_reference,
             token=transaction.psp_reference,
         )
-        with locks.held(f"txn:{transaction.token}"):
+        with locks.held(ask.payment_id) as got:
+            if not got:
+                _report(
+                    link,
+                    CHARGE_FAILURE,
+                    transaction,
+                    "MultiSafepay capture not sent: the transaction was busy at MultiSafepay. "
+                    "Press Capture to ship it.",
+                )
+                continue
             answer = flow.capture_payment(config, ask)
         if answer.is_success:
             _report(link, CHARGE_SUCCESS, transaction, "Shipped at MultiSafepay: captured.")

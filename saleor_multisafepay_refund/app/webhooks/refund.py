@@ -36,7 +36,7 @@ def refund_requested(
     url = installed.saleor_api_url
     channel = transaction.channel_slug
     ledger = AppLedger()
-    payment_id = asks.ledger_key(transaction)
+    payment_id = asks.ledger_key(transaction.token)
     granted_id = event.granted_refund.id if event.granted_refund is not None else ""
     with locks.held(payment_id) as got:
         if not got:
