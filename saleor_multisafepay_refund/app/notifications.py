@@ -113,17 +113,23 @@ def _refunds(
     ledger = AppLedger()
     payment_id = ledger_key(link.transaction_token)
     order = parse_order(data)
-    recorded = reports.reported(link.saleor_api_url, link.transaction_id)
-    entries, _ = flow.settle_refunds(ledger, payment_id, order, recorded, config)
+    told = reports.refunds_told(link.saleor_api_url, link.transaction_id)
+    entries, _ = flow.settle_refunds(ledger, payment_id, order, set(told), config)
+    # The reference Saleor holds each counted refund under: a refund answered pending was
+    # reported under the pending answer's reference, not its refund id.
+    counted = {entry_id: reference for reference, entry_id in told.items() if entry_id}
+    counted_refs = set(told)
     kept: List[str] = []
     for entry in entries:
-        if entry.external and entry.state is EntryState.REFUNDED:
+        reference = counted.get(entry.entry_id) or (
+            entry.reference if entry.reference in counted_refs else ""
+        )
+        if entry.external and entry.state is EntryState.REFUNDED and not reference:
             kind = "REFUND_SUCCESS"
+            reference = entry.reference
             message = f"MultiSafepay refund {entry.reference} (made in MultiSafepay's dashboard)."
-        elif entry.state is EntryState.DECLINED and (
-            not entry.external or entry.reference in recorded
-        ):
-            # Saleor counted it as refunded (the App's answer, or a report): no longer.
+        elif entry.state is EntryState.DECLINED and reference:
+            # Saleor counted it as refunded; MultiSafepay now says nothing went back.
             kind = "REFUND_REVERSE"
             message = (
                 f"MultiSafepay {entry.refund_status or 'declined'} refund {entry.reference}: "
@@ -131,7 +137,7 @@ def _refunds(
             )
         else:
             continue
-        reports.report_event(link, entry.reference, kind, entry.amount, entry.currency, message)
+        reports.report_event(link, reference, kind, entry.amount, entry.currency, message)
         kept.append(kind)
     return kept
 

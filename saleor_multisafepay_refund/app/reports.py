@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Dict, Iterable, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 from django.db import IntegrityError
 
@@ -195,13 +195,42 @@ def report_event(
     )
 
 
-def reported(saleor_api_url: str, transaction_id: str) -> Set[str]:
-    """The references of the refunds reported to Saleor as made, for this transaction."""
-    return set(
-        Report.objects.filter(
-            saleor_api_url=saleor_api_url, transaction_id=transaction_id, event_type=REFUND_SUCCESS
-        ).values_list("psp_reference", flat=True)
+def told(
+    saleor_api_url: str,
+    channel_slug: str,
+    transaction_id: str,
+    payment_id: str,
+    reference: str,
+    amount: Decimal,
+    currency: str,
+) -> None:
+    """Keep that Saleor was answered REFUND_SUCCESS under `reference` (nothing to send): what
+    Saleor counts as refunded is what a refund declined later must take back."""
+    _add(
+        Report(
+            saleor_api_url=saleor_api_url,
+            channel_slug=channel_slug,
+            transaction_id=transaction_id,
+            payment_id=payment_id,
+            psp_reference=reference,
+            event_type=REFUND_SUCCESS,
+            amount=amount,
+            currency=currency,
+            message="answered",
+            done=True,
+            created_at=time.time(),
+        )
     )
+
+
+def refunds_told(saleor_api_url: str, transaction_id: str) -> Dict[str, str]:
+    """The refunds Saleor counts (answered, or reported) as made, for this transaction: the
+    reference Saleor holds each under -> its ledger entry ("" when not known: an answer, or a
+    refund made in MultiSafepay's dashboard)."""
+    rows = Report.objects.filter(
+        saleor_api_url=saleor_api_url, transaction_id=transaction_id, event_type=REFUND_SUCCESS
+    )
+    return {row.psp_reference: row.entry_id for row in rows}
 
 
 def _add(report: Report) -> None:

@@ -17,7 +17,7 @@ from saleor_multisafepay_refund.app.manifest import (
     PROCESS_SESSION,
     REFUND_REQUESTED,
 )
-from saleor_multisafepay_refund.emulator import Emulator
+from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind
 from saleor_multisafepay_refund.multisafepay.client import MultiSafepayClient
 from saleor_multisafepay_refund.multisafepay.signatures import sign_notification
 
@@ -192,3 +192,33 @@ def test_a_payment_that_never_succeeded_is_a_failure(
 
     (report,) = _reports(saleor, token)
     assert report[:2] == ("AUTHORIZATION_FAILURE", order_id)
+
+
+def test_a_pending_refund_declined_later_is_a_failure_never_a_reversal(
+    saleor: SaleorServer, app_url: str, msp: Emulator, configured: Any
+) -> None:
+    # Saleor never counted the refund (it was pending): taking it back would overstate what
+    # was charged. The pending answer's report says it failed, and that is all.
+    token, order_id = _started(saleor, app_url, gateway="")
+    msp.pay(order_id, gateway="VISA")
+    _deliver_all(msp)
+    msp.refund_status = "reserved"
+    msp.inject(Fault(FaultKind.DROP_AFTER, method="POST"))
+    msp.inject(Fault(FaultKind.UNAVAILABLE, method="GET", after=1))
+    txn = transaction(order_id, Decimal("36.30"), token=token)
+    pending = saleor.answer(
+        app_url + REFUND_REQUESTED.path,
+        refund_requested(txn, Decimal("10.00"), granted=False, action="REFUND"),
+    )
+    assert set(pending) == {"pspReference"}
+    msp.clear_faults()
+    (refund,) = msp.order(order_id)["related_transactions"]
+
+    msp.set_refund_status(order_id, refund["transaction_id"], "declined")
+    _deliver_all(msp)
+
+    # MultiSafepay's order says nothing went back; the pending refund is decided from it once
+    # MultiSafepay has had its time (a minute), as not made. Never a reversal, never a success.
+    kinds = [kind for kind, _, _ in _reports(saleor, token)]
+    assert kinds == ["CHARGE_SUCCESS"]
+    assert reports.waiting_for(saleor.api_url, txn["id"]) is not None

@@ -76,6 +76,15 @@ def refund_requested(
             )
             return {"pspReference": reference}
     if answer.is_success:
+        reports.told(
+            url,
+            channel,
+            transaction.id,
+            payment_id,
+            answer.transaction_id,
+            answer.amount,
+            answer.currency,
+        )
         return {
             "result": SUCCESS,
             "pspReference": answer.transaction_id,
