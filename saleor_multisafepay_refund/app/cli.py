@@ -43,7 +43,7 @@ def main(argv: Sequence[str]) -> int:
         if args.action == "migrate":
             from .serve import setup
 
-            setup()
+            setup(migrate=True)
             print("The App's database is up to date.")
             return 0
         if args.action == "worker":
@@ -66,7 +66,8 @@ def main(argv: Sequence[str]) -> int:
 def _configure(args: argparse.Namespace) -> int:
     from .serve import setup
 
-    setup()
+    # A shop may configure before the first `app serve`: the database is made here too.
+    setup(migrate=True)
     from . import installations
     from .context import app_context
 

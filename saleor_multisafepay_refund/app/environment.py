@@ -96,13 +96,15 @@ def read_environment(
     if urlsplit(public_url).scheme not in ("http", "https") or not urlsplit(public_url).hostname:
         raise AppSetupError(f"APP_PUBLIC_URL must be an http(s) URL, not {public_url!r}.")
     database = parse_database_url(env.get("APP_DATABASE_URL", "").strip(), here)
-    secret_key = env.get("APP_SECRET_KEY", "").strip() or _key_file(
-        database.name if database.engine == "sqlite" else str(here / DATABASE_FILE)
-    )
+    secret_key = env.get("APP_SECRET_KEY", "").strip()
+    if not secret_key:
+        if database.engine != "sqlite":
+            # Instances on one PostgreSQL must share the key: each would make its own and
+            # none could read what another stored.
+            raise AppSetupError("APP_SECRET_KEY is needed with a PostgreSQL APP_DATABASE_URL.")
+        secret_key = _key_file(database.name)
     allowed = tuple(
-        normalized_api_url(url)
-        for url in env.get("APP_ALLOWED_SALEOR_URLS", "").split(",")
-        if url.strip()
+        _allowed(url) for url in env.get("APP_ALLOWED_SALEOR_URLS", "").split(",") if url.strip()
     )
     return AppEnvironment(public_url, database, secret_key, allowed)
 
@@ -148,16 +150,37 @@ def normalized_api_url(url: str) -> str:
     return f"{scheme}://{host}{path}"
 
 
+def _allowed(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise AppSetupError(
+            f"APP_ALLOWED_SALEOR_URLS: {url.strip()!r} is not a Saleor API URL such as "
+            "https://shop.example.com/graphql/."
+        )
+    try:
+        return normalized_api_url(url)
+    except ValueError:
+        raise AppSetupError(f"APP_ALLOWED_SALEOR_URLS: {url.strip()!r} has a bad port.") from None
+
+
 def _key_file(database_path: str) -> str:
-    """The generated secret beside the database file, made once with mode 0600."""
+    """The generated secret beside the database file, made once with mode 0600. Written to a
+    file of its own, then moved into place: a process starting at the same moment reads the
+    whole key or none, never half of one."""
     path = Path(database_path).parent / KEY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f"{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
         try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(draft, path)  # fails if another process put its key there first
         except FileExistsError:
-            pass  # another process made it just now: use theirs
-        else:
-            with os.fdopen(descriptor, "w") as file:
-                file.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+            pass
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise AppSetupError(f"{path} is empty: delete it (if nothing was stored) or restore it.")
+    return key

@@ -22,9 +22,10 @@ class SaleorApiError(MultiSafepayRefundError):
 
 
 def jwks_url(saleor_api_url: str) -> str:
-    """Saleor serves its keys at its origin's /.well-known/jwks.json."""
+    """Saleor serves its keys at its origin's /.well-known/jwks.json (never with a user or
+    password the API URL might carry: the URL goes into messages)."""
     parts = urlsplit(saleor_api_url)
-    return f"{parts.scheme}://{parts.netloc}/.well-known/jwks.json"
+    return f"{parts.scheme}://{_origin(saleor_api_url)}/.well-known/jwks.json"
 
 
 def fetch_jwks(saleor_api_url: str) -> Mapping[str, object]:
@@ -60,9 +61,9 @@ def graphql(
         )
     except requests.RequestException as exc:
         raise SaleorApiError(
-            f"Saleor at {saleor_api_url} could not be reached ({type(exc).__name__})."
+            f"Saleor at {_shown(saleor_api_url)} could not be reached ({type(exc).__name__})."
         ) from None
-    body = _json(response, saleor_api_url)
+    body = _json(response, _shown(saleor_api_url))
     if not isinstance(body, dict):
         raise SaleorApiError(f"Saleor answered HTTP {response.status_code} without JSON.")
     errors = body.get("errors")
@@ -73,6 +74,20 @@ def graphql(
     if not isinstance(data, dict):
         raise SaleorApiError(f"Saleor answered HTTP {response.status_code} without data.")
     return data
+
+
+def _origin(url: str) -> str:
+    """host[:port] of `url`, without the user and password it may hold."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def _shown(url: str) -> str:
+    """`url` as messages show it: no credentials."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{_origin(url)}{parts.path}"
 
 
 def _json(response: requests.Response, url: str) -> object:

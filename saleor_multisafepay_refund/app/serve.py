@@ -10,21 +10,35 @@ import threading
 from typing import Optional
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from .environment import AppSetupError
+
 logger = logging.getLogger(__name__)
 
 WORKER_PAUSE_SECONDS = 2.0
 
 
-def setup(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Django for the App, with its environment; the database made or upgraded."""
+def setup(host: str = "127.0.0.1", port: int = 8000, migrate: bool = False) -> None:
+    """Django for the App, with its environment; with `migrate`, the database made or
+    upgraded (`app serve`, `app migrate`), else refused while it is not up to date: the other
+    commands run beside a deployment, which migrates once, itself."""
     os.environ["APP_HOST"] = host
     os.environ["APP_PORT"] = str(port)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saleor_multisafepay_refund.app.settings")
     import django
     from django.core.management import call_command
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
 
     django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
+    if migrate:
+        call_command("migrate", verbosity=0, interactive=False)
+        return
+    executor = MigrationExecutor(connection)
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        raise AppSetupError(
+            "the App's database is not up to date: run "
+            "`python -m saleor_multisafepay_refund app migrate` (or `app serve`) first."
+        )
 
 
 class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
@@ -42,7 +56,7 @@ def serve(
     host: str, port: int, stop: Optional[threading.Event] = None, with_worker: bool = True
 ) -> None:
     """Serve until interrupted (or `stop` is set); `with_worker`: the reports worker too."""
-    setup(host, port)
+    setup(host, port, migrate=True)
     from django.core.wsgi import get_wsgi_application
 
     from .context import app_context

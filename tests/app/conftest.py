@@ -45,7 +45,7 @@ os.environ.update(
 )
 from saleor_multisafepay_refund.app.serve import serve, setup  # noqa: E402
 
-setup("127.0.0.1", _PORT)
+setup("127.0.0.1", _PORT, migrate=True)
 
 
 @pytest.fixture(scope="session")

@@ -53,8 +53,8 @@ def test_klarna_is_authorized_when_paid_and_a_refund_finds_the_line(
     assert started["result"] == "AUTHORIZATION_ACTION_REQUIRED"
     assert started["amount"] == Decimal("36.30")
     order_id = started["pspReference"]
-    assert started["data"]["multisafepayOrderId"] == order_id
-    assert started["data"]["paymentUrl"].startswith(msp.base_url.split("/v1")[0])
+    assert started["data"]["multisafepay_order_id"] == order_id
+    assert started["data"]["payment_url"].startswith(msp.base_url.split("/v1")[0])
     body = _created(msp)
     items: List[Dict[str, Any]] = body["shopping_cart"]["items"]
     assert [(i["merchant_item_id"], i["quantity"]) for i in items] == [
@@ -107,7 +107,7 @@ def test_a_card_payment_is_charged_when_paid(
         session(CHECKOUT, "36.30", token, psp_reference=order_id),
     )
     assert waiting["result"] == "CHARGE_ACTION_REQUIRED"
-    assert waiting["data"]["paymentUrl"] == started["data"]["paymentUrl"]
+    assert waiting["data"]["payment_url"] == started["data"]["payment_url"]
 
     msp.pay(order_id, gateway="VISA")
     done = saleor.answer(

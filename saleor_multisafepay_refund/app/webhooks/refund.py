@@ -12,7 +12,10 @@ refund id), REFUND_FAILURE with the message, or pending when MultiSafepay's answ
 
 from __future__ import annotations
 
+import logging
 from typing import Dict, Mapping
+
+from django.db import DatabaseError
 
 from ...refunds import flow
 from .. import asks, locks, reports
@@ -21,6 +24,8 @@ from ..installations import Installed
 from ..ledger_store import AppLedger
 from . import common
 from .payload import ActionRequested
+
+logger = logging.getLogger(__name__)
 
 SUCCESS = "REFUND_SUCCESS"
 FAILURE = "REFUND_FAILURE"
@@ -42,14 +47,20 @@ def refund_requested(
         if not got:
             return failure(
                 event,
-                "MultiSafepay refund not sent: another refund of this transaction is being "
-                "sent right now. Try again in a minute: MultiSafepay is checked first.",
+                "MultiSafepay refund not sent: the transaction is busy at MultiSafepay (a "
+                "refund, a capture or a notification). Try again in a minute: MultiSafepay is "
+                "checked first, so nothing is refunded twice.",
             )
         waiting = reports.waiting_for(url, transaction.id)
         if waiting is not None:
-            if waiting.granted_refund_id == granted_id and waiting.amount_asked == event.amount:
-                # Saleor asks again for the refund answered pending: the same answer, nothing
-                # sent again.
+            if (
+                granted_id
+                and waiting.granted_refund_id == granted_id
+                and waiting.amount_asked == event.amount
+            ):
+                # The very granted refund answered pending, asked again (Saleor itself refuses
+                # to while it shows it pending): the same answer, nothing sent again. An amount
+                # without a granted refund may be a new request of staff: it waits below.
                 return {"pspReference": waiting.psp_reference}
             return failure(
                 event,
@@ -60,31 +71,43 @@ def refund_requested(
         reported = reports.reported_references(url, transaction.id, ledger, payment_id)
         ask = asks.refund_ask(config, event, reported)
         answer = flow.refund_payment(config, ask, ledger)
-        reports.report_unrecorded(
-            url, channel, transaction.id, payment_id, answer.unrecorded, ledger
-        )
-        if answer.open_entry:
-            reference = reports.report_pending(
-                url,
-                channel,
-                transaction.id,
-                payment_id,
-                answer.open_entry,
-                event.currency,
-                granted_id,
-                event.amount,
+        try:
+            reports.report_unrecorded(
+                url, channel, transaction.id, payment_id, answer.unrecorded, ledger
             )
-            return {"pspReference": reference}
+            if answer.open_entry:
+                reference = reports.report_pending(
+                    url,
+                    channel,
+                    transaction.id,
+                    payment_id,
+                    answer.open_entry,
+                    event.currency,
+                    granted_id,
+                    event.amount,
+                )
+                return {"pspReference": reference}
+            if answer.is_success:
+                reports.told(
+                    url,
+                    channel,
+                    transaction.id,
+                    payment_id,
+                    answer.transaction_id,
+                    answer.amount,
+                    answer.currency,
+                )
+        except DatabaseError:
+            # After MultiSafepay was asked: a 5xx would bring Saleor back with an empty body.
+            logger.exception("The App could not keep what it must tell Saleor later")
+            if answer.open_entry:
+                return failure(
+                    event,
+                    "MultiSafepay refund outcome unknown (its answer was lost, and the App's "
+                    "database failed): check the order in MultiSafepay's dashboard. Sending the "
+                    "refund again is safe: it is never made twice.",
+                )
     if answer.is_success:
-        reports.told(
-            url,
-            channel,
-            transaction.id,
-            payment_id,
-            answer.transaction_id,
-            answer.amount,
-            answer.currency,
-        )
         return {
             "result": SUCCESS,
             "pspReference": answer.transaction_id,

@@ -97,7 +97,7 @@ def initialize(
         "result": f"{kind}_ACTION_REQUIRED",
         "amount": event.amount,
         "pspReference": order_id,
-        "data": {"paymentUrl": page, "multisafepayOrderId": order_id},
+        "data": {"payment_url": page, "multisafepay_order_id": order_id},
     }
 
 
@@ -142,7 +142,7 @@ def process(
     elif answer.action_required_data:
         result["result"] = f"{kind}_ACTION_REQUIRED"
         page = answer.action_required_data["payment_url"]
-        result["data"] = {"paymentUrl": page, "multisafepayOrderId": order_id}
+        result["data"] = {"payment_url": page, "multisafepay_order_id": order_id}
     else:
         # Paid, MultiSafepay still checking (Pay After Delivery's "uncleared"): the outcome
         # comes with MultiSafepay's notification, reported to Saleor then.
