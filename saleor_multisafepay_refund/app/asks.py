@@ -47,7 +47,7 @@ def refund_ask(
         items=items,
         products_named=bool(items),
         shipping=granted is not None and granted.shipping_costs_included,
-        recorded=frozenset(_recorded(transaction, reported)),
+        recorded=frozenset(_recorded(transaction, reported or {})),
         saleor_order=transaction.order_number or transaction.order_id,
     )
 

@@ -22,8 +22,6 @@ _TRANSACTION = """
     version issuedAt recipient { id }
     action { actionType amount currency }
     transaction { id token pspReference
-      chargedAmount { amount currency } authorizedAmount { amount currency }
-      refundedAmount { amount currency }
       events { id type pspReference amount { amount currency } createdAt }
       order { id number channel { slug } }
       checkout { id channel { slug } } }"""

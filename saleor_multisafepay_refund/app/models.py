@@ -72,6 +72,8 @@ class Report(models.Model):
         # One of each kind of report per reference: a payment is authorized, then charged,
         # under the same MultiSafepay order id.
         unique_together = (("saleor_api_url", "transaction_id", "psp_reference", "event_type"),)
+        # The worker's question every few seconds: what is due and not done.
+        indexes = (models.Index(fields=["done", "next_at"], name="report_due"),)
 
     def __str__(self) -> str:
         return f"{self.transaction_id} {self.psp_reference} {self.event_type or 'waiting'}"

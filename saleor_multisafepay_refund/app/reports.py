@@ -41,6 +41,8 @@ REFUND_FAILURE = "REFUND_FAILURE"
 # Retries: 10 s, 20 s, ... at most 10 minutes apart, for as long as it takes.
 FIRST_RETRY_SECONDS = 10.0
 MAX_RETRY_SECONDS = 600.0
+# transactionEventReport errors no retry can change (Saleor's TransactionEventReportErrorCode).
+FINAL_CODES = frozenset({"INCORRECT_DETAILS", "NOT_FOUND", "INVALID", "GRAPHQL_ERROR"})
 # How long a worker holds a report it works on (its calls are bounded far below).
 CLAIM_SECONDS = 120.0
 
@@ -301,6 +303,21 @@ def _make(report: Report, sealer: Sealer) -> bool:
     result = data.get("transactionEventReport")
     errors = result.get("errors") if isinstance(result, dict) else None
     if errors:
+        codes = {str(e.get("code")) for e in errors if isinstance(e, dict)}
+        if codes & FINAL_CODES:
+            # Saleor will never take it (another amount under this reference, a transaction
+            # gone): sending it again changes nothing, and a refund waiting on it would wait
+            # for ever. Kept with the reason for `app refunds` and the log.
+            logger.warning(
+                "Saleor refused the report %s of transaction %s for good: %s",
+                report.psp_reference,
+                report.transaction_id,
+                errors,
+            )
+            report.done = True
+            report.last_error = f"refused by Saleor: {errors}"[:1000]
+            report.save(update_fields=["done", "last_error"])
+            return True
         raise MultiSafepayRefundError(f"Saleor refused the report: {errors}")
     report.done = True
     report.save(update_fields=["done"])

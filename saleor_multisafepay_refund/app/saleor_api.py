@@ -7,7 +7,7 @@ a message.
 from __future__ import annotations
 
 import json
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 import requests
@@ -28,10 +28,10 @@ def jwks_url(saleor_api_url: str) -> str:
     return f"{parts.scheme}://{_origin(saleor_api_url)}/.well-known/jwks.json"
 
 
-def fetch_jwks(saleor_api_url: str) -> Mapping[str, object]:
+def fetch_jwks(saleor_api_url: str, timeout: Tuple[float, float] = TIMEOUT) -> Mapping[str, object]:
     url = jwks_url(saleor_api_url)
     try:
-        response = requests.get(url, timeout=TIMEOUT, allow_redirects=False)
+        response = requests.get(url, timeout=timeout, allow_redirects=False)
     except requests.RequestException as exc:
         raise SaleorApiError(
             f"Saleor's keys at {url} could not be read ({type(exc).__name__})."

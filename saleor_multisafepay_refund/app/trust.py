@@ -23,6 +23,8 @@ ALGORITHMS = ["RS256"]
 # An unknown key or a failed check fetches Saleor's keys again (it may have rotated them), at
 # most this often per Saleor: a flood of forged webhooks must not become a flood of fetches.
 REFETCH_AFTER_SECONDS = 60.0
+# Inside a webhook, within Saleor's 18 s.
+JWKS_TIMEOUT = (2.0, 3.0)
 
 
 class Untrusted(MultiSafepayRefundError):
@@ -78,10 +80,15 @@ def _key(installed: Installed, kid: str, fresh: bool) -> Optional[jwt.PyJWK]:
         keys, fetched_at = _keys.get(url) or (_by_kid(installed.jwks), installed.jwks_fetched_at)
         _keys[url] = (keys, fetched_at)
     if fresh:
-        if time.time() - fetched_at < REFETCH_AFTER_SECONDS:
-            return None
+        with _lock:
+            # The attempt counts, not its success: while Saleor's keys cannot be read, forged
+            # requests must not each wait on a fetch. Claimed under the lock: one thread fetches.
+            keys, fetched_at = _keys[url]
+            if time.time() - fetched_at < REFETCH_AFTER_SECONDS:
+                return None
+            _keys[url] = (keys, time.time())
         try:
-            jwks = saleor_api.fetch_jwks(url)
+            jwks = saleor_api.fetch_jwks(url, timeout=JWKS_TIMEOUT)
         except saleor_api.SaleorApiError:
             return None
         keys = _by_kid(jwks)
@@ -95,7 +102,7 @@ def _key(installed: Installed, kid: str, fresh: bool) -> Optional[jwt.PyJWK]:
         return None
     try:
         return jwt.PyJWK(jwk, algorithm="RS256")
-    except PyJWKError:
+    except (PyJWKError, jwt.PyJWTError):  # not an RSA key: it signs nothing of ours
         return None
 
 

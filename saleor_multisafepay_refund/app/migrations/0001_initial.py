@@ -91,6 +91,7 @@ class Migration(migrations.Migration):
                 ("created_at", models.FloatField()),
             ],
             options={
+                "indexes": [models.Index(fields=["done", "next_at"], name="report_due")],
                 "unique_together": {
                     ("saleor_api_url", "transaction_id", "psp_reference", "event_type")
                 },

@@ -33,7 +33,6 @@ class Transaction:
     order_id: str  # "" for a transaction on a checkout
     order_number: str
     channel_slug: str
-    charged: Decimal
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,6 @@ def _transaction(data: Mapping[str, object]) -> Transaction:
     events = data.get("events") or []
     if not isinstance(events, list):
         raise BadPayload("transaction.events is not a list")
-    charged = data.get("chargedAmount")
     return Transaction(
         id=read_text(data.get("id"), "transaction.id"),
         token=read_text(data.get("token"), "transaction.token"),
@@ -103,9 +101,6 @@ def _transaction(data: Mapping[str, object]) -> Transaction:
         order_id=str(order_data.get("id") or ""),
         order_number=str(order_data.get("number") or ""),
         channel_slug=read_channel(owner),
-        charged=read_amount(charged.get("amount"), "chargedAmount")
-        if isinstance(charged, dict)
-        else Decimal(0),
     )
 
 
