@@ -62,6 +62,12 @@ def serve(
     from .context import app_context
 
     environment = app_context().environment
+    if not os.environ.get("APP_PUBLIC_URL") and host in ("0.0.0.0", "::"):
+        logger.warning(
+            "APP_PUBLIC_URL is not set: the manifest tells Saleor to call %s, which it cannot "
+            "reach. Set APP_PUBLIC_URL to the App's address as Saleor sees it.",
+            environment.public_url,
+        )
     if not environment.allowed_saleor_urls:
         logger.warning(
             "No Saleor may install this App yet: set APP_ALLOWED_SALEOR_URLS to your Saleor's "
