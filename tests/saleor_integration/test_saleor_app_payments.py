@@ -61,7 +61,7 @@ mutation($id: ID!, $gateways: [PaymentGatewayToInitialize!]) {
 }
 """
 _TRANSACTION = """
-    transaction { id token pspReference
+    transaction { id token pspReference actions
       authorizedAmount { amount } chargedAmount { amount } refundedAmount { amount } }
     transactionEvent { type pspReference message amount { amount } }
     data
@@ -110,7 +110,7 @@ mutation($grantedRefundId: ID!, $id: ID!) {
 }
 """
 _AMOUNTS = """
-    id pspReference
+    id pspReference actions
     authorizedAmount { amount } chargedAmount { amount } refundedAmount { amount }
     events { type pspReference message amount { amount } }"""
 CHECKOUT_TRANSACTIONS = (
@@ -120,6 +120,14 @@ query($id: ID!) {
     + _AMOUNTS
     + " } }\n}"
 )
+CAPTURE = """
+mutation($id: ID!) {
+  transactionRequestAction(id: $id, actionType: CHARGE) {
+    transaction { id }
+    errors { field code message }
+  }
+}
+"""
 ORDER = (
     """
 query($id: ID!) {
@@ -416,6 +424,8 @@ def test_pay_ship_and_refund_a_line_through_the_app_saleor_and_multisafepay_agre
     )
     assert processed["transactionEvent"]["type"] == "AUTHORIZATION_SUCCESS", processed
     assert _money(processed["transaction"]["authorizedAmount"]) == gross
+    # Staff may capture (ship) or cancel it in the Dashboard.
+    assert sorted(processed["transaction"]["actions"]) == ["CANCEL", "CHARGE"]
 
     placed = _complete(api_client, checkout)
     assert placed is not None and _money(placed["total"]["gross"]) == gross
@@ -437,6 +447,7 @@ def test_pay_ship_and_refund_a_line_through_the_app_saleor_and_multisafepay_agre
     assert _events(transaction, "CHARGE_SUCCESS") == [(msp_order_id, gross)], app_server.log()[
         -3000:
     ]
+    assert transaction["actions"] == ["REFUND"]
     _agree(transaction, msp, msp_order_id, currency)
 
     # The Dashboard refunds one unit of the two-unit line: MultiSafepay gets the cart as the
@@ -530,6 +541,7 @@ def test_a_customer_who_never_comes_back_is_paid_by_the_notification_once(
         app_server.log()[-3000:]
     )
     assert transaction["authorizeStatus"] == "FULL"
+    assert sorted(transaction["actions"]) == ["CANCEL", "CHARGE"]
 
     # The same notification again (MultiSafepay repeats itself): answered, nothing new.
     assert msp.deliver(notification)[0] == 200
@@ -580,4 +592,44 @@ def test_a_refund_made_in_multisafepays_dashboard_is_recorded_in_saleor(
     assert _events(transaction, "REFUND_SUCCESS") == [(str(refund_id), Decimal("5.00"))], (
         app_server.log()[-3000:]
     )
+    _agree(transaction, msp, msp_order_id, checkout.currency)
+
+
+# -- installed without MANAGE_ORDERS ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("app_permissions", [["HANDLE_PAYMENTS"]])
+def test_without_manage_orders_fulfilling_ships_nothing_and_capture_ships_the_order(
+    api_client: Any, staff: Any, shop: Any, msp: Emulator, app_server: AppProcess
+) -> None:
+    """Saleor installs the App with the permissions staff grant, not the manifest's: without
+    MANAGE_ORDERS it keeps the ORDER_FULFILLED webhook but never sends it. Staff press Capture
+    (TRANSACTION_CHARGE_REQUESTED), which ships the order the same way."""
+    checkout = shop
+    gross, _ = _total(api_client, checkout)
+    started = _initialize(api_client, checkout, "KLARNA")
+    msp_order_id = started["transaction"]["pspReference"]
+    msp.pay(msp_order_id)
+    _data(
+        api_client.post_graphql(PROCESS, {"id": started["transaction"]["id"]}),
+        "transactionProcess",
+    )
+    placed = _complete(api_client, checkout)
+    from saleor.order.models import Order
+
+    order = Order.objects.get(number=placed["number"])
+    _fulfill_everything(staff, order)
+    time.sleep(3)  # longer than the worker's interval
+    assert msp.order(msp_order_id)["status"] == "completed"
+    (transaction,) = _order(staff, placed["id"])["transactions"]
+    assert _events(transaction, "CHARGE_SUCCESS") == []
+    assert "CHARGE" in transaction["actions"]  # the Dashboard shows Capture
+    _agree(transaction, msp, msp_order_id, checkout.currency)
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        _data(staff.post_graphql(CAPTURE, {"id": transaction["id"]}), "transactionRequestAction")
+    assert msp.order(msp_order_id)["status"] == "shipped"
+    (transaction,) = _order(staff, placed["id"])["transactions"]
+    assert _money(transaction["chargedAmount"]) == gross
+    assert transaction["actions"] == ["REFUND"]
     _agree(transaction, msp, msp_order_id, checkout.currency)
