@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from django.db import IntegrityError
 
@@ -46,15 +46,33 @@ FINAL_CODES = frozenset({"INCORRECT_DETAILS", "NOT_FOUND", "INVALID", "GRAPHQL_E
 # How long a worker holds a report it works on (its calls are bounded far below).
 CLAIM_SECONDS = 120.0
 
+# What staff may do with the transaction once an event is recorded: Saleor offers Capture,
+# Cancel and Refund in the Dashboard (and accepts those requests) by these. An authorized
+# buy-now-pay-later payment is captured by shipping or cancelled; a charged one is refunded; a
+# cancelled or charged-back one is done. Other events leave them as they are.
+ACTIONS_AFTER: Dict[str, Tuple[str, ...]] = {
+    "AUTHORIZATION_SUCCESS": ("CHARGE", "CANCEL"),
+    "CHARGE_SUCCESS": ("REFUND",),
+    "CANCEL_SUCCESS": (),
+    "CHARGE_BACK": (),
+}
+
 REPORT_MUTATION = """
 mutation MultiSafepayReport($id: ID!, $type: TransactionEventTypeEnum!, $amount: PositiveDecimal,
-                            $pspReference: String!, $message: String) {
+                            $pspReference: String!, $message: String,
+                            $availableActions: [TransactionActionEnum!]) {
   transactionEventReport(id: $id, type: $type, amount: $amount, pspReference: $pspReference,
-                         message: $message) {
+                         message: $message, availableActions: $availableActions) {
     alreadyProcessed
     errors { field code message }
   }
 }"""
+
+
+def actions_after(event_type: str) -> Optional[List[str]]:
+    """The transaction's available actions once `event_type` is recorded; None: unchanged."""
+    actions = ACTIONS_AFTER.get(event_type)
+    return None if actions is None else list(actions)
 
 
 def pending_reference(entry_id: str) -> str:
@@ -298,6 +316,7 @@ def _make(report: Report, sealer: Sealer) -> bool:
             else str(round_money(report.amount, report.currency)),
             "pspReference": report.psp_reference,
             "message": report.message[:512],
+            "availableActions": actions_after(report.event_type),
         },
     )
     result = data.get("transactionEventReport")

@@ -42,7 +42,13 @@ def test_capture_ships_the_order(
 
     answer = _send(saleor, app_url + CHARGE_REQUESTED.path, "25.50", "CHARGE")
 
-    assert answer == {"result": "CHARGE_SUCCESS", "pspReference": ORDER, "amount": Decimal("25.50")}
+    # Charged: Saleor offers Refund from now on, no longer Capture or Cancel.
+    assert answer == {
+        "result": "CHARGE_SUCCESS",
+        "pspReference": ORDER,
+        "amount": Decimal("25.50"),
+        "actions": ["REFUND"],
+    }
     assert msp.order(ORDER)["status"] == "shipped"
 
 
@@ -66,6 +72,7 @@ def test_cancel_cancels_an_order_not_shipped(
     answer = _send(saleor, app_url + CANCELATION_REQUESTED.path, "25.50", "CANCEL")
 
     assert (answer["result"], answer["pspReference"]) == ("CANCEL_SUCCESS", ORDER)
+    assert answer["actions"] == []  # nothing left to do with a cancelled payment
     assert msp.order(ORDER)["status"] == "void"
 
 

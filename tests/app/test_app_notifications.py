@@ -62,6 +62,9 @@ def test_paid_while_the_customer_never_came_back(
     assert _deliver_all(msp) == [200]
 
     assert _reports(saleor, token) == [("AUTHORIZATION_SUCCESS", order_id, "36.30")]
+    # Saleor offers staff Capture (shipping) and Cancel of it.
+    (report,) = [r for r in saleor.reports if r["id"].endswith(token)]
+    assert report["availableActions"] == ["CHARGE", "CANCEL"]
 
 
 def test_a_notification_sent_again_is_reported_once(

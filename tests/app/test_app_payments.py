@@ -72,10 +72,12 @@ def test_klarna_is_authorized_when_paid_and_a_refund_finds_the_line(
         app_url + PROCESS_SESSION.path,
         session(CHECKOUT, "36.30", token, psp_reference=order_id),
     )
+    # Authorized: Saleor offers staff Capture (shipping) and Cancel.
     assert done == {
         "result": "AUTHORIZATION_SUCCESS",
         "amount": Decimal("36.30"),
         "pspReference": order_id,
+        "actions": ["CHARGE", "CANCEL"],
     }
 
     # Staff press Capture: MultiSafepay ships the order, which invoices the customer.
@@ -115,6 +117,7 @@ def test_a_card_payment_is_charged_when_paid(
         session(CHECKOUT, "36.30", token, psp_reference=order_id),
     )
     assert (done["result"], done["pspReference"]) == ("CHARGE_SUCCESS", order_id)
+    assert done["actions"] == ["REFUND"]
 
 
 def test_a_declined_payment_is_a_failure_saleor_records(
@@ -241,10 +244,10 @@ def test_a_fulfilled_order_is_shipped_and_saleor_hears_it_charged(
     assert response.status_code == 200
     assert msp.order(order_id)["status"] == "shipped"
     assert [
-        (r["type"], r["pspReference"], r["amount"])
+        (r["type"], r["pspReference"], r["amount"], r["availableActions"])
         for r in saleor.reports
         if r["id"].endswith(token)
-    ] == [("CHARGE_SUCCESS", order_id, "36.30")]
+    ] == [("CHARGE_SUCCESS", order_id, "36.30", ["REFUND"])]
 
 
 def test_a_shipment_multisafepay_refuses_is_reported_so_staff_can_capture(
@@ -262,5 +265,6 @@ def test_a_shipment_multisafepay_refuses_is_reported_so_staff_can_capture(
 
     (report,) = [r for r in saleor.reports if r["id"].endswith(token)]
     assert (report["type"], report["pspReference"]) == ("CHARGE_FAILURE", order_id)
+    assert report["availableActions"] is None  # Capture stays offered: press it again
     assert "Press Capture" in report["message"]
     assert msp.order(order_id)["status"] == "initialized"

@@ -12,9 +12,10 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import requests
 
@@ -25,6 +26,14 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Installed:
+    """The App as Saleor installed it."""
+
+    app: Any  # Saleor's App
+    token: str  # the token Saleor sent the App's tokenTargetUrl
 
 
 class AppProcess:

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
@@ -28,32 +27,21 @@ if not django_settings.configured:
 import graphene  # noqa: E402
 import requests  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
-from django.db import connections  # noqa: E402
 from django.test import TestCase  # noqa: E402
-from saleor.account.models import Group  # noqa: E402
-from saleor.app import installation_utils  # noqa: E402
-from saleor.app.models import App, AppInstallation  # noqa: E402
 from saleor.core.jwt_manager import get_jwt_manager  # noqa: E402
 from saleor.graphql.tests.fixtures import ApiClient  # noqa: E402
-from saleor.tests.utils import FakeDbReplicaConnection  # noqa: E402
 
-from saleor_multisafepay_refund.app.manifest import APP_ID, REFUND_REQUESTED  # noqa: E402
+from saleor_multisafepay_refund.app.manifest import REFUND_REQUESTED  # noqa: E402
 from saleor_multisafepay_refund.emulator import Emulator, Fault, FaultKind  # noqa: E402
 from saleor_multisafepay_refund.multisafepay import wire  # noqa: E402
 
-from .app_process import AppProcess, FlakyGateway  # noqa: E402
-from .msp_orders import KEY, msp_order_of  # noqa: E402
+from .app_process import AppProcess, FlakyGateway, Installed  # noqa: E402
+from .msp_orders import msp_order_of  # noqa: E402
 
 MSP_ORDER_ID = "msp-app-order-1"
-WEBHOOK_PLUGIN = "saleor.plugins.webhook.plugin.WebhookPlugin"
 # The App's worker tries every 2 s, and 10 s later after a failed try.
 REPORT_WAIT_SECONDS = 30.0
 
-APP_INSTALL = """
-mutation($input: AppInstallInput!) {
-  appInstall(input: $input) { errors { field code message } }
-}
-"""
 TRANSACTION_CREATE = """
 mutation($id: ID!, $transaction: TransactionCreateInput!) {
   transactionCreate(id: $id, transaction: $transaction) {
@@ -103,124 +91,6 @@ def _gid(kind: str, pk: Any) -> str:
     return graphene.Node.to_global_id(kind, pk)
 
 
-# -- Saleor served over HTTP, the App as its own process -------------------------------------
-
-
-@pytest.fixture(scope="module")
-def saleor_api_url(live_server: Any) -> Iterator[str]:
-    """Saleor's API URL as Saleor names itself (PUBLIC_URL is the live server).
-
-    The live server's threads open connections of their own; Saleor's conftest keeps the
-    replica alias away from the test database (it wraps the main thread's connection), so a
-    thread would read Saleor's real database: pointed at the test database here.
-    """
-    replica = connections.settings["replica"]
-    name = replica["NAME"]
-    replica["NAME"] = connections["default"].settings_dict["NAME"]
-    yield live_server.url + "/graphql/"
-    replica["NAME"] = name
-    # The live server's tests are transactional: their flush opens an atomic block on the
-    # replica alias, which sets transaction state on Saleor's FakeDbReplicaConnection itself
-    # instead of on the connection it stands for. Left there, that state shadows the real one
-    # and breaks the next non-transactional test ("An error occurred in the current
-    # transaction"): the wrapper is made to delegate everything again.
-    wrapper = connections["replica"]
-    if isinstance(wrapper, FakeDbReplicaConnection):
-        for attribute in [a for a in vars(wrapper) if a not in ("replica_conn", "writer_conn")]:
-            delattr(wrapper, attribute)
-
-
-@pytest.fixture(scope="module")
-def app(saleor_api_url: str) -> Iterator[AppProcess]:
-    """`app serve` from an empty directory, accepting installs from this Saleor only."""
-    process = AppProcess(allowed_saleor_url=saleor_api_url).start()
-    yield process
-    log = process.log()
-    process.stop()
-    assert KEY not in log, "the App logged the MultiSafepay API key"
-
-
-@pytest.fixture
-def saleor_serving(settings: Any, live_server: Any, saleor_api_url: str) -> str:
-    settings.PUBLIC_URL = live_server.url
-    # Saleor's test settings load no plugin; the webhook plugin is what sends App webhooks.
-    settings.PLUGINS = [WEBHOOK_PLUGIN]
-    return saleor_api_url
-
-
-@pytest.fixture
-def staff(
-    staff_api_client: Any,
-    permission_manage_apps: Any,
-    permission_manage_orders: Any,
-    permission_manage_payments: Any,
-) -> Any:
-    """A staff member who may install Apps, grant refunds and send them (the Dashboard's user)."""
-    group = Group.objects.create(name="MultiSafepay staff", restricted_access_to_channels=False)
-    group.permissions.add(
-        permission_manage_apps, permission_manage_orders, permission_manage_payments
-    )
-    group.user_set.add(staff_api_client.user)
-    return staff_api_client
-
-
-@dataclass(frozen=True)
-class Installed:
-    app: Any  # Saleor's App
-    token: str  # the token Saleor sent the App's tokenTargetUrl
-
-
-@pytest.fixture
-def installed(saleor_serving: str, app: AppProcess, staff: Any, monkeypatch: Any) -> Installed:
-    """The App, installed as from the Dashboard (Apps > Install from manifest URL)."""
-    sent: List[str] = []
-    send_app_token = installation_utils.send_app_token
-
-    def keeping_the_token(target_url: str, token: str) -> None:
-        sent.append(token)
-        send_app_token(target_url=target_url, token=token)
-
-    monkeypatch.setattr(installation_utils, "send_app_token", keeping_the_token)
-    response = staff.post_graphql(
-        APP_INSTALL,
-        {
-            "input": {
-                "appName": "MultiSafepay",
-                "manifestUrl": app.url + "/api/manifest",
-                "permissions": ["HANDLE_PAYMENTS"],
-                "activateAfterInstallation": True,
-            }
-        },
-    )
-    _data(response, "appInstall")
-    installed_app = App.objects.filter(identifier=APP_ID).first()
-    failures = [installation.message for installation in AppInstallation.objects.all()]
-    assert installed_app is not None, f"not installed: {failures}\n{app.log()}"
-    (token,) = sent
-    return Installed(installed_app, token)
-
-
-@pytest.fixture
-def configured(
-    installed: Installed, app: AppProcess, msp: Emulator, channel_USD: Any, saleor_serving: str
-) -> Any:
-    """The channel's MultiSafepay settings, with `app configure` (the key from MSP_API_KEY)."""
-    done = app.configure(
-        [
-            "--saleor-api-url",
-            saleor_serving,
-            "--channel",
-            channel_USD.slug,
-            "--api-url",
-            msp.base_url,
-        ],
-        api_key=KEY,
-    )
-    assert done.returncode == 0, done.stderr
-    assert KEY not in done.stdout + done.stderr
-    return installed.app
-
-
 @pytest.fixture
 def app_transaction(configured: Any, order_with_lines: Any, msp: Emulator) -> Dict[str, Any]:
     """The order paid with Pay After Delivery at MultiSafepay; its transaction made by the App
@@ -249,19 +119,19 @@ def app_transaction(configured: Any, order_with_lines: Any, msp: Emulator) -> Di
 
 
 def test_the_app_installs_from_its_manifest_with_handle_payments_only(
-    installed: Installed, app: AppProcess
+    installed: Installed, app_server: AppProcess
 ) -> None:
     saleor_app = installed.app
     assert saleor_app.is_active and saleor_app.is_installed
     assert [p.codename for p in saleor_app.permissions.all()] == ["handle_payments"]
-    assert app.url + REFUND_REQUESTED.path in {
+    assert app_server.url + REFUND_REQUESTED.path in {
         hook.target_url for hook in saleor_app.webhooks.all()
     }
     # The App kept the token only after asking Saleor which App it is for ({ app { id } }).
-    assert f"as App {_gid('App', saleor_app.pk)}" in app.log()
+    assert f"as App {_gid('App', saleor_app.pk)}" in app_server.log()
     # Kept sealed, never logged.
-    assert installed.token not in app.log()
-    assert installed.token.encode() not in app.database()
+    assert installed.token not in app_server.log()
+    assert installed.token.encode() not in app_server.database()
 
 
 def _refund_line_from_the_dashboard(
@@ -376,7 +246,7 @@ def test_a_5xx_on_the_way_back_fails_in_saleor_and_a_resend_records_the_one_refu
     staff: Any,
     app_transaction: Dict[str, Any],
     configured: Any,
-    app: AppProcess,
+    app_server: AppProcess,
     order_with_lines: Any,
     msp: Emulator,
 ) -> None:
@@ -384,11 +254,11 @@ def test_a_5xx_on_the_way_back_fails_in_saleor_and_a_resend_records_the_one_refu
     line = order.lines.get(product_sku="SKU_AA")
     unit_gross = line.unit_price_gross_amount
     # A proxy in front of the App: the App refunds, Saleor gets a 502.
-    gateway = FlakyGateway(app.url)
+    gateway = FlakyGateway(app_server.url)
     try:
-        moved = configured.webhooks.filter(target_url=app.url + REFUND_REQUESTED.path).update(
-            target_url=gateway.url + REFUND_REQUESTED.path
-        )
+        moved = configured.webhooks.filter(
+            target_url=app_server.url + REFUND_REQUESTED.path
+        ).update(target_url=gateway.url + REFUND_REQUESTED.path)
         assert moved == 1
 
         granted = _refund_line_from_the_dashboard(staff, order, line, app_transaction)
@@ -529,14 +399,14 @@ def _forged_signature(body: bytes) -> str:
 
 
 def test_a_forged_or_misdirected_refund_webhook_is_refused_and_nothing_is_refunded(
-    app: AppProcess,
+    app_server: AppProcess,
     app_transaction: Dict[str, Any],
     configured: Any,
     order_with_lines: Any,
     msp: Emulator,
     saleor_serving: str,
 ) -> None:
-    url = app.url + REFUND_REQUESTED.path
+    url = app_server.url + REFUND_REQUESTED.path
     app_id = _gid("App", configured.pk)
     body = _refund_payload(app_id, app_transaction, order_with_lines, Decimal("12.30"))
     genuine = get_jwt_manager().jws_encode(body)

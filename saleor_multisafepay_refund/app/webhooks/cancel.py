@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Dict, Mapping
 
 from ...payments import flow
-from .. import asks, locks
+from .. import asks, locks, reports
 from ..context import AppContext
 from ..installations import Installed
 from . import common
@@ -27,7 +27,12 @@ def cancelation_requested(
             return failure(event, "MultiSafepay cancel not sent: the transaction is busy.")
         answer = flow.void_payment(config, ask)
     if answer.is_success:
-        return {"result": SUCCESS, "pspReference": ask.msp_order_id, "amount": answer.amount}
+        return {
+            "result": SUCCESS,
+            "pspReference": ask.msp_order_id,
+            "amount": answer.amount,
+            "actions": reports.actions_after(SUCCESS),
+        }
     return failure(event, answer.note or answer.error or "MultiSafepay cancel failed.")
 
 

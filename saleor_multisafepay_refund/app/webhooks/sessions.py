@@ -18,6 +18,7 @@ from ...answers import AUTH, CAPTURE, GatewayAnswer
 from ...multisafepay.methods import CART_GATEWAYS, is_cart_gateway
 from ...payments import flow
 from ...payments.ask import PaymentAsk, PaymentContext
+from .. import reports
 from ..context import AppContext
 from ..installations import Installed
 from ..models import TransactionOrder
@@ -147,6 +148,10 @@ def process(
         # Paid, MultiSafepay still checking (Pay After Delivery's "uncleared"): the outcome
         # comes with MultiSafepay's notification, reported to Saleor then.
         result["result"] = f"{kind}_REQUEST"
+    actions = reports.actions_after(str(result["result"]))
+    if actions is not None:
+        # What Saleor offers staff (Capture, Cancel, Refund): none unless the App says.
+        result["actions"] = actions
     return result
 
 
