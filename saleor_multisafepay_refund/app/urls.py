@@ -9,8 +9,9 @@ from . import manifest
 from .context import app_context
 from .notifications import notification
 from .register import register
-from .webhooks import cancel, charge, fulfilled, refund, sessions
+from .webhooks import fulfilled, refund, sessions
 from .webhooks.base import webhook_view
+from .webhooks.order_actions import CANCEL, CHARGE
 from .webhooks.payload import action_requested
 from .webhooks.session_payload import gateway_requested, session_requested
 from .webhooks.sessions import NOTIFICATION_PATH
@@ -42,11 +43,11 @@ urlpatterns = [
     ),
     path(
         manifest.CHARGE_REQUESTED.path.lstrip("/"),
-        webhook_view(action_requested, charge.charge_requested, charge.failure),
+        webhook_view(action_requested, CHARGE, CHARGE.failure),
     ),
     path(
         manifest.CANCELATION_REQUESTED.path.lstrip("/"),
-        webhook_view(action_requested, cancel.cancelation_requested, cancel.failure),
+        webhook_view(action_requested, CANCEL, CANCEL.failure),
     ),
     path(
         manifest.GATEWAY_INITIALIZE.path.lstrip("/"),
