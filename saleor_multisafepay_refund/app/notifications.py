@@ -102,7 +102,9 @@ def _payment(link: TransactionOrder, view: PaymentView) -> str:
     message = (
         f"MultiSafepay order {view.order_id} is {view.status} ({view.gateway or 'no method'})."
     )
-    reports.report_event(link, link.msp_order_id, kind, amount, view.currency, message)
+    reports.report_event(
+        reports.Where.of(link), link.msp_order_id, kind, amount, view.currency, message
+    )
     return kind
 
 
@@ -137,7 +139,9 @@ def _refunds(
             )
         else:
             continue
-        reports.report_event(link, reference, kind, entry.amount, entry.currency, message)
+        reports.report_event(
+            reports.Where.of(link), reference, kind, entry.amount, entry.currency, message
+        )
         kept.append(kind)
     return kept
 

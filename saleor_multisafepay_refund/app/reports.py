@@ -120,42 +120,43 @@ def reported_references(
     }
 
 
+@dataclass(frozen=True)
+class Where:
+    """The transaction a report is about: which Saleor, channel, transaction, ledger key."""
+
+    saleor_api_url: str
+    channel_slug: str
+    transaction_id: str
+    payment_id: str
+
+    @classmethod
+    def of(cls, link: TransactionOrder) -> Where:
+        return cls(
+            link.saleor_api_url,
+            link.channel_slug,
+            link.transaction_id,
+            ledger_key(link.transaction_token),
+        )
+
+
 def report_pending(
-    saleor_api_url: str,
-    channel_slug: str,
-    transaction_id: str,
-    payment_id: str,
-    entry_id: str,
-    currency: str,
-    granted_refund_id: str,
-    asked: Decimal,
+    where: Where, entry_id: str, currency: str, granted_refund_id: str, asked: Decimal
 ) -> str:
     """Keep the report of a refund answered pending; its reference."""
     reference = pending_reference(entry_id)
     _add(
-        Report(
-            saleor_api_url=saleor_api_url,
-            channel_slug=channel_slug,
-            transaction_id=transaction_id,
-            payment_id=payment_id,
-            psp_reference=reference,
-            entry_id=entry_id,
-            granted_refund_id=granted_refund_id,
-            asked=asked,
-            currency=currency,
-            created_at=time.time(),
-        )
+        where,
+        reference,
+        entry_id=entry_id,
+        granted_refund_id=granted_refund_id,
+        asked=asked,
+        currency=currency,
     )
     return reference
 
 
 def report_unrecorded(
-    saleor_api_url: str,
-    channel_slug: str,
-    transaction_id: str,
-    payment_id: str,
-    unrecorded: Iterable[Tuple[str, Decimal, str]],
-    ledger: AppLedger,
+    where: Where, unrecorded: Iterable[Tuple[str, Decimal, str]], ledger: AppLedger
 ) -> None:
     """Keep a REFUND_SUCCESS report of each refund Saleor has not recorded; not of those
     waiting for their pending report (Saleor would count them twice)."""
@@ -163,83 +164,54 @@ def report_unrecorded(
     if not unrecorded:
         return
     waiting = set(
-        Report.objects.filter(saleor_api_url=saleor_api_url, transaction_id=transaction_id)
+        Report.objects.filter(
+            saleor_api_url=where.saleor_api_url, transaction_id=where.transaction_id
+        )
         .exclude(entry_id="")
         .values_list("entry_id", flat=True)
     )
-    skip = {entry.reference for entry in ledger.entries(payment_id) if entry.entry_id in waiting}
+    skip = {
+        entry.reference for entry in ledger.entries(where.payment_id) if entry.entry_id in waiting
+    }
     for reference, amount, currency in unrecorded:
-        if reference in skip:
-            continue
-        _add(
-            Report(
-                saleor_api_url=saleor_api_url,
-                channel_slug=channel_slug,
-                transaction_id=transaction_id,
-                payment_id=payment_id,
-                psp_reference=reference,
-                event_type=REFUND_SUCCESS,
-                amount=amount,
-                currency=currency,
-                message=(
-                    f"MultiSafepay refunded {shown(amount, currency)} (refund {reference}), "
-                    "not asked through Saleor or its answer lost: recorded now."
-                ),
-                created_at=time.time(),
+        if reference not in skip:
+            message = (
+                f"MultiSafepay refunded {shown(amount, currency)} (refund {reference}), "
+                "not asked through Saleor or its answer lost: recorded now."
             )
-        )
+            report_event(where, reference, REFUND_SUCCESS, amount, currency, message)
 
 
 def report_event(
-    link: TransactionOrder,
+    where: Where,
     psp_reference: str,
     event_type: str,
     amount: Decimal,
     currency: str,
     message: str,
 ) -> None:
-    """Keep a report of what MultiSafepay's order shows (a notification), once."""
+    """Keep a report of what MultiSafepay shows, once."""
     _add(
-        Report(
-            saleor_api_url=link.saleor_api_url,
-            channel_slug=link.channel_slug,
-            transaction_id=link.transaction_id,
-            payment_id=ledger_key(link.transaction_token),
-            psp_reference=psp_reference,
-            event_type=event_type,
-            amount=amount,
-            currency=currency,
-            message=message,
-            created_at=time.time(),
-        )
+        where,
+        psp_reference,
+        event_type=event_type,
+        amount=amount,
+        currency=currency,
+        message=message,
     )
 
 
-def told(
-    saleor_api_url: str,
-    channel_slug: str,
-    transaction_id: str,
-    payment_id: str,
-    reference: str,
-    amount: Decimal,
-    currency: str,
-) -> None:
+def told(where: Where, reference: str, amount: Decimal, currency: str) -> None:
     """Keep that Saleor was answered REFUND_SUCCESS under `reference` (nothing to send): what
     Saleor counts as refunded is what a refund declined later must take back."""
     _add(
-        Report(
-            saleor_api_url=saleor_api_url,
-            channel_slug=channel_slug,
-            transaction_id=transaction_id,
-            payment_id=payment_id,
-            psp_reference=reference,
-            event_type=REFUND_SUCCESS,
-            amount=amount,
-            currency=currency,
-            message="answered",
-            done=True,
-            created_at=time.time(),
-        )
+        where,
+        reference,
+        event_type=REFUND_SUCCESS,
+        amount=amount,
+        currency=currency,
+        message="answered",
+        done=True,
     )
 
 
@@ -253,8 +225,17 @@ def refunds_told(saleor_api_url: str, transaction_id: str) -> Dict[str, str]:
     return {row.psp_reference: row.entry_id for row in rows}
 
 
-def _add(report: Report) -> None:
-    with contextlib.suppress(IntegrityError):  # kept already: one per (transaction, reference)
+def _add(where: Where, psp_reference: str, **fields: object) -> None:
+    report = Report(
+        saleor_api_url=where.saleor_api_url,
+        channel_slug=where.channel_slug,
+        transaction_id=where.transaction_id,
+        payment_id=where.payment_id,
+        psp_reference=psp_reference,
+        created_at=time.time(),
+        **fields,
+    )
+    with contextlib.suppress(IntegrityError):  # kept already: one per (reference, type)
         report.save()
 
 

@@ -122,7 +122,12 @@ def ship(context: AppContext, installed: Installed, event: OrderFulfilled) -> Ma
 
 def _report(link: TransactionOrder, kind: str, transaction: Authorized, message: str) -> None:
     reports.report_event(
-        link, link.msp_order_id, kind, transaction.amount, transaction.currency, message
+        reports.Where.of(link),
+        link.msp_order_id,
+        kind,
+        transaction.amount,
+        transaction.currency,
+        message,
     )
 
 

@@ -43,6 +43,7 @@ def refund_requested(
     ledger = AppLedger()
     payment_id = asks.ledger_key(transaction.token)
     granted_id = event.granted_refund.id if event.granted_refund is not None else ""
+    where = reports.Where(url, channel, transaction.id, payment_id)
     with locks.held(payment_id) as got:
         if not got:
             return failure(
@@ -72,15 +73,10 @@ def refund_requested(
         ask = asks.refund_ask(config, event, reported)
         answer = flow.refund_payment(config, ask, ledger)
         try:
-            reports.report_unrecorded(
-                url, channel, transaction.id, payment_id, answer.unrecorded, ledger
-            )
+            reports.report_unrecorded(where, answer.unrecorded, ledger)
             if answer.open_entry:
                 reference = reports.report_pending(
-                    url,
-                    channel,
-                    transaction.id,
-                    payment_id,
+                    where,
                     answer.open_entry,
                     event.currency,
                     granted_id,
@@ -89,10 +85,7 @@ def refund_requested(
                 return {"pspReference": reference}
             if answer.is_success:
                 reports.told(
-                    url,
-                    channel,
-                    transaction.id,
-                    payment_id,
+                    where,
                     answer.transaction_id,
                     answer.amount,
                     answer.currency,
