@@ -19,7 +19,11 @@ setup(
     long_description_content_type="text/markdown",
     license="BSD-3-Clause",
     packages=find_packages(include=["saleor_multisafepay_refund", "saleor_multisafepay_refund.*"]),
-    package_data={"saleor_multisafepay_refund": ["py.typed"]},
+    # The App's page ships built: templates, script and styles, no build step.
+    package_data={
+        "saleor_multisafepay_refund": ["py.typed"],
+        "saleor_multisafepay_refund.app.dashboard": ["templates/multisafepay/*.html", "static/*"],
+    },
     python_requires=">=3.9",
     # Saleor is never a requirement: the package is installed into a Saleor deployment.
     install_requires=["requests>=2.25"],

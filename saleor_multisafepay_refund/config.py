@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Dict, Iterable, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Dict, Iterable, Iterator, Mapping, Optional, Tuple
 
 from .errors import ConfigurationError
 from .multisafepay.client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient, check_api_url
@@ -81,6 +81,13 @@ class GatewayConfig:
             return self.api_url
         return TEST_API_URL if self.test_mode else LIVE_API_URL
 
+    @property
+    def environment(self) -> str:
+        """Which MultiSafepay this configuration talks to, in words."""
+        if self.api_url:
+            return f"The MultiSafepay API at {self.api_url}"
+        return "MultiSafepay's " + ("test" if self.test_mode else "live") + " environment"
+
     @contextmanager
     def connected(self, session: Optional[requests.Session] = None) -> Iterator[MultiSafepayClient]:
         """`client(session)` for one piece of work, closed afterwards unless the session is
@@ -102,6 +109,84 @@ class GatewayConfig:
             read_timeout=self.read_timeout,
             get_attempts=self.get_attempts,
         )
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration field as staff see it, the same in both doors (the plugin's
+    configuration in Saleor's Dashboard, the App's page): its name, label, help and kind."""
+
+    name: str
+    label: str
+    help_text: str
+    kind: str  # "secret", "boolean", "text", "multiline" or "choice"
+    default: str = ""  # what an empty field means
+    choices: Tuple[str, ...] = ()
+
+
+SETTINGS: Tuple[Setting, ...] = (
+    Setting(
+        "api_key",
+        "API key",
+        "Your MultiSafepay site's API key (MultiSafepay: Settings > Sites).",
+        "secret",
+    ),
+    Setting(
+        "test_mode",
+        "Test mode",
+        "On: MultiSafepay's test API. Off: the live API, real money.",
+        "boolean",
+        "true",
+    ),
+    Setting(
+        "api_url",
+        "API URL (optional)",
+        "Replaces the test or live API URL, for a proxy or a local emulator, in "
+        "MultiSafepay's form https://host/v1/json/. https is required except for "
+        "127.0.0.1 and localhost.",
+        "text",
+    ),
+    Setting(
+        "merchant_item_id_source",
+        "merchant_item_id of an order line",
+        "sku: the product SKU, or the product variant's ID when it has no SKU. "
+        "variant_id: always the product variant's ID. It must be the "
+        "merchant_item_id the MultiSafepay order was created with.",
+        "choice",
+        ItemIdSource.SKU.value,
+        tuple(choice.value for choice in ItemIdSource),
+    ),
+    Setting(
+        "shipping_item_id",
+        "merchant_item_id of the shipping line",
+        f"The cart line with the shipping costs (default {SHIPPING_ITEM_ID}).",
+        "text",
+        SHIPPING_ITEM_ID,
+    ),
+    Setting(
+        "sign_conventions",
+        "Sign conventions",
+        "Per payment method, how a refunded item is written, one per line, such as "
+        "KLARNA=negative_quantity. Default: KLARNA=negative_unit_price, every other "
+        "method negative_quantity (MultiSafepay's refund-with-shopping-cart page). "
+        "Change a method only when MultiSafepay refuses its refunds with error 1031.",
+        "multiline",
+    ),
+    Setting(
+        "refund_description",
+        "Refund description",
+        "Sent with each refund when not empty.",
+        "text",
+    ),
+    Setting(
+        "rounding_tolerance",
+        "Rounding tolerance",
+        "How far MultiSafepay's refund total (its cart prices with tax) may be from "
+        "the amount Saleor refunds, such as 0.01. Beyond it the refund is refused.",
+        "text",
+        "0.01",
+    ),
+)
 
 
 class InvalidConfiguration(ConfigurationError):

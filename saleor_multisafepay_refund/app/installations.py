@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from django.db import transaction
 
@@ -131,21 +131,49 @@ def configure(
             .filter(saleor_api_url=url, channel_slug=channel_slug)
             .first()
         )
-        values = dict(row.values) if row is not None else {}
-        values.update({name: value for name, value in changes.items() if name in FIELDS})
-        key_sealed = row.api_key_encrypted if row is not None else ""
-        key = sealer.open(key_sealed) if api_key is None else api_key
+        values, key = _merged(row, changes, sealer, api_key)
         config = parse_configuration({**values, "api_key": key})
         ChannelSettings.objects.update_or_create(
             saleor_api_url=url,
             channel_slug=channel_slug,
             defaults={
                 "values": values,
-                "api_key_encrypted": sealer.seal(key) if api_key is not None else key_sealed,
+                "api_key_encrypted": sealer.seal(api_key)
+                if api_key is not None
+                else (row.api_key_encrypted if row is not None else ""),
                 "updated_at": time.time(),
             },
         )
     return config
+
+
+def preview(
+    saleor_api_url: str,
+    channel_slug: str,
+    changes: Mapping[str, str],
+    sealer: Sealer,
+    api_key: Optional[str] = None,
+) -> GatewayConfig:
+    """What `configure` would put in effect, nothing stored (to try a key before saving it)."""
+    row = ChannelSettings.objects.filter(
+        saleor_api_url=normalized_api_url(saleor_api_url), channel_slug=channel_slug
+    ).first()
+    values, key = _merged(row, changes, sealer, api_key)
+    return parse_configuration({**values, "api_key": key})
+
+
+def _merged(
+    row: Optional[ChannelSettings],
+    changes: Mapping[str, str],
+    sealer: Sealer,
+    api_key: Optional[str],
+) -> Tuple[Dict[str, object], str]:
+    """The stored values with `changes` applied, and the key (the stored one unless given)."""
+    values: Dict[str, object] = dict(row.values) if row is not None else {}
+    values.update({name: value for name, value in changes.items() if name in FIELDS})
+    if api_key is not None:
+        return values, api_key
+    return values, sealer.open(row.api_key_encrypted) if row is not None else ""
 
 
 def configured_channels() -> List[ChannelSettings]:

@@ -99,3 +99,22 @@ class TransactionOrder(models.Model):
 
     def __str__(self) -> str:
         return str(self.msp_order_id)
+
+
+class RefundedTransaction(models.Model):
+    """Which Saleor transaction a ledger key belongs to, kept at its first refund: the App's
+    page shows each Saleor's staff their own refunds, with Saleor's order number."""
+
+    payment_id = models.CharField(max_length=64, unique=True)  # the ledger's key (txn:<token>)
+    saleor_api_url = models.CharField(max_length=512, db_index=True)
+    channel_slug = models.CharField(max_length=256)
+    transaction_id = models.CharField(max_length=256)  # Saleor's TransactionItem global ID
+    order_number = models.CharField(max_length=64, blank=True, default="")
+    msp_order_id = models.CharField(max_length=64, db_index=True)
+    created_at = models.FloatField()
+
+    class Meta:
+        app_label = "saleor_multisafepay_refund_app"
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} {self.transaction_id}"

@@ -7,6 +7,7 @@ a message.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -92,6 +93,7 @@ def _shown(url: str) -> str:
 
 def _json(response: requests.Response, url: str) -> object:
     try:
-        return json.loads(response.content) if response.content else None
+        # Amounts exact: Saleor writes money as JSON numbers.
+        return json.loads(response.content, parse_float=Decimal) if response.content else None
     except ValueError:
         raise SaleorApiError(f"{url} answered HTTP {response.status_code}, not JSON.") from None

@@ -7,6 +7,7 @@ App's callers carry their own proof (Saleor's signature, Saleor's token).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from .environment import read_environment
@@ -27,6 +28,15 @@ INSTALLED_APPS = [
 # No CSRF middleware: no view takes a browser's cookie; each carries its own proof.
 MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
 ROOT_URLCONF = "saleor_multisafepay_refund.app.urls"
+# The App's page (dashboard/): Django's templates, autoescaped, from the package itself.
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [Path(__file__).parent / "dashboard" / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"context_processors": []},
+    }
+]
 DATABASES = {"default": ENVIRONMENT.database.django()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True

@@ -1,4 +1,5 @@
-"""Whether a request really comes from a Saleor that installed the App.
+"""Whether a request really comes from a Saleor that installed the App: its webhooks here, the
+Dashboard's tokens in `dashboard/staff.py`, both checked with that Saleor's keys (its JWKS).
 
 A webhook's `Saleor-Signature` is a JWS (RS256) with a detached, unencoded payload (RFC 7797,
 `b64: false`): the signature covers `base64url(header) + "." + the raw body`. It is checked
@@ -60,7 +61,7 @@ def verify_webhook(installed: Installed, body: bytes, signature: str) -> None:
         raise Untrusted("Saleor-Signature is not a detached signature of the body")
     kid = str(header.get("kid", ""))
     for fresh in (False, True):
-        key = _key(installed, kid, fresh)
+        key = saleor_key(installed, kid, fresh)
         if key is None:
             continue
         try:
@@ -73,7 +74,7 @@ def verify_webhook(installed: Installed, body: bytes, signature: str) -> None:
     raise Untrusted("Saleor-Signature does not match the body and Saleor's keys")
 
 
-def _key(installed: Installed, kid: str, fresh: bool) -> Optional[jwt.PyJWK]:
+def saleor_key(installed: Installed, kid: str, fresh: bool) -> Optional[jwt.PyJWK]:
     """The public key `kid` of that Saleor; `fresh`: fetched again first (rate-limited)."""
     url = installed.saleor_api_url
     with _lock:

@@ -7,6 +7,7 @@ from django.urls import path
 
 from . import manifest
 from .context import app_context
+from .dashboard import views
 from .notifications import notification
 from .register import register
 from .webhooks import fulfilled, refund, sessions
@@ -23,20 +24,16 @@ def manifest_view(request: HttpRequest) -> HttpResponse:
     return JsonResponse(manifest.manifest(app_context().environment.public_url))
 
 
-def app_page(request: HttpRequest) -> HttpResponse:
-    # Issue 14 brings the Dashboard page; until then it says where the settings are.
-    return HttpResponse(
-        "<!doctype html><html lang=en><meta charset=utf-8><title>MultiSafepay</title>"
-        "<p>MultiSafepay for Saleor. Configure each channel where the App runs: "
-        "<code>python -m saleor_multisafepay_refund app configure --help</code>.</p></html>"
-    )
-
-
 urlpatterns = [
     path("api/manifest", manifest_view),
     path(NOTIFICATION_PATH.lstrip("/"), notification),
     path("api/register", register),
-    path("app", app_page),
+    path("app", views.app_page),
+    path("app/static/<str:name>", views.static_file),
+    path("api/dashboard/page", views.page),
+    path("api/dashboard/channels/<str:slug>", views.channel_save),
+    path("api/dashboard/channels/<str:slug>/check", views.channel_check),
+    path("api/dashboard/refunds", views.refunds_list),
     path(
         manifest.REFUND_REQUESTED.path.lstrip("/"),
         webhook_view(action_requested, refund.refund_requested, refund.failure),

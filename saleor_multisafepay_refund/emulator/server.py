@@ -12,7 +12,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union, cast
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    cast,
+)
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from ..multisafepay import wire
@@ -60,9 +72,24 @@ class RecordedRequest:
             return None
 
 
+# What GET /gateways lists unless a test says otherwise: card, iDEAL and the cart methods the
+# emulator's payments take (names as MultiSafepay's checkout shows them).
+GATEWAY_NAMES = {
+    "VISA": "Visa",
+    "IDEAL": "iDEAL",
+    "KLARNA": "Klarna - buy now, pay later",
+    "PAYAFTER": "Pay After Delivery",
+    "IN3": "in3",
+    "AFTERPAY": "Riverty",
+}
+DEFAULT_GATEWAYS = tuple(GATEWAY_NAMES)
+
+
 @dataclass(frozen=True)
 class _Route:
-    kind: str  # "order", "refunds", "orders" (creation) or "pay" (the payment page)
+    # "order", "refunds", "orders" (creation), "gateways" (the site's methods) or "pay" (the
+    # payment page)
+    kind: str
     order_id: str
 
 
@@ -92,6 +119,7 @@ class Emulator:
         clock: Callable[[], float] = time.time,
         lists_refunds: bool = True,
         last_refund_takes_remainder: bool = False,
+        gateways: Sequence[str] = DEFAULT_GATEWAYS,
     ) -> None:
         """`refund_status`: the status a new refund gets; `clock`: the time notifications
         are stamped with (a test moves it to make stale ones).
@@ -121,6 +149,8 @@ class Emulator:
         self.clock = clock
         self.lists_refunds = lists_refunds
         self.last_refund_takes_remainder = last_refund_takes_remainder
+        # The site's payment methods, as GET /gateways lists them (a test may change them).
+        self.gateways = tuple(gateways)
         self._lock = threading.RLock()  # orders, requests, faults and notifications
         # The options above are read where they are used, at each request or call: a test may
         # change them on a running emulator.
@@ -336,8 +366,13 @@ class Emulator:
             ("PATCH", "order"),
             ("POST", "refunds"),
             ("POST", "orders"),
+            ("GET", "gateways"),
         }:
             raise Refusal(UNKNOWN_ERROR, f"no such endpoint: {request.method} {request.path}")
+        if route.kind == "gateways":
+            return [
+                {"id": code, "description": GATEWAY_NAMES.get(code, code)} for code in self.gateways
+            ]
         if route.kind == "orders":
             return self._create_order(request.body)
         state = self._orders.get(route.order_id)
@@ -469,6 +504,8 @@ def _route(raw_path: str) -> Optional[_Route]:
     if not raw_path.startswith(API_PREFIX):
         return None
     parts = [unquote(part) for part in raw_path[len(API_PREFIX) :].split("/")]
+    if parts in (["gateways"], ["gateways", ""]):
+        return _Route("gateways", "")
     if parts in (["orders"], ["orders", ""]):
         return _Route("orders", "")
     if len(parts) == 2 and parts[0] == "orders" and parts[1]:

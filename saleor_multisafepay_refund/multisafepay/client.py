@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Mapping, Optional, Tuple, Union
+from typing import List, Mapping, Optional, Tuple, Union
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -113,9 +113,26 @@ class MultiSafepayClient:
         `body` as a mapping, or already serialized (`RefundPlan.body_json`)."""
         return self._call("POST", f"orders/{_quote_id(order_id)}/refunds", body)
 
+    def gateways(self) -> List[object]:
+        """`data` of GET /gateways: the site's payment methods, each `{id, description, ...}`.
+        Changes nothing, so it is how a key is tried (a wrong key: ApiError 1032)."""
+        data = self._request("GET", "gateways")
+        if not isinstance(data, list):
+            raise InvalidResponse("MultiSafepay (GET gateways) answered without its list.")
+        return data
+
     def _call(
         self, method: str, path: str, body: Union[Mapping[str, object], str, None] = None
     ) -> Mapping[str, object]:
+        """`data` of a call answered with an object (an order, a refund)."""
+        data = self._request(method, path, body)
+        if not isinstance(data, dict):
+            raise InvalidResponse(f"MultiSafepay ({method} {path}) answered without data.")
+        return data
+
+    def _request(
+        self, method: str, path: str, body: Union[Mapping[str, object], str, None] = None
+    ) -> object:
         headers = {
             "api_key": self._api_key,
             "Accept": "application/json",
@@ -189,7 +206,7 @@ def _never_connected(exc: BaseException) -> bool:
     return False
 
 
-def _envelope_data(response: requests.Response, method: str, path: str) -> Mapping[str, object]:
+def _envelope_data(response: requests.Response, method: str, path: str) -> object:
     """`data` of a success envelope; ApiError for an error envelope, whatever the HTTP status."""
     status = response.status_code
     where = f"MultiSafepay ({method} {path})"
@@ -213,7 +230,4 @@ def _envelope_data(response: requests.Response, method: str, path: str) -> Mappi
         raise ApiError(error_code, "" if info is None else str(info), status)
     if status >= 300:
         raise InvalidResponse(f"{where} answered HTTP {status} with a success envelope.", status)
-    data = envelope.get("data")
-    if not isinstance(data, dict):
-        raise InvalidResponse(f"{where} answered without data.", status)
-    return data
+    return envelope.get("data")

@@ -17,14 +17,14 @@ from saleor.plugins.base_plugin import BasePlugin, ConfigurationTypeField
 
 from ..answers import ACTION_TO_CONFIRM, CAPTURE, VOID, GatewayAnswer, failure
 from ..config import (
+    SETTINGS,
     GatewayConfig,
     InvalidConfiguration,
-    ItemIdSource,
+    Setting,
     configuration_values,
     parse_configuration,
 )
 from ..multisafepay.methods import CART_GATEWAYS
-from ..multisafepay.refund_body import SHIPPING_ITEM_ID
 from ..payments import flow as payments
 from ..payments.ask import PaymentAsk
 from ..payments.notifications import handle_notification
@@ -36,6 +36,25 @@ from .records import record_after_commit
 
 PLUGIN_ID = "multisafepay"
 NOTIFICATION_URL = "notification_url"
+# The fields are the core's (config.SETTINGS, which the App's page shows too); Saleor's
+# Dashboard draws a "choice" as text: it checks the value on save.
+_FIELD_TYPES = {
+    "secret": ConfigurationTypeField.SECRET,
+    "boolean": ConfigurationTypeField.BOOLEAN,
+    "text": ConfigurationTypeField.STRING,
+    "choice": ConfigurationTypeField.STRING,
+    "multiline": ConfigurationTypeField.MULTILINE,
+}
+
+
+def _default(setting: Setting) -> object:
+    """A field's default as Saleor stores it: no key yet, a boolean as a boolean."""
+    if setting.kind == "secret":
+        return None
+    if setting.kind == "boolean":
+        return setting.default == "true"
+    return setting.default
+
 
 logger = logging.getLogger(__name__)
 
@@ -51,72 +70,17 @@ class MultiSafepayPlugin(BasePlugin):
     CONFIGURATION_PER_CHANNEL = True
     DEFAULT_ACTIVE = False
     DEFAULT_CONFIGURATION: ClassVar[List[Dict[str, Any]]] = [
-        {"name": "api_key", "value": None},
-        {"name": "test_mode", "value": True},
-        {"name": "api_url", "value": ""},
-        {"name": "merchant_item_id_source", "value": ItemIdSource.SKU.value},
-        {"name": "shipping_item_id", "value": SHIPPING_ITEM_ID},
-        {"name": "sign_conventions", "value": ""},
-        {"name": "refund_description", "value": ""},
-        {"name": "rounding_tolerance", "value": "0.01"},
+        *({"name": setting.name, "value": _default(setting)} for setting in SETTINGS),
         {"name": NOTIFICATION_URL, "value": ""},
     ]
     CONFIG_STRUCTURE: ClassVar[Dict[str, Dict[str, Any]]] = {
-        "api_key": {
-            "type": ConfigurationTypeField.SECRET,
-            "label": "API key",
-            "help_text": "Your MultiSafepay site's API key (MultiSafepay: Settings > Sites).",
-        },
-        "test_mode": {
-            "type": ConfigurationTypeField.BOOLEAN,
-            "label": "Test mode",
-            "help_text": "On: MultiSafepay's test API. Off: the live API, real money.",
-        },
-        "api_url": {
-            "type": ConfigurationTypeField.STRING,
-            "label": "API URL (optional)",
-            "help_text": (
-                "Replaces the test or live API URL, for a proxy or a local emulator, in "
-                "MultiSafepay's form https://host/v1/json/. https is required except for "
-                "127.0.0.1 and localhost."
-            ),
-        },
-        "merchant_item_id_source": {
-            "type": ConfigurationTypeField.STRING,
-            "label": "merchant_item_id of an order line",
-            "help_text": (
-                "sku: the product SKU, or the product variant's ID when it has no SKU. "
-                "variant_id: always the product variant's ID. It must be the "
-                "merchant_item_id the MultiSafepay order was created with."
-            ),
-        },
-        "shipping_item_id": {
-            "type": ConfigurationTypeField.STRING,
-            "label": "merchant_item_id of the shipping line",
-            "help_text": "The cart line with the shipping costs (default msp-shipping).",
-        },
-        "sign_conventions": {
-            "type": ConfigurationTypeField.MULTILINE,
-            "label": "Sign conventions",
-            "help_text": (
-                "Per payment method, how a refunded item is written, one per line, such as "
-                "KLARNA=negative_quantity. Default: KLARNA=negative_unit_price, every other "
-                "method negative_quantity (MultiSafepay's refund-with-shopping-cart page). "
-                "Change a method only when MultiSafepay refuses its refunds with error 1031."
-            ),
-        },
-        "refund_description": {
-            "type": ConfigurationTypeField.STRING,
-            "label": "Refund description",
-            "help_text": "Sent with each refund when not empty.",
-        },
-        "rounding_tolerance": {
-            "type": ConfigurationTypeField.STRING,
-            "label": "Rounding tolerance",
-            "help_text": (
-                "How far MultiSafepay's refund total (its cart prices with tax) may be from "
-                "the amount Saleor refunds, such as 0.01. Beyond it the refund is refused."
-            ),
+        **{
+            setting.name: {
+                "type": _FIELD_TYPES[setting.kind],
+                "label": setting.label,
+                "help_text": setting.help_text,
+            }
+            for setting in SETTINGS
         },
         NOTIFICATION_URL: {
             "type": ConfigurationTypeField.OUTPUT,

@@ -2,7 +2,8 @@
 
 It signs webhooks as Saleor does (`saleor/core/jwt_manager.py` `jws_encode`: PyJWT, RS256, a
 detached unencoded payload, header `kid` and `crit: ["b64"]`) and sends Saleor's headers
-(`saleor/webhook/transport/utils.py`). Its GraphQL endpoint answers `{ app { id } }` for its
+(`saleor/webhook/transport/utils.py`); it signs the token the Dashboard hands the App's page as
+Saleor does (`user_token`). Its GraphQL endpoint answers `{ app { id } }` for its
 App token and records `transactionEventReport` as Saleor does: once per (transaction,
 pspReference, type), a repeat `alreadyProcessed`, the same pair with another amount refused.
 """
@@ -13,19 +14,22 @@ import base64
 import hashlib
 import json
 import threading
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import jwt
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from saleor_multisafepay_refund.app.manifest import PERMISSIONS
 from saleor_multisafepay_refund.multisafepay import wire
 
 APP_TOKEN = "saleor-app-token-0123456789abcdef"  # ends in the suite's secret mark
 APP_ID = "QXBwOjE="  # App:1
+STAFF_ID = "VXNlcjox"  # User:1
 
 
 class SaleorServer:
@@ -34,7 +38,15 @@ class SaleorServer:
         self.app_id = APP_ID
         self.identifier = "saleor.app.multisafepay"  # the manifest's id the App was installed from
         self.token = APP_TOKEN
+        # appInstall grants what the installer passes; the Dashboard passes the manifest's.
+        self.app_permissions: Tuple[str, ...] = PERMISSIONS
         self.reports: List[Dict[str, Any]] = []
+        # What `channels` lists, and each transaction's events as Saleor keeps them: the
+        # webhook answers and the reports it took (the App's page reads both).
+        self.channels: List[Dict[str, Any]] = [
+            {"slug": "default-channel", "name": "Default channel", "currencyCode": "EUR"}
+        ]
+        self.events: Dict[str, List[Dict[str, Any]]] = {}
         self.jwks_fetches = 0
         self.jwks_down = False  # answer the keys' URL with 503
         self._lock = threading.Lock()
@@ -67,7 +79,7 @@ class SaleorServer:
                 self._answer(200, server.graphql(json.loads(body)))
 
             def _answer(self, status: int, value: object) -> None:
-                data = json.dumps(value).encode()
+                data = wire.dumps(value).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -110,6 +122,51 @@ class SaleorServer:
             algorithm="RS256",
             headers={"kid": kid or self.kid, "crit": ["b64"]},
             is_payload_detached=True,
+        )
+
+    def user_token(
+        self,
+        permissions: Iterable[str] = ("MANAGE_APPS", "MANAGE_ORDERS"),
+        *,
+        app_id: Optional[str] = None,
+        email: str = "staff@example.com",
+        expires_in: int = 300,
+        key: Any = None,
+        kid: Optional[str] = None,
+        **claims: Any,
+    ) -> str:
+        """The token the Dashboard hands the App's page (the handshake's `token`) for a staff
+        user holding `permissions`, made as Saleor 3.23 makes it.
+
+        Saleor's `create_access_token_for_app` (`saleor/core/jwt.py`, through
+        `_create_access_token_for_third_party_actions`, `jwt_user_payload` and
+        `jwt_base_payload`): `iat`, `owner` "saleor", `iss` its API URL (`get_issuer`), the
+        user's `token` (`jwt_token_key`), `email`, `type` "thirdparty", `user_id` (a User
+        global id), `is_staff`, `exp` (`JWT_TTL_APP_ACCESS`, 5 minutes), `app` (the App's
+        global id), `permissions` (the App's that the user also holds) and `user_permissions`
+        (the user's). `JWTManager.encode` (`saleor/core/jwt_manager.py`) signs it RS256 with
+        header `kid`: this Saleor's current key unless `key`/`kid` forge another; `claims`
+        add or replace any claim (`aud`, when the App has an audience; a forged `iss`, ...).
+        """
+        user_permissions = sorted(set(permissions))
+        now = datetime.now(tz=timezone.utc)
+        payload: Dict[str, Any] = {
+            "iat": now,
+            "owner": "saleor",
+            "iss": self.api_url,
+            "exp": now + timedelta(seconds=expires_in),
+            "token": "staff-jwt-token-key",
+            "email": email,
+            "type": "thirdparty",
+            "user_id": STAFF_ID,
+            "is_staff": True,
+            "app": self.app_id if app_id is None else app_id,
+            "permissions": sorted(set(self.app_permissions) & set(user_permissions)),
+            "user_permissions": user_permissions,
+        }
+        payload.update(claims)
+        return jwt.encode(
+            payload, key or self.private_key, algorithm="RS256", headers={"kid": kid or self.kid}
         )
 
     # -- the App ------------------------------------------------------------------------------
@@ -156,10 +213,20 @@ class SaleorServer:
         return requests.post(url, data=data, headers=headers, timeout=30, allow_redirects=False)
 
     def answer(self, url: str, payload: object) -> Dict[str, Any]:
-        """A sync webhook's answer, parsed as Saleor reads it (amounts exact)."""
+        """A sync webhook's answer, parsed as Saleor reads it (amounts exact), and kept as
+        Saleor keeps it: a transaction event of the answer's result."""
         response = self.send(url, payload)
         assert response.status_code == 200, response.text
-        return dict(json.loads(response.content, parse_float=Decimal))
+        answer = dict(json.loads(response.content, parse_float=Decimal))
+        transaction = payload.get("transaction") if isinstance(payload, dict) else None
+        if isinstance(transaction, dict) and answer.get("result"):
+            self._event(
+                transaction["id"],
+                answer["result"],
+                answer.get("pspReference"),
+                answer.get("amount"),
+            )
+        return answer
 
     # -- GraphQL --------------------------------------------------------------------------------
 
@@ -168,6 +235,12 @@ class SaleorServer:
         variables = request.get("variables") or {}
         if "transactionEventReport" in query:
             return {"data": {"transactionEventReport": self._report(variables)}}
+        if "channels" in query:
+            return {"data": {"channels": self.channels}}
+        if "transaction(id:" in query:
+            with self._lock:
+                events = list(self.events.get(variables["id"], ()))
+            return {"data": {"transaction": {"id": variables["id"], "events": events}}}
         if "app" in query and "id" in query:
             return {"data": {"app": {"id": self.app_id, "identifier": self.identifier}}}
         return {"errors": [{"message": "unknown query"}]}
@@ -187,7 +260,16 @@ class SaleorServer:
                         }
                     return {"alreadyProcessed": True, "errors": []}
             self.reports.append(dict(variables))
+        self._event(variables["id"], variables["type"], variables["pspReference"], amount)
         return {"alreadyProcessed": False, "errors": []}
+
+    def _event(self, transaction_id: str, kind: str, reference: object, amount: object) -> None:
+        event = {"type": kind, "pspReference": reference, "amount": None}
+        if amount is not None:
+            # A JSON number, as Saleor writes amounts.
+            event["amount"] = {"amount": Decimal(str(amount)), "currency": "EUR"}
+        with self._lock:
+            self.events.setdefault(transaction_id, []).append(event)
 
 
 def thumbprint(jwk: Dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ from typing import Dict, Mapping
 from django.db import DatabaseError
 
 from ...refunds import flow
-from .. import asks, locks, reports
+from .. import asks, locks, reports, transactions
 from ..context import AppContext
 from ..installations import Installed
 from ..ledger_store import AppLedger
@@ -69,6 +69,7 @@ def refund_requested(
                 f"transaction ({waiting.psp_reference}) is still being found out at "
                 "MultiSafepay. Send this refund again once Saleor shows that one settled.",
             )
+        transactions.keep(where, transaction.order_number, transaction.psp_reference)
         reported = reports.reported_references(url, transaction.id, ledger, payment_id)
         ask = asks.refund_ask(config, event, reported)
         answer = flow.refund_payment(config, ask, ledger)
