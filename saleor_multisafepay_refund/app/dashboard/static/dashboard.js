@@ -176,7 +176,7 @@
   // handshake. Only the origin is unknown without a referrer: the message carries no secret.
   var actionId = String(Date.now()) + "-" + Math.random().toString(16).slice(2);
   window.parent.postMessage(
-    { type: "notifyReady", payload: { actionId: actionId, version: 1 } },
+    { type: "notifyReady", payload: { actionId: actionId } },
     dashboardOrigin || "*"
   );
   window.setTimeout(function () {
