@@ -2,7 +2,8 @@
 
 It signs webhooks as Saleor does (`saleor/core/jwt_manager.py` `jws_encode`: PyJWT, RS256, a
 detached unencoded payload, header `kid` and `crit: ["b64"]`) and sends Saleor's headers
-(`saleor/webhook/transport/utils.py`). Its GraphQL endpoint answers `{ app { id } }` for its
+(`saleor/webhook/transport/utils.py`); it signs the token the Dashboard hands the App's page as
+Saleor does (`user_token`). Its GraphQL endpoint answers `{ app { id } }` for its
 App token and records `transactionEventReport` as Saleor does: once per (transaction,
 pspReference, type), a repeat `alreadyProcessed`, the same pair with another amount refused.
 """
@@ -13,19 +14,22 @@ import base64
 import hashlib
 import json
 import threading
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import jwt
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from saleor_multisafepay_refund.app.manifest import PERMISSIONS
 from saleor_multisafepay_refund.multisafepay import wire
 
 APP_TOKEN = "saleor-app-token-0123456789abcdef"  # ends in the suite's secret mark
 APP_ID = "QXBwOjE="  # App:1
+STAFF_ID = "VXNlcjox"  # User:1
 
 
 class SaleorServer:
@@ -34,6 +38,8 @@ class SaleorServer:
         self.app_id = APP_ID
         self.identifier = "saleor.app.multisafepay"  # the manifest's id the App was installed from
         self.token = APP_TOKEN
+        # appInstall grants what the installer passes; the Dashboard passes the manifest's.
+        self.app_permissions: Tuple[str, ...] = PERMISSIONS
         self.reports: List[Dict[str, Any]] = []
         self.jwks_fetches = 0
         self.jwks_down = False  # answer the keys' URL with 503
@@ -110,6 +116,51 @@ class SaleorServer:
             algorithm="RS256",
             headers={"kid": kid or self.kid, "crit": ["b64"]},
             is_payload_detached=True,
+        )
+
+    def user_token(
+        self,
+        permissions: Iterable[str] = ("MANAGE_APPS", "MANAGE_ORDERS"),
+        *,
+        app_id: Optional[str] = None,
+        email: str = "staff@example.com",
+        expires_in: int = 300,
+        key: Any = None,
+        kid: Optional[str] = None,
+        **claims: Any,
+    ) -> str:
+        """The token the Dashboard hands the App's page (the handshake's `token`) for a staff
+        user holding `permissions`, made as Saleor 3.23 makes it.
+
+        Saleor's `create_access_token_for_app` (`saleor/core/jwt.py`, through
+        `_create_access_token_for_third_party_actions`, `jwt_user_payload` and
+        `jwt_base_payload`): `iat`, `owner` "saleor", `iss` its API URL (`get_issuer`), the
+        user's `token` (`jwt_token_key`), `email`, `type` "thirdparty", `user_id` (a User
+        global id), `is_staff`, `exp` (`JWT_TTL_APP_ACCESS`, 5 minutes), `app` (the App's
+        global id), `permissions` (the App's that the user also holds) and `user_permissions`
+        (the user's). `JWTManager.encode` (`saleor/core/jwt_manager.py`) signs it RS256 with
+        header `kid`: this Saleor's current key unless `key`/`kid` forge another; `claims`
+        add or replace any claim (`aud`, when the App has an audience; a forged `iss`, ...).
+        """
+        user_permissions = sorted(set(permissions))
+        now = datetime.now(tz=timezone.utc)
+        payload: Dict[str, Any] = {
+            "iat": now,
+            "owner": "saleor",
+            "iss": self.api_url,
+            "exp": now + timedelta(seconds=expires_in),
+            "token": "staff-jwt-token-key",
+            "email": email,
+            "type": "thirdparty",
+            "user_id": STAFF_ID,
+            "is_staff": True,
+            "app": self.app_id if app_id is None else app_id,
+            "permissions": sorted(set(self.app_permissions) & set(user_permissions)),
+            "user_permissions": user_permissions,
+        }
+        payload.update(claims)
+        return jwt.encode(
+            payload, key or self.private_key, algorithm="RS256", headers={"kid": kid or self.kid}
         )
 
     # -- the App ------------------------------------------------------------------------------
