@@ -16,8 +16,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
 
 from ..saleor_server import SaleorServer
 from .dashboard import DASHBOARD_VERSION, SALEOR_VERSION, Dashboard, PageServer
@@ -93,10 +91,11 @@ def stand_in(dashboard: Dashboard, stand_in_app: str) -> Dashboard:
     return dashboard
 
 
-def received(page: WebDriver, count: int) -> List[Dict[str, Any]]:
+def received(dashboard: Dashboard, count: int) -> List[Dict[str, Any]]:
     """What the stand-in App has received, once it has `count` messages."""
-    WebDriverWait(page, 10).until(lambda d: len(d.execute_script("return received")) >= count)
-    return list(page.execute_script("return received"))
+    with dashboard.frame() as page:
+        dashboard.wait(lambda: len(page.execute_script("return received")) >= count)
+        return list(page.execute_script("return received"))
 
 
 def test_the_dashboard_speaks_the_app_bridge(stand_in: Dashboard, saleor: SaleorServer) -> None:
@@ -105,12 +104,11 @@ def test_the_dashboard_speaks_the_app_bridge(stand_in: Dashboard, saleor: Saleor
 
     dashboard.open(token)
     ready = dashboard.wait_for_action("notifyReady")
+    first = received(dashboard, 2)
+    dashboard.refresh_token(refreshed)
+    later = received(dashboard, 3)
     with dashboard.frame() as page:
         query = dict(parse_qsl(urlsplit(page.execute_script("return location.href")).query))
-        first = received(page, 2)
-    dashboard.refresh_token(refreshed)
-    with dashboard.frame() as page:
-        later = received(page, 3)
 
     assert query == {
         "domain": urlsplit(saleor.api_url).netloc,
@@ -143,3 +141,13 @@ def test_a_dashboard_that_never_answers(stand_in: Dashboard) -> None:
 
     # The Dashboard records and answers an action in one message handler: by now it would have.
     assert dashboard.events() == []
+
+
+def test_todays_dashboard_also_hands_the_token_over_when_the_frame_loads(
+    stand_in: Dashboard, saleor: SaleorServer
+) -> None:
+    stand_in.open(saleor.user_token(), handshake_on_load=True)
+
+    # The frame's load and the page's notifyReady reach the Dashboard in either order.
+    types = sorted(message["type"] for message in received(stand_in, 3))
+    assert types == ["handshake", "handshake", "response"]
