@@ -42,6 +42,10 @@ setup(
             "ruff>=0.6",
             "mypy>=1.8",
             "types-requests",
+            # The App's page in a real browser (Debian's Chromium and ChromeDriver, never
+            # downloaded). Selenium 4.36 is the last release for Python 3.9.
+            "selenium>=4.36,<4.37; python_version < '3.10'",
+            "selenium>=4.36; python_version >= '3.10'",
         ],
     },
     entry_points={
