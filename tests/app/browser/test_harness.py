@@ -1,61 +1,18 @@
-"""The browser harness works: the App's page opens in the Dashboard's frame and on its own,
-screenshots are written, and the Dashboard speaks the App Bridge as @saleor/app-sdk expects.
-
-The App's page is still a placeholder (issue 14 brings it); its own tests replace the first
-three. The Dashboard's protocol is checked against a stand-in App page of a dozen lines that
-does what the app-sdk's AppBridge does (`app-bridge.ts`): notifyReady to the parent, and only
-messages from the Dashboard's origin (its referrer) are taken.
+"""The Dashboard the browser tests play speaks the App Bridge as @saleor/app-sdk expects, checked
+against a stand-in App page of a dozen lines that does what the app-sdk's AppBridge does
+(`app-bridge.ts`): notifyReady to the parent, and only messages from the Dashboard's origin
+(its referrer) are taken. The App's own page is tested in test_app_page.py.
 """
 
 from __future__ import annotations
 
-import struct
-from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from selenium.webdriver.common.by import By
 
 from ..saleor_server import SaleorServer
 from .dashboard import DASHBOARD_VERSION, SALEOR_VERSION, Dashboard, PageServer
-
-PLACEHOLDER = "MultiSafepay for Saleor. Configure each channel where the App runs"
-
-
-def test_the_page_opens_in_the_dashboards_frame(dashboard: Dashboard, saleor: SaleorServer) -> None:
-    src = dashboard.open(saleor.user_token())
-
-    assert urlsplit(dashboard.origin).netloc != urlsplit(dashboard.app_origin).netloc
-    with dashboard.frame() as page:
-        assert PLACEHOLDER in page.find_element(By.TAG_NAME, "body").text
-        assert page.execute_script("return location.href") == src
-
-
-def test_the_page_opens_outside_the_dashboard(dashboard: Dashboard) -> None:
-    dashboard.open_outside()
-
-    assert PLACEHOLDER in dashboard.driver.find_element(By.TAG_NAME, "body").text
-    assert dashboard.driver.execute_script("return window.top === window") is True
-
-
-def test_a_screenshot_is_a_png_of_the_whole_page(
-    dashboard: Dashboard, saleor: SaleorServer, screenshot: Callable[[str], Path]
-) -> None:
-    dashboard.open(saleor.user_token(), frame_height=1500)
-
-    path = screenshot("harness-placeholder-page")
-
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
-    page = dashboard.driver.execute_script(
-        "const d = document.documentElement; return [d.scrollWidth, d.scrollHeight]"
-    )
-    # The whole page, the header and the 1500 px frame, not just the 900 px window.
-    assert [width, height] == page
-    assert height > 1500
-
 
 STAND_IN_APP = """<!doctype html>
 <html lang="en"><meta charset="utf-8"><title>stand-in App</title>
