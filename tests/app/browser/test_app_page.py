@@ -179,7 +179,7 @@ def test_staff_find_a_refund_and_see_it_agree_with_saleor_and_multisafepay(
         app_url + REFUND_REQUESTED.path,
         refund_requested(txn, Decimal("15.50"), [("TSHIRT", 1), ("CAP", 1)]),
     )
-    dashboard.open(saleor.user_token(["MANAGE_ORDERS"]), frame_height=1600)
+    dashboard.open(saleor.user_token(["MANAGE_ORDERS"]), frame_height=900)
 
     with dashboard.frame() as page:
         _shows(dashboard, page, "Refunds")
