@@ -4,11 +4,12 @@ at a transaction's first refund (and known from its payment, when the App took i
 from __future__ import annotations
 
 import time
-from typing import Dict
+from typing import Dict, Iterable, Optional
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
-from .asks import ledger_key
+from .asks import LEDGER_PREFIX, ledger_key
 from .models import RefundedTransaction, TransactionOrder
 from .reports import Where
 
@@ -32,13 +33,26 @@ def keep(where: Where, order_number: str, msp_order_id: str) -> None:
         pass
 
 
-def of_saleor(saleor_api_url: str) -> Dict[str, RefundedTransaction]:
-    """That Saleor's transactions the App knows, by ledger key."""
-    known = {
-        row.payment_id: row
-        for row in RefundedTransaction.objects.filter(saleor_api_url=saleor_api_url)
-    }
-    for link in TransactionOrder.objects.filter(saleor_api_url=saleor_api_url):
+def find(
+    saleor_api_url: str, keys: Optional[Iterable[str]] = None, order: str = ""
+) -> Dict[str, RefundedTransaction]:
+    """That Saleor's transactions the App knows, by ledger key: of these `keys`, or of one
+    `order` (Saleor's order number, or MultiSafepay's order id), or all."""
+    refunded = RefundedTransaction.objects.filter(saleor_api_url=saleor_api_url)
+    paid = TransactionOrder.objects.filter(saleor_api_url=saleor_api_url)
+    if keys is not None:
+        wanted = list(keys)
+        refunded = refunded.filter(payment_id__in=wanted)
+        paid = paid.filter(
+            transaction_token__in=[
+                k[len(LEDGER_PREFIX) :] for k in wanted if k.startswith(LEDGER_PREFIX)
+            ]
+        )
+    if order:
+        refunded = refunded.filter(Q(order_number=order) | Q(msp_order_id=order))
+        paid = paid.filter(msp_order_id=order)
+    known = {row.payment_id: row for row in refunded}
+    for link in paid:
         key = ledger_key(link.transaction_token)
         if key not in known:  # paid through the App, not refunded through Saleor yet
             known[key] = RefundedTransaction(

@@ -64,25 +64,27 @@ def rows(staff: Staff, order: str = "", limit: int = LIMIT) -> List[RefundRow]:
     """That Saleor's refunds in the App's ledger, newest first; of one order when `order` is
     Saleor's order number (with or without #) or MultiSafepay's order id."""
     url = staff.saleor_api_url
-    known = transactions.of_saleor(url)
-    entries = RefundLedgerEntry.objects.filter(
-        Q(
-            payment_id__in=RefundedTransaction.objects.filter(saleor_api_url=url).values(
-                "payment_id"
-            )
-        )
-        | Q(
-            payment_id__in=TransactionOrder.objects.filter(saleor_api_url=url)
-            .annotate(key=Concat(Value(LEDGER_PREFIX), "transaction_token"))
-            .values("key")
-        )
-    )
     wanted = order.strip().lstrip("#")
     if wanted:
-        keys = [key for key, row in known.items() if wanted in (row.order_number, row.msp_order_id)]
-        entries = entries.filter(payment_id__in=keys)
+        matching = transactions.find(url, order=wanted)
+        entries = RefundLedgerEntry.objects.filter(payment_id__in=list(matching))
+    else:
+        entries = RefundLedgerEntry.objects.filter(
+            Q(
+                payment_id__in=RefundedTransaction.objects.filter(saleor_api_url=url).values(
+                    "payment_id"
+                )
+            )
+            | Q(
+                payment_id__in=TransactionOrder.objects.filter(saleor_api_url=url)
+                .annotate(key=Concat(Value(LEDGER_PREFIX), "transaction_token"))
+                .values("key")
+            )
+        )
     found = [as_entry(row) for row in entries.order_by("-created_at")[:limit]]
-    told = _told(url, {entry.payment_id for entry in found})
+    keys = {entry.payment_id for entry in found}
+    known = transactions.find(url, keys=keys)
+    told = _told(url, keys)
     out = []
     for entry in found:
         transaction = known.get(entry.payment_id)
@@ -108,9 +110,7 @@ def compare(staff: Staff, order: str, sealer: Sealer) -> List[Comparison]:
     token = sealer.open(staff.installed.token_sealed)
     ledger = AppLedger()
     out = []
-    for key, row in transactions.of_saleor(url).items():
-        if wanted not in (row.order_number, row.msp_order_id):
-            continue
+    for key, row in transactions.find(url, order=wanted).items():
         shown = f"#{row.order_number}" if row.order_number else ""
         try:
             config = installations.channel_config(url, row.channel_slug, sealer)
