@@ -250,3 +250,19 @@ def test_the_dashboards_new_token_is_the_one_the_page_uses_next(
         _shows(dashboard, page, "lacks the MANAGE_APPS permission")
 
     assert installations.channel_values(saleor.api_url, slug, app_context().sealer) is None
+
+
+def test_a_frame_that_is_never_handed_a_token_says_so_and_shows_nothing(
+    dashboard: Dashboard, saleor: SaleorServer
+) -> None:
+    dashboard.open(None, handshake=False)
+    dashboard.wait_for_action("notifyReady")
+
+    with dashboard.frame() as page:
+        waiting = _body(page)
+        # The page gives the Dashboard 6 s to answer.
+        _shows(dashboard, page, "did not hand this page a sign-in")
+        fields = page.find_elements(By.CSS_SELECTOR, "input, select, textarea, table")
+
+    assert "Waiting for the Saleor Dashboard" in waiting
+    assert fields == []

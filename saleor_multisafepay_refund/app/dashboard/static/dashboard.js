@@ -12,7 +12,7 @@
   // The Dashboard's origin, as App Bridge finds it: messages from anywhere else are ignored.
   var dashboardOrigin = document.referrer ? new URL(document.referrer).origin : "";
   var token = "";
-  var HANDSHAKE_WAIT_MS = 10000;
+  var HANDSHAKE_WAIT_MS = 6000;
 
   function refuse(text) {
     main.innerHTML = "";
