@@ -12,9 +12,13 @@ setup(
     name="saleor-multisafepay-refund",
     version=version["__version__"],
     description=(
-        "Saleor payment plugin for MultiSafepay: refunds with a shopping cart for "
-        "Pay After Delivery, Klarna, in3, Riverty and other buy-now-pay-later methods."
+        "MultiSafepay for Saleor, as a Saleor App (Transactions API) and a payment plugin "
+        "(legacy Payments API): payments, and refunds by item for Klarna, Pay After "
+        "Delivery, in3, Riverty and other buy-now-pay-later methods."
     ),
+    author="The saleor-multisafepay-refund developers",
+    keywords="saleor multisafepay payments refunds klarna buy-now-pay-later saleor-app",
+    # No project URLs yet: the code has no public address to point at.
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="BSD-3-Clause",
@@ -55,7 +59,13 @@ setup(
         ],
     },
     classifiers=[
+        "Development Status :: 4 - Beta",
+        "Environment :: Web Environment",
         "Framework :: Django",
+        "Framework :: Django :: 4.2",
+        "Framework :: Django :: 5.2",
+        "Intended Audience :: Developers",
+        "Topic :: Office/Business :: Financial :: Point-Of-Sale",
         "License :: OSI Approved :: BSD License",
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3.9",
