@@ -374,3 +374,21 @@ def test_one_order_is_compared_with_saleor_and_multisafepay_and_a_difference_is_
     assert "Differs:" in bad.text and "is not recorded in Saleor" in _text(bad.text)
     assert "Refunded EUR 10.00 in Saleor, EUR 14.95 at MultiSafepay" in _text(bad.text)
     assert "No refunds of this order yet." in _text(none.text)
+
+
+def test_a_refused_form_shows_test_mode_as_it_was_posted_not_the_default(
+    saleor: SaleorServer, app_url: str, msp: Emulator
+) -> None:
+    slug = _fresh_channel(saleor)
+
+    response = _ask(
+        app_url,
+        saleor,
+        f"/api/dashboard/channels/{slug}",
+        saleor.user_token(),
+        _form(msp, api_key=KEY, rounding_tolerance="5 euro"),  # test mode unticked: live
+    )
+
+    assert response.status_code == 400
+    box = re.search(rf'<input type="checkbox" id="{slug}-test_mode"[^>]*>', response.text)
+    assert box is not None and " checked" not in box.group(0)

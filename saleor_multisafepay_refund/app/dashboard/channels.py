@@ -83,7 +83,12 @@ def form(
     """The channel's form: stored values, or what was `typed` when it is shown again with
     `errors` (the key never: it is typed again)."""
     stored = installations.channel_values(staff.saleor_api_url, channel.slug, sealer)
-    shown = typed if typed is not None else {k: str(v) for k, v in (stored or {}).items()}
+    # What was typed reads as it will be stored: an unticked box is "false", not the default.
+    shown = (
+        changes_of(typed)[0]
+        if typed is not None
+        else {k: str(v) for k, v in (stored or {}).items()}
+    )
     fields = tuple(
         Field(
             setting,

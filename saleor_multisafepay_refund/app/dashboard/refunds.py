@@ -169,7 +169,7 @@ def _told(url: str, payment_ids: Iterable[str]) -> Dict[str, List[Report]]:
 
 def _saleor_side(entry: LedgerEntry, told: Sequence[Report]) -> Tuple[str, str]:
     """What Saleor was told of the entry, and what needs a look ("" when nothing)."""
-    references = {entry.reference, entry.refund_id or "", entry.recorded_as}
+    references = {entry.reference, entry.refund_id, entry.recorded_as} - {"", None}
     mine = [r for r in told if r.entry_id == entry.entry_id or r.psp_reference in references]
     success = next((r for r in mine if r.event_type == REFUND_SUCCESS), None)
     waiting = next((r for r in mine if r.event_type == "" and not r.done), None)
