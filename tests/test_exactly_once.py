@@ -373,7 +373,9 @@ def _settle_only(saleor: SaleorPayment, config: GatewayConfig, ledger: MemoryLed
     from saleor_multisafepay_refund.multisafepay.order import parse_order
     from saleor_multisafepay_refund.refunds.flow import settle_refunds, unrecorded_refunds
 
-    client = config.client()
+    # The faults are over: this last look gets a real timeout, not the 40 ms that makes the
+    # injected delays time out (on a loaded machine a plain GET can take longer than that).
+    client = replace(config, read_timeout=5.0).client()
     try:
         order = parse_order(client.get_order(saleor.msp_order_id))
     finally:
