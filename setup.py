@@ -36,7 +36,8 @@ setup(
         # part and storage (no upper pin: it may share a Saleor environment, 4.2 or 5.2), PyJWT
         # for Saleor's signatures (detached payloads), cryptography for the secrets it stores.
         "app": APP,
-        "app-postgres": [*APP, "psycopg[binary]>=3.1"],
+        # Production: PostgreSQL (several instances) and a WSGI server (docs/app.md).
+        "app-postgres": [*APP, "psycopg[binary]>=3.1", "gunicorn>=21"],
         "test": [
             *APP,
             "psycopg[binary]>=3.1",  # two App instances on one PostgreSQL
