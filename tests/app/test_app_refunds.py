@@ -281,11 +281,30 @@ def test_staff_decide_a_refund_the_ledger_cannot_and_saleor_hears_of_it(
     entry_id = pending["pspReference"][len(reports.PENDING_PREFIX) :]
 
     listed = _app_command("refunds", "--order", ORDER)
-    assert listed.returncode == 0, listed.stderr
+    assert listed.returncode == 1, listed.stderr  # an open outcome: monitoring alerts on it
     assert f"{entry_id}  order {ORDER}  unknown" in listed.stdout
+    assert "1 refund(s) with an open outcome" in listed.stderr
+    as_json = _app_command("refunds", "--order", ORDER, "--json")
+    assert as_json.returncode == 1, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert (document["order"], document["open"], document["exit_code"]) == (ORDER, 1, 1)
+    [entry] = document["entries"]
+    assert {k: entry[k] for k in ("entry_id", "msp_order_id", "state", "open", "refund_id")} == {
+        "entry_id": entry_id,
+        "msp_order_id": ORDER,
+        "state": "unknown",
+        "open": True,
+        "refund_id": None,
+    }
+    assert (entry["amount"], entry["currency"], entry["lines"]) == ("5.50", "EUR", {"CAP": 1})
 
-    marked = _app_command("refunds", "--order", ORDER, "--mark-failed", entry_id)
+    marked = _app_command("refunds", "--order", ORDER, "--mark-failed", entry_id, "--json")
     assert marked.returncode == 0, marked.stderr
+    assert json.loads(marked.stdout)["decided"]["state"] == "failed"
+    after = _app_command("refunds", "--order", ORDER, "--json")
+    assert (after.returncode, json.loads(after.stdout)["open"]) == (0, 0)
+    refused = _app_command("refunds", "--mark-failed", entry_id)
+    assert refused.returncode == 2 and "need --order" in refused.stderr
     msp.clear_faults()
     reports.run_due(app_context().sealer)
 
