@@ -19,7 +19,7 @@ from saleor.payment import TransactionKind
 from saleor.payment.models import Payment
 from saleor.plugins.manager import get_plugins_manager
 
-from ...errors import MultiSafepayRefundError
+from ...errors import MultiSafepayRefundError, with_where_to_fix
 from ...multisafepay import wire
 from ...multisafepay.order import parse_order
 from ...plugin.hooks import PLUGIN_ID, MultiSafepayPlugin
@@ -176,9 +176,10 @@ class Command(BaseCommand):
                     )
                 else:
                     self.stdout.write("\n".join(result.lines()))
-            summary = (
-                "Everything agrees." if not differences else f"{differences} difference(s) found."
-            )
+            summary = {
+                AGREES: "Everything agrees.",
+                UNCHECKED: "No difference found.",
+            }.get(code, f"{differences} difference(s) found.")
             if unchecked:
                 summary += f" {unchecked} payment(s) could not be compared."
             self.stdout.write(summary)
@@ -252,7 +253,8 @@ class Command(BaseCommand):
         try:
             order = parse_order(client.get_order(msp_order_id))
         except MultiSafepayRefundError as exc:
-            return Unchecked(payment_id, msp_order_id, str(exc))
+            where = plugin.config.settings_place
+            return Unchecked(payment_id, msp_order_id, with_where_to_fix(exc, where))
         finally:
             client.close()
         successful = payment.transactions.filter(is_success=True)
