@@ -231,7 +231,7 @@ def _parser() -> argparse.ArgumentParser:
         help="items and amounts of an order",
         description="An order's items (bought, refunded, remaining), its amounts and how\n"
         "MultiSafepay refunds it. Changes nothing.",
-        epilog=_epilog(ORDER_ID_TEXT, ENVIRONMENT_HELP, EXIT_CODES_HELP),
+        epilog=_epilog(ORDER_ID_TEXT, ENVIRONMENT_HELP, EXIT_CODES_HELP, EXAMPLES),
         formatter_class=formatter,
     )
     show.add_argument("order_id", metavar="ORDER_ID", help=ORDER_ID_HELP)

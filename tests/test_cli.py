@@ -357,12 +357,14 @@ def test_a_wrong_key_is_told_in_the_command_lines_words(cli, command):
     assert "plugin" not in err and "Dashboard" not in err
 
 
-def test_version(capsys):
+@pytest.mark.parametrize("argv", [["--version"], ["app", "--version"]])
+def test_version(capsys, argv):
     with pytest.raises(SystemExit) as done:
-        main(["--version"])
+        main(argv)
 
     assert done.value.code == 0
-    assert capsys.readouterr().out == f"python -m saleor_multisafepay_refund {__version__}\n"
+    prog = " ".join(["python -m saleor_multisafepay_refund", *argv[:-1]])
+    assert capsys.readouterr().out == f"{prog} {__version__}\n"
 
 
 def _help(*argv: str) -> str:
@@ -381,11 +383,22 @@ def _help(*argv: str) -> str:
 def test_help_lists_the_environment_the_exit_codes_and_what_order_id_is(command):
     text = _help(*command)
 
-    for words in ("MSP_API_KEY", "MSP_API_URL", "APP_DATABASE_URL", "exit codes:"):
+    for words in ("MSP_API_KEY", "MSP_API_URL", "APP_DATABASE_URL", "exit codes:", "examples:"):
         assert words in text
     for code in ("0", "1", "2", "3"):
         assert f"\n  {code}  " in text
     assert "ORDER_ID is MultiSafepay's order id" in text and "Transactions" in text
+
+
+@pytest.mark.parametrize("command", [["app"], ["app", "refunds"]])
+def test_the_apps_help_lists_its_environment_exit_codes_and_examples(command):
+    text = _help(*command)
+
+    for words in ("APP_PUBLIC_URL", "APP_SECRET_KEY", "MSP_API_KEY", "exit codes:", "examples:"):
+        assert words in text
+    for code in ("0", "2"):
+        assert f"\n  {code}  " in text
+    assert ("\n  1  a refund listed has an open outcome" in text) is (command[-1] == "refunds")
 
 
 def test_refund_help_groups_options_by_purpose_with_examples():

@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Dict, Sequence
 
+from .. import __version__
 from ..config import InvalidConfiguration, parse_sign_conventions
 from ..errors import ConfigurationError
 from ..multisafepay import wire
@@ -235,6 +236,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     actions = parser.add_subparsers(dest="action", required=True)
     serve = actions.add_parser(
         "serve",
