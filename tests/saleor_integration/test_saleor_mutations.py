@@ -462,6 +462,19 @@ def test_the_support_commands_json_and_exit_code_say_what_it_found(
     assert found["payments"][0]["msp_refunded"] == str(Decimal(refunded) + Decimal("1.00"))
 
 
+def test_the_support_commands_help_gives_its_exit_codes_period_and_json(capsys):
+    with pytest.raises(SystemExit) as done:
+        call_command("multisafepay_refunds", "--help")
+
+    text = capsys.readouterr().out
+    assert done.value.code == 0
+    assert "\nexit codes:\n  0  everything compared agrees" in text
+    for line in ("\n  1  differences found", "\n  2  a wrong option", "\n  3  no difference"):
+        assert line in text
+    assert "only the payments of the last 90 days are compared" in text
+    assert '"result" (agrees, differences or' in text
+
+
 def test_the_support_command_exits_3_when_multisafepay_cannot_be_asked(paid_order, msp):
     msp.inject(Fault(FaultKind.SERVER_ERROR, method="GET"))
     out = io.StringIO()
