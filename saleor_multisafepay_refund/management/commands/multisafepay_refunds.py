@@ -21,6 +21,7 @@ from saleor.plugins.manager import get_plugins_manager
 
 from ...errors import MultiSafepayRefundError, with_where_to_fix
 from ...multisafepay import wire
+from ...multisafepay.money import at_precision
 from ...multisafepay.order import parse_order
 from ...plugin.hooks import PLUGIN_ID, MultiSafepayPlugin
 from ...plugin.ledger_store import SaleorLedger
@@ -263,7 +264,7 @@ class Command(BaseCommand):
             successful.filter(kind=TransactionKind.REFUND_REVERSED).values_list("token", flat=True)
         )
         saleor_refunds: Dict[str, Decimal] = {
-            str(t.token): t.amount
+            str(t.token): at_precision(t.amount, t.currency or payment.currency)
             for t in successful.filter(kind=TransactionKind.REFUND)
             if t.token not in reversed_ids
         }
