@@ -196,15 +196,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    refund = commands.add_parser(
+    refund = _order_command(
+        commands,
         "refund",
-        help="refund items, the shipping, everything or an amount",
-        description="Refund items, the shipping, everything that remains or an amount of\n"
+        "refund items, the shipping, everything or an amount",
+        "Refund items, the shipping, everything that remains or an amount of\n"
         "one MultiSafepay order. The order is read first; the refund is sent once.",
-        epilog=_epilog(ORDER_ID_TEXT, ENVIRONMENT_HELP, EXIT_CODES_HELP, EXAMPLES),
-        formatter_class=formatter,
     )
-    refund.add_argument("order_id", metavar="ORDER_ID", help=ORDER_ID_HELP)
     what = refund.add_argument_group(
         "what to refund", "items and the shipping, or everything, or an amount"
     )
@@ -226,15 +224,13 @@ def _parser() -> argparse.ArgumentParser:
     what.add_argument("--description", metavar="TEXT", help="refund description")
     what.add_argument("--dry-run", action="store_true", help="build and check, send nothing")
     _connection_and_output(refund)
-    show = commands.add_parser(
+    show = _order_command(
+        commands,
         "show",
-        help="items and amounts of an order",
-        description="An order's items (bought, refunded, remaining), its amounts and how\n"
+        "items and amounts of an order",
+        "An order's items (bought, refunded, remaining), its amounts and how\n"
         "MultiSafepay refunds it. Changes nothing.",
-        epilog=_epilog(ORDER_ID_TEXT, ENVIRONMENT_HELP, EXIT_CODES_HELP, EXAMPLES),
-        formatter_class=formatter,
     )
-    show.add_argument("order_id", metavar="ORDER_ID", help=ORDER_ID_HELP)
     _connection_and_output(show)
     commands.add_parser(
         "demo",
@@ -248,6 +244,21 @@ def _parser() -> argparse.ArgumentParser:
         "app", help="the Saleor App: serve, configure, migrate, worker, refunds (app --help)"
     )
     return parser
+
+
+def _order_command(
+    commands: argparse._SubParsersAction[_Parser], name: str, summary: str, description: str
+) -> argparse.ArgumentParser:
+    """A command about one MultiSafepay order: its ORDER_ID, and the help's epilog."""
+    command = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=_epilog(ORDER_ID_TEXT, ENVIRONMENT_HELP, EXIT_CODES_HELP, EXAMPLES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument("order_id", metavar="ORDER_ID", help=ORDER_ID_HELP)
+    return command
 
 
 def _connection_and_output(parser: argparse.ArgumentParser) -> None:
