@@ -1,8 +1,9 @@
-"""The command line: `python -m saleor_multisafepay_refund refund|show|demo`.
+"""The command line: `python -m saleor_multisafepay_refund refund|show|demo|app`.
 
 Other tools script against it, so the contract is fixed: exit 0 refunded (or dry run), 2
 refused before anything was sent, 1 MultiSafepay refused or could not be reached and nothing
 was refunded, 3 outcome unknown; with --json, one JSON object as the last line of stdout.
+A request no order could satisfy is refused before MultiSafepay is asked anything.
 """
 
 from __future__ import annotations
@@ -14,14 +15,25 @@ import sys
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence
 
-from .errors import ConfigurationError, InvalidOrderData, MultiSafepayRefundError
+from . import __version__
+from .errors import (
+    ConfigurationError,
+    InvalidOrderData,
+    MultiSafepayRefundError,
+    RefundRefused,
+    with_where_to_fix,
+)
 from .multisafepay import wire
 from .multisafepay.client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient
 from .multisafepay.methods import SignConvention, sign_convention
 from .multisafepay.money import from_minor_units, parse_decimal, shown, shown_minor
 from .multisafepay.order import parse_order
-from .multisafepay.refund_body import RefundRequest, item_balances
+from .multisafepay.refund_body import RefundRequest, check_request, item_balances
 from .refunds.send import RefundOutcome, RefundStatus, dashboard_advice, refund_order
+
+PROG = "python -m saleor_multisafepay_refund"
+# Where the command line's key and API URL are set: said when MultiSafepay refuses the key.
+SETTINGS_PLACE = "MSP_API_KEY or --api-key; --live, --api-url or MSP_API_URL for which API"
 
 # A refund can take MultiSafepay a while; after this the outcome is settled by reading back.
 READ_TIMEOUT = 30.0
@@ -107,62 +119,164 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .demo import run_demo  # the emulator is only loaded for the demo
 
         return 0 if run_demo() else 1
+    request: Optional[RefundRequest] = None
     try:
+        if not args.order_id.strip():
+            raise ValueError("No MultiSafepay order id given (ORDER_ID).")
+        if args.command == "refund":
+            # Before any network call: a request no order could satisfy is refused here.
+            request = _refund_request(args)
+            check_request(request)
         client = _client(args)
-    except MultiSafepayRefundError as exc:
+    except (ValueError, RefundRefused) as exc:
+        if args.command == "show":
+            return _show_failed(args, str(exc), 2)
         return _finish(args, RefundOutcome(RefundStatus.REFUSED, args.order_id, error=str(exc)))
-    if args.command == "show":
+    if request is None:
         return _show(args, client)
-    try:
-        request = _refund_request(args)
-    except ValueError as exc:
-        return _finish(args, RefundOutcome(RefundStatus.REFUSED, args.order_id, error=str(exc)))
-    return _finish(args, refund_order(client, args.order_id, request, dry_run=args.dry_run))
+    outcome = refund_order(
+        client, args.order_id, request, dry_run=args.dry_run, settings_place=SETTINGS_PLACE
+    )
+    return _finish(args, outcome)
+
+
+ORDER_ID_HELP = (
+    "MultiSafepay's order id: the order_id the shop sent when the customer paid; "
+    "MultiSafepay's dashboard lists it under Transactions, Saleor shows it as the payment's "
+    "(or transaction's) PSP reference"
+)
+
+ORDER_ID_TEXT = """ORDER_ID is MultiSafepay's order id: the order_id the shop sent when the
+customer paid. MultiSafepay's dashboard lists it under Transactions; Saleor shows
+it as the MultiSafepay payment's (or transaction's) PSP reference.
+"""
+
+ENVIRONMENT_HELP = """environment:
+  MSP_API_KEY  the MultiSafepay site's API key (MultiSafepay: Settings > Sites);
+               prefer it to --api-key, which other users see in the process list
+  MSP_API_URL  MultiSafepay's API base URL (default: the test API); --live and
+               --api-url win over it
+  The Saleor App's variables (APP_PUBLIC_URL, APP_DATABASE_URL, APP_SECRET_KEY,
+  APP_ALLOWED_SALEOR_URLS) are listed by `app --help`.
+"""
+
+EXIT_CODES_HELP = """exit codes:
+  0  refunded, dry run checked, or the order shown
+  1  MultiSafepay refused or could not be reached: nothing was refunded
+  2  refused, nothing was sent: a wrong option, no API key or a request no
+     order could satisfy (MultiSafepay is not even asked), or one this order
+     cannot (more than remains, an unknown item)
+  3  sent, outcome unknown: check the order in MultiSafepay's dashboard before
+     trying again
+"""
+
+EXAMPLES = """examples:
+  export MSP_API_KEY=...         # the test API unless --live
+  {prog} show 10423
+  {prog} refund 10423 --item SKU-1=2 --dry-run
+  {prog} refund 10423 --item SKU-1=2 --shipping
+  {prog} refund 10423 --full --live --json
+  {prog} refund 10424 --amount 12.50
+  {prog} demo
+"""
+
+
+def _epilog(*parts: str) -> str:
+    return "\n".join(parts).format(prog=PROG)
 
 
 def _parser() -> argparse.ArgumentParser:
-    connection = _Parser(add_help=False)
-    group = connection.add_argument_group("connection")
-    group.add_argument(
-        "--api-url",
-        help=f"API base URL (env MSP_API_URL; default {TEST_API_URL})",
-    )
-    group.add_argument("--live", action="store_true", help=f"use the live API ({LIVE_API_URL})")
-    group.add_argument(
-        "--api-key",
-        default=os.environ.get("MSP_API_KEY"),
-        help="the site's API key (env MSP_API_KEY; prefer the variable: arguments show in ps)",
-    )
-    group.add_argument("--json", action="store_true", help="one JSON object as stdout's last line")
-
+    formatter = argparse.RawDescriptionHelpFormatter
     parser = _Parser(
-        prog="python -m saleor_multisafepay_refund",
-        description="Refund MultiSafepay orders by item (shopping cart) or by amount.",
+        prog=PROG,
+        description="Refund MultiSafepay orders by item (shopping cart) or by amount; run the "
+        "Saleor App.",
+        epilog=_epilog(ORDER_ID_TEXT, ENVIRONMENT_HELP, EXIT_CODES_HELP, EXAMPLES),
+        formatter_class=formatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    refund = commands.add_parser(
-        "refund", parents=[connection], help="refund items, the shipping, everything or an amount"
+    refund = _order_command(
+        commands,
+        "refund",
+        "refund items, the shipping, everything or an amount",
+        "Refund items, the shipping, everything that remains or an amount of\n"
+        "one MultiSafepay order. The order is read first; the refund is sent once.",
     )
-    refund.add_argument("order_id", metavar="ORDER_ID")
-    refund.add_argument(
+    what = refund.add_argument_group(
+        "what to refund", "items and the shipping, or everything, or an amount"
+    )
+    what.add_argument(
         "--item",
         action="append",
         default=[],
         metavar="MERCHANT_ITEM_ID=QTY",
-        help="refund QTY of this item (repeatable)",
+        help="refund QTY of this item (repeatable; `show` lists the ids)",
     )
-    refund.add_argument("--shipping", action="store_true", help="refund the shipping line")
-    refund.add_argument("--full", action="store_true", help="refund everything that remains")
-    refund.add_argument("--amount", metavar="DECIMAL", help="refund this amount (major units)")
-    refund.add_argument("--description", metavar="TEXT", help="refund description")
-    refund.add_argument("--dry-run", action="store_true", help="build and check, send nothing")
-    show = commands.add_parser("show", parents=[connection], help="items and amounts of an order")
-    show.add_argument("order_id", metavar="ORDER_ID")
-    commands.add_parser("demo", help="the seed page's refund against the embedded emulator")
+    what.add_argument("--shipping", action="store_true", help="refund the shipping line")
+    what.add_argument("--full", action="store_true", help="refund everything that remains")
+    what.add_argument(
+        "--amount",
+        metavar="DECIMAL",
+        help="refund this amount in major units, e.g. 12.50 (shopping-cart methods such as "
+        "Klarna: only everything that remains)",
+    )
+    what.add_argument("--description", metavar="TEXT", help="refund description")
+    what.add_argument("--dry-run", action="store_true", help="build and check, send nothing")
+    _connection_and_output(refund)
+    show = _order_command(
+        commands,
+        "show",
+        "items and amounts of an order",
+        "An order's items (bought, refunded, remaining), its amounts and how\n"
+        "MultiSafepay refunds it. Changes nothing.",
+    )
+    _connection_and_output(show)
     commands.add_parser(
-        "app", help="the Saleor App: app serve | configure | migrate | worker (app --help)"
+        "demo",
+        help="the seed page's refund against the embedded emulator",
+        description="Refund 2 items of the seed page's order, Pay After Delivery and Klarna,\n"
+        "against a MultiSafepay emulator on 127.0.0.1: no key or network needed.\n"
+        "Exit 0 when both bodies equal the seed page's, 1 otherwise.",
+        formatter_class=formatter,
+    )
+    commands.add_parser(
+        "app", help="the Saleor App: serve, configure, migrate, worker, refunds (app --help)"
     )
     return parser
+
+
+def _order_command(
+    commands: argparse._SubParsersAction[_Parser], name: str, summary: str, description: str
+) -> argparse.ArgumentParser:
+    """A command about one MultiSafepay order: its ORDER_ID, and the help's epilog."""
+    command = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=_epilog(ORDER_ID_TEXT, ENVIRONMENT_HELP, EXIT_CODES_HELP, EXAMPLES),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument("order_id", metavar="ORDER_ID", help=ORDER_ID_HELP)
+    return command
+
+
+def _connection_and_output(parser: argparse.ArgumentParser) -> None:
+    connection = parser.add_argument_group("connection")
+    connection.add_argument(
+        "--api-url", help=f"API base URL (env MSP_API_URL; default {TEST_API_URL})"
+    )
+    connection.add_argument(
+        "--live", action="store_true", help=f"use the live API ({LIVE_API_URL})"
+    )
+    connection.add_argument(
+        "--api-key",
+        default=os.environ.get("MSP_API_KEY"),
+        help="the site's API key (env MSP_API_KEY; prefer the variable: arguments show in ps)",
+    )
+    parser.add_argument_group("output").add_argument(
+        "--json", action="store_true", help="one JSON object as stdout's last line"
+    )
 
 
 def _client(args: argparse.Namespace) -> MultiSafepayClient:
@@ -260,11 +374,7 @@ def _show(args: argparse.Namespace, client: MultiSafepayClient) -> int:
         order = parse_order(client.get_order(args.order_id))
     except MultiSafepayRefundError as exc:
         code = 2 if isinstance(exc, InvalidOrderData) else 1
-        if args.json:
-            print(wire.dumps({"order_id": args.order_id, "error": str(exc)}))
-        else:
-            print(f"Could not read order {args.order_id}: {exc}", file=sys.stderr)
-        return code
+        return _show_failed(args, with_where_to_fix(exc, SETTINGS_PLACE), code)
     cart_based = order.by_cart
     convention: Optional[SignConvention] = sign_convention(order.gateway) if cart_based else None
     items: List[Dict[str, Any]] = [
@@ -325,6 +435,14 @@ def _show(args: argparse.Namespace, client: MultiSafepayClient) -> int:
                 f"{item['remaining']:>10}" + (f"  ({item['problem']})" if item["problem"] else "")
             )
     return 0
+
+
+def _show_failed(args: argparse.Namespace, error: str, code: int) -> int:
+    if args.json:
+        print(wire.dumps({"order_id": args.order_id, "error": error}))
+    else:
+        print(f"Could not read order {args.order_id}: {error}", file=sys.stderr)
+    return code
 
 
 def _major(minor: int, currency: str) -> str:

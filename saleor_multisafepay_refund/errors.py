@@ -146,7 +146,10 @@ _API_MESSAGES = {
     1029: "MultiSafepay says an item's tax does not match the order.",
     1030: "MultiSafepay says an item's price does not match the order.",
     1031: "MultiSafepay says an item's price does not match the order.",
-    1032: "MultiSafepay refused the API key: check the plugin's API key and test/live mode.",
+    1032: (
+        "MultiSafepay refused the API key: a wrong key, or a test key on the live API (or a "
+        "live key on the test API)."
+    ),
     1033: "MultiSafepay has no refund information for this order yet.",
     1034: (
         "MultiSafepay cannot refund this: it exceeds what remains, the order was already "
@@ -167,3 +170,16 @@ class ApiError(MultiSafepayRefundError):
         text = known or "MultiSafepay refused the request."
         detail = f" (error {error_code}: {error_info})" if error_info else f" (error {error_code})"
         super().__init__(text + detail)
+
+
+# MultiSafepay's answer to a missing or wrong API key (or one of the other environment).
+INVALID_API_KEY = 1032
+
+
+def with_where_to_fix(error: MultiSafepayRefundError, settings_place: str) -> str:
+    """`error` in words, and where to fix it when the settings caused it: `settings_place`
+    in the words of the door that was used (the plugin's configuration, the App's settings,
+    the command line's options)."""
+    if isinstance(error, ApiError) and error.error_code == INVALID_API_KEY:
+        return f"{error} Check the key and which MultiSafepay it is for ({settings_place})."
+    return str(error)

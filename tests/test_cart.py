@@ -354,7 +354,7 @@ CART_NOT_SHOWING_REFUNDS = seed_order(amount_refunded=30000)
         (CARD, {"items": {"A": 1}}, ItemsNotSupported, "by amount only"),
         (CARD, {"shipping": True}, ItemsNotSupported, "by amount only"),
         (CARD, {"amount": Decimal("5"), "currency": "USD"}, CurrencyMismatch, "paid in EUR"),
-        (seed_order(), {"amount": Decimal("180")}, AmountNotAllowed, "Refund products instead"),
+        (seed_order(), {"amount": Decimal("180")}, AmountNotAllowed, "Refund items instead"),
         (
             seed_order(),
             {"amount": Decimal("315"), "items": {"111111": 1}},

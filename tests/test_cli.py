@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from saleor_multisafepay_refund import __version__
 from saleor_multisafepay_refund import cli as cli_module
 from saleor_multisafepay_refund.cli import main
 from saleor_multisafepay_refund.emulator import Fault, FaultKind
@@ -93,31 +96,69 @@ def test_readable_output_without_json(cli):
     ("argv", "words"),
     [
         (["refund", "o1", "--item", "111111=4"], "3 bought"),
-        (["refund", "o1", "--item", "111111=0"], "whole number above zero"),
-        (["refund", "o1", "--item", "111111=-1"], "whole number above zero"),
-        (["refund", "o1", "--item", "111111"], "MERCHANT_ITEM_ID=QTY"),
-        (["refund", "o1", "--item", "111111=x", "--item", "111111=1"], "not 'x'"),
-        (["refund", "o1", "--item", "111111=\u00b2"], "whole number above zero"),
-        (["refund", "o1", "--full", "--item", "111111=1"], "not both"),
-        (["refund", "", "--full"], "No MultiSafepay order id"),
-        (["refund", "card", "--amount", "1E+30"], "out of range"),
         (["refund", "o1", "--item", "999=1"], "no item with merchant_item_id '999'"),
-        (["refund", "o1"], "Nothing to refund"),
-        (["refund", "o1", "--amount", "100"], "Refund products instead"),
-        (["refund", "o1", "--amount", "ten"], "decimal number"),
-        (["refund", "card", "--amount", "1_0"], "decimal number"),
-        (["refund", "card", "--amount", "0"], "more than zero"),
+        (["refund", "o1", "--amount", "100"], "Refund items instead"),
         (["refund", "card", "--item", "A=1"], "by amount only"),
         (["refund", "card", "--amount", "50.01"], "only EUR 50.00"),
     ],
 )
-def test_refusals_exit_2_and_send_nothing(cli, emulator, argv, words):
+def test_refusals_of_what_the_order_cannot_do_exit_2_and_send_nothing(cli, emulator, argv, words):
     code, out, _ = cli(*argv, "--json")
 
     assert code == 2
     assert last_json(out)["status"] == "refused"
     assert words in last_json(out)["error"]
     assert emulator.refund_posts() == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["refund", "o1"], "Nothing to refund"),
+        (["refund", "card", "--full", "--amount", "5"], "not both"),
+        (["refund", "o1", "--full", "--item", "111111=1"], "not both"),
+        (["refund", "o1", "--full", "--shipping"], "not both"),
+        (["refund", "card", "--item", "A=1", "--amount", "5"], "items or an amount"),
+        (["refund", "card", "--amount=-5"], "more than zero, not -5"),
+        (["refund", "card", "--amount", "0"], "more than zero"),
+        (["refund", "card", "--amount", "1E+30"], "out of range"),
+        (["refund", "o1", "--amount", "ten"], "decimal number"),
+        (["refund", "card", "--amount", "1_0"], "decimal number"),
+        (["refund", "o1", "--item", "111111=0"], "whole number above zero"),
+        (["refund", "o1", "--item", "111111=-1"], "whole number above zero"),
+        (["refund", "o1", "--item", "111111"], "MERCHANT_ITEM_ID=QTY"),
+        (["refund", "o1", "--item", "111111=x", "--item", "111111=1"], "not 'x'"),
+        (["refund", "o1", "--item", "111111=\u00b2"], "whole number above zero"),
+        (["refund", "", "--full"], "No MultiSafepay order id"),
+        (["refund", "  ", "--full"], "No MultiSafepay order id"),
+    ],
+)
+def test_requests_no_order_could_satisfy_are_refused_before_any_network_call(
+    cli, emulator, argv, words
+):
+    code, out, _ = cli(*argv, "--json")
+
+    assert code == 2
+    assert last_json(out)["status"] == "refused"
+    assert words in last_json(out)["error"]
+    assert emulator.requests == []  # MultiSafepay was not even asked for the order
+
+
+def test_an_impossible_request_is_refused_in_words_without_json(cli, emulator):
+    code, out, err = cli("refund", "card", "--full", "--amount", "5")
+
+    assert (code, out) == (2, "")
+    assert err.startswith("Refused, nothing was sent: Give either everything that remains")
+    assert emulator.requests == []
+
+
+def test_an_impossible_request_is_refused_even_without_an_api_key(cli, emulator, monkeypatch):
+    monkeypatch.delenv("MSP_API_KEY")
+
+    code, out, _ = cli("refund", "o1", "--json")
+
+    assert (code, last_json(out)["status"]) == (2, "refused")
+    assert "Nothing to refund" in last_json(out)["error"]
 
 
 def test_msp_refusal_exits_1(cli, emulator):
@@ -304,3 +345,77 @@ def test_a_usage_error_never_repeats_what_was_typed_where_a_key_may_be(cli, emul
     assert "0123456789" not in out + err  # no part of the key typed
     assert last_json(out)["status"] == "refused" and shown in last_json(out)["error"]
     assert emulator.requests == []
+
+
+@pytest.mark.parametrize("command", [["refund", "o1", "--full"], ["show", "o1"]])
+def test_a_wrong_key_is_told_in_the_command_lines_words(cli, command):
+    code, _, err = cli(*command, "--api-key", "wrong-key-ABCDEFGHIJ")
+
+    assert code == 1
+    assert "MultiSafepay refused the API key" in err
+    assert "(MSP_API_KEY or --api-key; --live, --api-url or MSP_API_URL for which API)" in err
+    assert "plugin" not in err and "Dashboard" not in err
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["app", "--version"]])
+def test_version(capsys, argv):
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+
+    assert done.value.code == 0
+    prog = " ".join(["python -m saleor_multisafepay_refund", *argv[:-1]])
+    assert capsys.readouterr().out == f"{prog} {__version__}\n"
+
+
+def _help(*argv: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "saleor_multisafepay_refund", *argv, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("MSP_")},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("command", [[], ["refund"], ["show"]])
+def test_help_lists_the_environment_the_exit_codes_and_what_order_id_is(command):
+    text = _help(*command)
+
+    for words in ("MSP_API_KEY", "MSP_API_URL", "APP_DATABASE_URL", "exit codes:", "examples:"):
+        assert words in text
+    for code in ("0", "1", "2", "3"):
+        assert f"\n  {code}  " in text
+    assert "ORDER_ID is MultiSafepay's order id" in text and "Transactions" in text
+
+
+@pytest.mark.parametrize("command", [["app"], ["app", "refunds"]])
+def test_the_apps_help_lists_its_environment_exit_codes_and_examples(command):
+    text = _help(*command)
+
+    for words in ("APP_PUBLIC_URL", "APP_SECRET_KEY", "MSP_API_KEY", "exit codes:", "examples:"):
+        assert words in text
+    for code in ("0", "2"):
+        assert f"\n  {code}  " in text
+    assert ("\n  1  a refund listed has an open outcome" in text) is (command[-1] == "refunds")
+
+
+def test_refund_help_groups_options_by_purpose_with_examples():
+    text = _help("refund")
+    sections = {
+        title: body
+        for title, body in re.findall(r"\n([a-z ]+):\n(.*?)(?=\n\n[a-zA-Z]|\Z)", text, re.S)
+    }
+
+    assert re.findall(r"^  (--[a-z-]+)", sections["what to refund"], re.M) == [
+        "--item",
+        "--shipping",
+        "--full",
+        "--amount",
+        "--description",
+        "--dry-run",
+    ]
+    assert "--api-key" in sections["connection"] and "--json" not in sections["connection"]
+    assert "--json" in sections["output"]
+    assert "refund 10423 --item SKU-1=2 --dry-run" in sections["examples"]

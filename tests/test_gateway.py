@@ -342,12 +342,16 @@ def test_a_lost_answer_is_reported_as_what_really_happened(msp, fault, success, 
 
 def test_a_wrong_api_key_is_a_failure_without_the_key(msp):
     refund = Refunder(msp)
-    refund.config = GatewayConfig(api_key="wrong-key-ABCDEFGHIJ", api_url=msp.base_url)
+    refund.config = GatewayConfig(
+        api_key="wrong-key-ABCDEFGHIJ", api_url=msp.base_url, settings_place="the door's place"
+    )
 
     answer = refund(PaymentData(Decimal("35"), token="o1", refund_data=lines((APPLE, 1))))
 
     assert not answer.is_success
     assert "API key" in answer.error and "wrong-key-ABCDEFGHIJ" not in answer.error
+    # Where to fix it, in the words of the door the refund came through.
+    assert "Check the key and which MultiSafepay it is for (the door's place)." in answer.note
 
 
 def test_an_unexpected_error_is_answered_not_raised(msp):

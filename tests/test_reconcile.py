@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date
 from decimal import Decimal
 
+import pytest
+
+from saleor_multisafepay_refund.multisafepay import wire
 from saleor_multisafepay_refund.multisafepay.order import parse_order
 from saleor_multisafepay_refund.refunds.ledger import EntryState
-from saleor_multisafepay_refund.refunds.reconcile import reconcile
+from saleor_multisafepay_refund.refunds.reconcile import parse_since, reconcile
 
 from .factories import seed_order
 from .test_ledger import entry, refund
@@ -103,3 +108,62 @@ def test_a_refund_the_ledger_knows_by_id_that_msp_counts_without_listing_agrees(
     assert result.agrees, result.differences
     assert result.rows == (("7", "EUR 10.00", "refunded EUR 10.00", "counted, not listed"),)
     assert short.differences == ("Saleor recorded EUR 10.00 refunded, MultiSafepay EUR 0.00",)
+
+
+def test_as_json_gives_every_amount_as_a_string():
+    landed = entry(state=EntryState.REFUNDED, refund_id="7")
+    result = reconcile("p1", {"9": Decimal("10.00")}, [landed], order_with(refund(7, 18000)))
+
+    document = json.loads(wire.dumps(result.as_json()))
+
+    assert document == {
+        "payment_id": "p1",
+        "msp_order_id": "o1",
+        "currency": "EUR",
+        "saleor_refunded": "10.00",
+        "msp_refunded": "180.00",
+        "agrees": False,
+        "refunds": [
+            {
+                "refund_id": "7",
+                "saleor_amount": None,
+                "ledger_state": "refunded",
+                "ledger_amount": "180.00",
+                "multisafepay_status": "completed",
+                "multisafepay_amount": "180.00",
+            },
+            {
+                "refund_id": "9",
+                "saleor_amount": "10.00",
+                "ledger_state": None,
+                "ledger_amount": None,
+                "multisafepay_status": None,
+                "multisafepay_amount": None,
+            },
+        ],
+        "differences": list(result.differences),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "since"),
+    [
+        ("2026-01-31", date(2026, 1, 31)),
+        ("30d", date(2026, 5, 2)),
+        ("0d", date(2026, 6, 1)),
+        (" all ", None),
+        ("ALL", None),
+    ],
+)
+def test_since_is_a_date_a_number_of_days_or_all(text, since):
+    assert parse_since(text, today=date(2026, 6, 1)) == since
+
+
+@pytest.mark.parametrize("text", ["", "30", "-3d", "2026-02-30", "2026-1-31", "1w", "yesterday"])
+def test_since_refuses_anything_else_without_repeating_it(text):
+    with pytest.raises(ValueError) as refused:
+        parse_since(text, today=date(2026, 6, 1))
+
+    assert str(refused.value) == (
+        "--since needs a date (YYYY-MM-DD), a number of days (30d) or all."
+    )

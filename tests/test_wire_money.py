@@ -139,3 +139,18 @@ def test_a_list_with_copies_is_written_as_its_plain_list(originals, changes):
         {"items": plain, "n": Decimal("1.0")}
     )
     assert wire.dumps(items) == wire.dumps(plain) and items == plain
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown_as"),
+    [
+        ("12.300", "USD", "12.30"),  # Saleor keeps three decimals
+        ("15.5", "EUR", "15.50"),
+        ("7", "JPY", "7"),
+        ("12.305", "USD", "12.305"),  # a fraction of a cent stays, never rounded away
+    ],
+)
+def test_an_amount_is_shown_at_its_currencys_precision_unless_that_would_round(
+    amount, currency, shown_as
+):
+    assert str(money.at_precision(Decimal(amount), currency)) == shown_as

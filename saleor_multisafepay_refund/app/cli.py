@@ -1,6 +1,7 @@
-"""`python -m saleor_multisafepay_refund app serve|configure|migrate|worker`.
+"""`python -m saleor_multisafepay_refund app serve|configure|migrate|worker|refunds`.
 
-Exit codes: 0 done, 2 refused (a wrong argument or setting: nothing was changed).
+Exit codes: 0 done, 2 refused (a wrong argument or setting: nothing was changed); `app refunds`
+also 1 when a refund it lists has an open outcome (`REFUNDS_HELP`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import os
 import sys
 from typing import Dict, Sequence
 
+from .. import __version__
 from ..config import InvalidConfiguration, parse_sign_conventions
 from ..errors import ConfigurationError
+from ..multisafepay import wire
 from .environment import DEFAULT_HOST, DEFAULT_PORT
 
 ENVIRONMENT_HELP = """environment:
@@ -25,6 +28,44 @@ ENVIRONMENT_HELP = """environment:
   APP_ALLOWED_SALEOR_URLS  Saleor API URLs that may install the App, comma-separated
                            (default: none)
   MSP_API_KEY              the MultiSafepay API key `app configure` stores (never an argument)
+"""
+
+
+EXIT_CODES_HELP = """exit codes:
+  0  done
+  2  refused: a wrong option or setting, nothing was changed
+  app refunds also exits 1 when a refund it lists has an open outcome (see
+  `app refunds --help`)
+"""
+
+EXAMPLES = """examples:
+  export APP_ALLOWED_SALEOR_URLS=https://shop.example.com/graphql/
+  python -m saleor_multisafepay_refund app serve --host 0.0.0.0 --port 8080
+  MSP_API_KEY=... python -m saleor_multisafepay_refund app configure \\
+      --saleor-api-url https://shop.example.com/graphql/ --channel default-channel
+  python -m saleor_multisafepay_refund app refunds --order 10423 --json
+"""
+
+REFUNDS_HELP = """The App's refunds as its ledger holds them, newest first (50 at most). An open
+one (pending or unknown) is a refund whose outcome MultiSafepay's order cannot
+tell yet: the next refund of its transaction settles it, or staff check
+MultiSafepay's dashboard and decide it with --mark-refunded or --mark-failed.
+
+exit codes:
+  0  listed, none open (or a decision recorded)
+  1  a refund listed has an open outcome (a refund being sent at that moment
+     is open too, for up to a minute)
+  2  refused: a wrong option, --mark-* without --order, no such open entry
+
+--json prints one JSON document: {"order", "open", "exit_code", "entries": [...]},
+each entry with "entry_id", "msp_order_id", "state", "open", "refund_id",
+"amount" (a string), "currency", "lines", "external", "error", "created_at";
+--mark-* with --json prints {"decided": ENTRY}.
+
+examples:
+  python -m saleor_multisafepay_refund app refunds --json
+  python -m saleor_multisafepay_refund app refunds --order 10423
+  python -m saleor_multisafepay_refund app refunds --order 10423 --mark-failed ENTRY
 """
 
 
@@ -148,18 +189,39 @@ def _refunds(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"app refunds: {exc}", file=sys.stderr)
             return 2
+        if args.json:
+            print(wire.dumps({"decided": support.entry_json(decided)}))
+            return 0
         print(
             f"Ledger entry {entry_id} ({decided.describe()}) marked {decided.state.value}; "
             "Saleor hears of it from the App's worker."
         )
         return 0
-    for entry in support.entries(args.order):
+    listed = support.entries(args.order)
+    still_open = sum(entry.is_open for entry in listed)
+    code = 1 if still_open else 0
+    if args.json:
+        document = {
+            "order": args.order,
+            "open": still_open,
+            "exit_code": code,
+            "entries": [support.entry_json(entry) for entry in listed],
+        }
+        print(wire.dumps(document))
+        return code
+    for entry in listed:
         refund = f" refund {entry.refund_id}" if entry.refund_id else ""
         print(
             f"{entry.entry_id}  order {entry.msp_order_id}  {entry.state.value}{refund}  "
             f"{entry.describe()}" + (f"  {entry.error}" if entry.error else "")
         )
-    return 0
+    if still_open:
+        print(
+            f"{still_open} refund(s) with an open outcome: check MultiSafepay's dashboard, then "
+            "--order MSP_ORDER_ID --mark-refunded or --mark-failed ENTRY.",
+            file=sys.stderr,
+        )
+    return code
 
 
 def _masked(key: str) -> str:
@@ -170,10 +232,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m saleor_multisafepay_refund app",
         description="The MultiSafepay Saleor App (Transactions API).",
-        epilog=ENVIRONMENT_HELP,
+        epilog="\n".join((ENVIRONMENT_HELP, EXIT_CODES_HELP, EXAMPLES)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     actions = parser.add_subparsers(dest="action", required=True)
     serve = actions.add_parser(
         "serve",
@@ -190,9 +253,18 @@ def _parser() -> argparse.ArgumentParser:
     refunds = actions.add_parser(
         "refunds",
         help="the App's refunds as its ledger holds them; decide one it cannot",
+        description=REFUNDS_HELP.split("\n\n", 1)[0],
+        epilog=REFUNDS_HELP.split("\n\n", 1)[1] + "\n" + ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    refunds.add_argument("--order", metavar="MSP_ORDER_ID", help="MultiSafepay's order id")
+    refunds.add_argument(
+        "--order",
+        metavar="MSP_ORDER_ID",
+        help="MultiSafepay's order id (the transaction's PSP reference in Saleor; "
+        "MultiSafepay's dashboard: Transactions)",
+    )
+    refunds.add_argument("--json", action="store_true", help="one JSON document on stdout")
     decide = refunds.add_mutually_exclusive_group()
     decide.add_argument(
         "--mark-refunded",

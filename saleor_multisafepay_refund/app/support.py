@@ -5,7 +5,8 @@ by the worker, under its reference."""
 
 from __future__ import annotations
 
-from typing import List, Optional
+from datetime import datetime, timezone
+from typing import Dict, List, Optional
 
 from ..models import RefundLedgerEntry, as_entry
 from ..refunds.ledger import LedgerEntry, decide_by_hand
@@ -40,3 +41,20 @@ def decide(
         decided = decide_by_hand(ledger.entries(row.payment_id), entry_id, landed, refund_id)
         ledger.save(decided)
     return decided
+
+
+def entry_json(entry: LedgerEntry) -> Dict[str, object]:
+    """One entry for machine-readable output: the amount as a string, never a number."""
+    return {
+        "entry_id": entry.entry_id,
+        "msp_order_id": entry.msp_order_id,
+        "state": entry.state.value,
+        "open": entry.is_open,
+        "refund_id": entry.refund_id,
+        "amount": str(entry.amount),
+        "currency": entry.currency,
+        "lines": dict(entry.lines),
+        "external": entry.external,
+        "error": entry.error or None,
+        "created_at": datetime.fromtimestamp(entry.created_at, timezone.utc).isoformat(),
+    }

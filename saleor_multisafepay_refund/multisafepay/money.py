@@ -71,6 +71,15 @@ def from_minor_units(amount: int, currency: str) -> Decimal:
     return (Decimal(amount).scaleb(-exponent(currency))).quantize(quantum(currency))
 
 
+def at_precision(amount: Decimal, currency: str) -> Decimal:
+    """`amount` at `currency`'s precision (Saleor keeps 12.300 for USD 12.30), or as it is when
+    it has a fraction of a minor unit: a difference is shown, never rounded away."""
+    try:
+        return from_minor_units(to_minor_units(amount, currency), currency)
+    except ValueError:
+        return amount
+
+
 def parse_decimal(value: object) -> Decimal:
     """A finite Decimal from an int, a Decimal or a numeric string; ValueError otherwise.
 

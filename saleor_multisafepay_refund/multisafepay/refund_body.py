@@ -245,12 +245,36 @@ def _amount_refund(order: Order, request: RefundRequest) -> RefundPlan:
     )
 
 
-def _positive_minor_units(amount: Decimal, order: Order) -> int:
+def check_request(request: RefundRequest) -> None:
+    """Refuse a request no order could satisfy (nothing asked, everything and something
+    else, an amount with items, an amount below zero), before the order is read: a caller
+    can say so without a network call. `build_refund` makes the same checks."""
+    if not (request.items or request.shipping or request.full or request.amount is not None):
+        raise EmptyRefund("Nothing to refund: give items, the shipping, everything or an amount.")
+    _check_combination(request)
+    if request.amount is not None:
+        _check_amount(request.amount)
+
+
+def _check_combination(request: RefundRequest) -> None:
+    if request.full and (request.items or request.shipping or request.amount is not None):
+        raise ConflictingRequest(
+            "Give either everything that remains, or items, the shipping or an amount: not both."
+        )
+    if request.amount is not None and (request.items or request.shipping):
+        raise AmountNotAllowed("Give either items or an amount, not both.")
+
+
+def _check_amount(amount: Decimal) -> None:
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
         # MultiSafepay treats a zero or missing amount as "refund everything".
         raise InvalidAmount(f"The refund amount must be more than zero, not {amount}.")
     if amount.adjusted() >= LARGEST_DIGITS:
         raise InvalidAmount(f"The refund amount {amount} is out of range.")
+
+
+def _positive_minor_units(amount: Decimal, order: Order) -> int:
+    _check_amount(amount)
     try:
         return to_minor_units(amount, order.currency)
     except ValueError:
@@ -432,13 +456,8 @@ def _requested_quantities(
     order: Order, request: RefundRequest, balances: Mapping[str, ItemBalance]
 ) -> Dict[str, int]:
     """merchant_item_id -> quantity to refund, in cart order, every check passed."""
-    if request.full and (request.items or request.shipping or request.amount is not None):
-        raise ConflictingRequest(
-            "Give either everything that remains, or items, the shipping or an amount: not both."
-        )
+    _check_combination(request)
     if request.amount is not None:
-        if request.items or request.shipping:
-            raise AmountNotAllowed("Give either items or an amount, not both.")
         _positive_minor_units(request.amount, order)
         if request.amount != order.remaining_amount:
             raise AmountNotAllowed(
@@ -446,7 +465,7 @@ def _requested_quantities(
                 f"refunds by item: an amount ({_rounded(request.amount, order.currency)}) can only "
                 "refund everything that remains "
                 f"({_rounded(order.remaining_amount, order.currency)}). "
-                "Refund products instead."
+                "Refund items instead."
             )
     if request.full or request.amount is not None:
         wanted = {key: b.remaining for key, b in balances.items() if b.remaining > 0}

@@ -119,7 +119,7 @@ def _refund(
     try:
         order = parse_order(client.get_order(order_id))
     except MultiSafepayRefundError as exc:
-        return _from_outcome(ask, unreadable_order(order_id, exc))
+        return _from_outcome(ask, unreadable_order(order_id, exc, config.settings_place))
     recorded = set(ask.recorded)
     try:
         entries, reports = settle_refunds(ledger, ask.payment_id, order, recorded, config)

@@ -4,13 +4,75 @@ their money back?". Pure: the management command gathers the three views and pri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from decimal import Decimal
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ..multisafepay.money import from_minor_units, shown, shown_minor
+from ..multisafepay.money import from_minor_units, shown
 from ..multisafepay.order import Order, RelatedRefund
 from .ledger import NOT_REFUNDED, EntryState, LedgerEntry
+
+# Without an order or a --since, only payments this recent are compared: a shop's every payment
+# ever made is too many to read from MultiSafepay one by one.
+DEFAULT_SINCE_DAYS = 90
+
+
+def parse_since(text: str, today: date) -> Optional[date]:
+    """`--since`: a date (2026-01-31), a number of days back (30d), or "all" (None: no bound)."""
+    text = text.strip()
+    if text.lower() == "all":
+        return None
+    days = re.fullmatch(r"([0-9]{1,5})d", text)
+    if days:
+        return today - timedelta(days=int(days.group(1)))
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise ValueError("--since needs a date (YYYY-MM-DD), a number of days (30d) or all.")
+
+
+# What MultiSafepay shows of a refund the ledger knows landed but the order does not list.
+COUNTED_NOT_LISTED = "counted, not listed"
+
+
+@dataclass(frozen=True)
+class RefundRow:
+    """One refund as Saleor, the ledger and MultiSafepay show it (None: not known there)."""
+
+    refund_id: str  # MultiSafepay's refund id, Saleor's token, or "(none yet)"
+    saleor: Optional[Decimal]
+    ledger_state: Optional[str] = None
+    ledger_amount: Optional[Decimal] = None
+    msp_status: Optional[str] = None  # as MultiSafepay lists it, or COUNTED_NOT_LISTED
+    msp_amount: Optional[Decimal] = None
+
+    def texts(self, currency: str) -> Tuple[str, str, str, str]:
+        """The row as the table prints it: refund id, Saleor, ledger, MultiSafepay."""
+        ledger = (
+            f"{self.ledger_state} {shown(self.ledger_amount, currency)}"
+            if self.ledger_state is not None and self.ledger_amount is not None
+            else "-"
+        )
+        msp = self.msp_status or "-"
+        if self.msp_amount is not None:
+            msp = f"{msp} {shown(self.msp_amount, currency)}"
+        saleor = shown(self.saleor, currency) if self.saleor is not None else "-"
+        return (self.refund_id, saleor, ledger, msp)
+
+    def as_json(self) -> Dict[str, object]:
+        """For machine-readable output: amounts as strings, never numbers."""
+        return {
+            "refund_id": self.refund_id,
+            "saleor_amount": _text(self.saleor),
+            "ledger_state": self.ledger_state,
+            "ledger_amount": _text(self.ledger_amount),
+            "multisafepay_status": self.msp_status,
+            "multisafepay_amount": _text(self.msp_amount),
+        }
 
 
 @dataclass(frozen=True)
@@ -20,12 +82,17 @@ class Reconciliation:
     currency: str
     saleor_refunded: Decimal
     msp_refunded: Decimal
-    rows: Tuple[Tuple[str, str, str, str], ...]  # refund id, Saleor, ledger, MultiSafepay
+    refunds: Tuple[RefundRow, ...]
     differences: Tuple[str, ...]
 
     @property
     def agrees(self) -> bool:
         return not self.differences
+
+    @property
+    def rows(self) -> Tuple[Tuple[str, str, str, str], ...]:
+        """refund id, Saleor, ledger, MultiSafepay: each as text."""
+        return tuple(row.texts(self.currency) for row in self.refunds)
 
     def lines(self) -> List[str]:
         """The reconciliation as text, one table row a line."""
@@ -38,6 +105,23 @@ class Reconciliation:
         out += [f"  {a:<14} {b:<18} {c:<26} {d}" for a, b, c, d in self.rows]
         out += [f"  DIFFERENCE: {text}" for text in self.differences] or ["  agrees"]
         return out
+
+    def as_json(self) -> Dict[str, object]:
+        """For machine-readable output: amounts as strings, never numbers."""
+        return {
+            "payment_id": self.payment_id,
+            "msp_order_id": self.msp_order_id,
+            "currency": self.currency,
+            "saleor_refunded": str(self.saleor_refunded),
+            "msp_refunded": str(self.msp_refunded),
+            "agrees": self.agrees,
+            "refunds": [row.as_json() for row in self.refunds],
+            "differences": list(self.differences),
+        }
+
+
+def _text(amount: Optional[Decimal]) -> Optional[str]:
+    return None if amount is None else str(amount)
 
 
 def reconcile(
@@ -54,12 +138,17 @@ def reconcile(
     currency = order.currency
     msp = {r.refund_id: r for r in order.refunds}
     saleor = dict(saleor_refunds)
-    rows: List[Tuple[str, str, str, str]] = []
+    rows: List[RefundRow] = []
     differences: List[str] = []
 
-    def row(refund_id: str, in_saleor: object, ledger_text: str, msp_text: str) -> None:
-        text = f"{currency} {in_saleor}" if in_saleor is not None else "-"
-        rows.append((refund_id, text, ledger_text, msp_text))
+    def at(row: RefundRow, refund: Optional[RelatedRefund]) -> RefundRow:
+        if refund is None:
+            return row
+        amount = None if refund.amount is None else from_minor_units(refund.amount, currency)
+        return replace(row, msp_status=refund.status, msp_amount=amount)
+
+    def kept(row: RefundRow, entry: LedgerEntry) -> RefundRow:
+        return replace(row, ledger_state=entry.state.value, ledger_amount=entry.amount)
 
     decided = [e for e in entries if not e.is_open and (e.refund_id or e.recorded_as)]
     for entry in decided:
@@ -67,24 +156,21 @@ def reconcile(
         if entry.refund_id and entry.refund_id != entry.reference:
             in_saleor = saleor.pop(entry.refund_id, in_saleor)
         at_msp = msp.pop(entry.refund_id, None) if entry.refund_id else None
-        ledger_text = f"{entry.state.value} {shown(entry.amount, entry.currency)}"
-        if at_msp is not None:
-            msp_text = _msp_text(at_msp.status, at_msp.amount, currency)
-        else:
-            msp_text = "counted, not listed" if entry.state is EntryState.REFUNDED else "-"
-        row(entry.refund_id or entry.reference, in_saleor, ledger_text, msp_text)
+        row = kept(RefundRow(entry.refund_id or entry.reference, in_saleor), entry)
+        if at_msp is None and entry.state is EntryState.REFUNDED:
+            row = replace(row, msp_status=COUNTED_NOT_LISTED)
+        rows.append(at(row, at_msp))
         differences += _differences(entry.refund_id or entry.reference, entry, in_saleor, at_msp)
     for refund_id, at_msp in msp.items():
         in_saleor = saleor.pop(refund_id, None)
-        row(refund_id, in_saleor, "-", _msp_text(at_msp.status, at_msp.amount, currency))
+        rows.append(at(RefundRow(refund_id, in_saleor), at_msp))
         differences += _differences(refund_id, None, in_saleor, at_msp)
     for token, amount in saleor.items():
-        row(token, amount, "-", "-")
+        rows.append(RefundRow(token, amount))
         differences.append(f"refund {token} is not at MultiSafepay")
     for entry in entries:
         if entry.is_open:
-            ledger_text = f"{entry.state.value} {shown(entry.amount, entry.currency)}"
-            rows.append(("(none yet)", "-", ledger_text, "-"))
+            rows.append(kept(RefundRow("(none yet)", None), entry))
             differences.append(
                 f"a refund of {entry.describe()} has an open outcome: the next refund of this "
                 f"payment settles it, or decide it by hand (ledger entry {entry.entry_id}: "
@@ -103,7 +189,7 @@ def reconcile(
         currency=currency,
         saleor_refunded=saleor_total,
         msp_refunded=msp_total,
-        rows=tuple(rows),
+        refunds=tuple(rows),
         differences=tuple(dict.fromkeys(differences)),
     )
 
@@ -131,9 +217,3 @@ def _differences(
         why = "made outside Saleor" if entry is None or entry.external else "landed"
         return [f"refund {refund_id} ({why}) is not recorded in Saleor"]
     return []
-
-
-def _msp_text(status: str, amount: object, currency: str) -> str:
-    if isinstance(amount, int):
-        return f"{status} {shown_minor(amount, currency)}"
-    return status

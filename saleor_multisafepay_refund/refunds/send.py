@@ -19,6 +19,7 @@ from ..errors import (
     MultiSafepayRefundError,
     RefundRefused,
     TransportError,
+    with_where_to_fix,
 )
 from ..multisafepay.client import MultiSafepayClient
 from ..multisafepay.methods import SignConvention
@@ -26,6 +27,8 @@ from ..multisafepay.money import shown
 from ..multisafepay.order import Order, parse_order
 from ..multisafepay.refund_body import RefundPlan, RefundRequest, build_refund
 
+# Where a key and an API URL are set when the caller does not say.
+SETTINGS_PLACE = "the MultiSafepay settings"
 # MultiSafepay's "cannot refund": more than remains, already refunded, or the same amount twice.
 CANNOT_REFUND = 1034
 
@@ -74,12 +77,14 @@ def refund_order(
     request: RefundRequest,
     conventions: Optional[Mapping[str, SignConvention]] = None,
     dry_run: bool = False,
+    settings_place: str = SETTINGS_PLACE,
 ) -> RefundOutcome:
-    """Refund `request` of MultiSafepay order `order_id`; the POST is sent at most once."""
+    """Refund `request` of MultiSafepay order `order_id`; the POST is sent at most once.
+    `settings_place`: where the caller's key and API URL are set, in its own words."""
     try:
         before = parse_order(client.get_order(order_id))
     except MultiSafepayRefundError as exc:
-        return unreadable_order(order_id, exc)
+        return unreadable_order(order_id, exc, settings_place)
     try:
         plan = build_refund(before, request, conventions)
     except RefundRefused as exc:
@@ -91,11 +96,18 @@ def refund_order(
     return send_refund(client, before, plan)
 
 
-def unreadable_order(order_id: str, error: MultiSafepayRefundError) -> RefundOutcome:
-    """The outcome when the order could not be read: nothing was sent."""
+def unreadable_order(
+    order_id: str, error: MultiSafepayRefundError, settings_place: str = SETTINGS_PLACE
+) -> RefundOutcome:
+    """The outcome when the order could not be read: nothing was sent. `settings_place`: where
+    the key and API URL are set, in the words of the door that was used."""
     if isinstance(error, (InvalidOrderData, ConfigurationError)):
         return RefundOutcome(RefundStatus.REFUSED, order_id, error=str(error))
-    return RefundOutcome(RefundStatus.FAILED, order_id, error=f"Could not read the order: {error}")
+    return RefundOutcome(
+        RefundStatus.FAILED,
+        order_id,
+        error=f"Could not read the order: {with_where_to_fix(error, settings_place)}",
+    )
 
 
 def planned(plan: RefundPlan) -> RefundOutcome:

@@ -281,11 +281,32 @@ def test_staff_decide_a_refund_the_ledger_cannot_and_saleor_hears_of_it(
     entry_id = pending["pspReference"][len(reports.PENDING_PREFIX) :]
 
     listed = _app_command("refunds", "--order", ORDER)
-    assert listed.returncode == 0, listed.stderr
+    assert listed.returncode == 1, listed.stderr  # an open outcome: monitoring alerts on it
     assert f"{entry_id}  order {ORDER}  unknown" in listed.stdout
+    assert "refund(s) with an open outcome" in listed.stderr
+    as_json = _app_command("refunds", "--order", ORDER, "--json")
+    assert as_json.returncode == 1, as_json.stderr
+    document = json.loads(as_json.stdout)
+    # (The App's database is shared by this module's tests: other entries of ORDER may be listed.)
+    still_open = sum(listed_entry["open"] for listed_entry in document["entries"])
+    assert (document["order"], document["open"], document["exit_code"]) == (ORDER, still_open, 1)
+    [entry] = [e for e in document["entries"] if e["entry_id"] == entry_id]
+    assert {k: entry[k] for k in ("msp_order_id", "state", "open", "refund_id")} == {
+        "msp_order_id": ORDER,
+        "state": "unknown",
+        "open": True,
+        "refund_id": None,
+    }
+    assert (entry["amount"], entry["currency"], entry["lines"]) == ("5.50", "EUR", {"CAP": 1})
 
-    marked = _app_command("refunds", "--order", ORDER, "--mark-failed", entry_id)
+    marked = _app_command("refunds", "--order", ORDER, "--mark-failed", entry_id, "--json")
     assert marked.returncode == 0, marked.stderr
+    assert json.loads(marked.stdout)["decided"]["state"] == "failed"
+    after = _app_command("refunds", "--order", ORDER, "--json")
+    assert json.loads(after.stdout)["open"] == still_open - 1
+    assert after.returncode == (1 if still_open > 1 else 0)
+    refused = _app_command("refunds", "--mark-failed", entry_id)
+    assert refused.returncode == 2 and "need --order" in refused.stderr
     msp.clear_faults()
     reports.run_due(app_context().sealer)
 

@@ -7,6 +7,7 @@ and the README, "Tests inside a real Saleor").
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import List
 
@@ -20,11 +21,13 @@ if not django_settings.configured:
     )
 
 import io  # noqa: E402
+import json  # noqa: E402
 import multiprocessing  # noqa: E402
 
 import graphene  # noqa: E402
 import requests  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+from django.core.management.base import CommandError  # noqa: E402
 from django.db import connections  # noqa: E402
 from saleor.order import OrderEvents  # noqa: E402
 from saleor.order.models import OrderEvent  # noqa: E402
@@ -383,10 +386,141 @@ def test_the_support_command_shows_all_three_views_and_flags_differences(
     )
     out = io.StringIO()
 
-    call_command("multisafepay_refunds", stdout=out)
+    with pytest.raises(CommandError) as found:
+        call_command("multisafepay_refunds", stdout=out)
 
+    assert found.value.returncode == 1  # monitoring alerts on it
     assert "(made outside Saleor) is not recorded in Saleor" in out.getvalue()
-    assert "difference(s) found." in out.getvalue()
+    assert "2 difference(s) found." in out.getvalue()  # the refund, and the totals
+
+
+def _utc_today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def _support_json(*argv: str):
+    """The support command's --json document and its exit code (Django's run_from_argv exits
+    with a CommandError's returncode)."""
+    out = io.StringIO()
+    code = 0
+    try:
+        call_command("multisafepay_refunds", *argv, "--json", stdout=out)
+    except CommandError as exc:
+        code = exc.returncode
+    return code, json.loads(out.getvalue())
+
+
+def test_the_support_commands_json_and_exit_code_say_what_it_found(
+    staff_api_client, permission_group_manage_orders, paid_order, msp
+):
+    permission_group_manage_orders.user_set.add(staff_api_client.user)
+    assert _refund_products(staff_api_client, paid_order, "SKU_AA", 1) == []
+    payment = paid_order.payments.get()
+    [landed] = msp.order(MSP_ORDER_ID)["related_transactions"]
+    refunded = str(_msp_refunded(msp))
+
+    agrees = _support_json()
+
+    assert agrees[0] == 0
+    document = agrees[1]
+    assert (document["result"], document["exit_code"], document["order"]) == ("agrees", 0, None)
+    assert (document["differences"], document["unchecked"]) == (0, 0)
+    assert document["since"] == str(_utc_today() - timedelta(days=90))
+    [shown] = document["payments"]
+    assert shown == {
+        "checked": True,
+        "payment_id": str(payment.pk),
+        "msp_order_id": MSP_ORDER_ID,
+        "currency": "USD",
+        "saleor_refunded": refunded,
+        "msp_refunded": refunded,
+        "agrees": True,
+        "refunds": [
+            {
+                "refund_id": str(landed["transaction_id"]),
+                "saleor_amount": refunded,
+                "ledger_state": "refunded",
+                "ledger_amount": refunded,
+                "multisafepay_status": landed["status"],
+                "multisafepay_amount": refunded,
+            }
+        ],
+        "differences": [],
+    }
+
+    # MultiSafepay lists a refund Saleor never heard of.
+    msp.dashboard_refund(MSP_ORDER_ID, 100)
+    code, found = _support_json("--order", str(paid_order.number))
+
+    assert (code, found["result"], found["exit_code"], found["since"]) == (
+        1,
+        "differences",
+        1,
+        None,
+    )
+    assert found["order"] == str(paid_order.number) and found["differences"] >= 1
+    assert found["payments"][0]["msp_refunded"] == str(Decimal(refunded) + Decimal("1.00"))
+
+
+def test_the_support_commands_help_gives_its_exit_codes_period_and_json(capsys):
+    with pytest.raises(SystemExit) as done:
+        call_command("multisafepay_refunds", "--help")
+
+    text = capsys.readouterr().out
+    assert done.value.code == 0
+    assert "\nexit codes:\n  0  everything compared agrees" in text
+    for line in ("\n  1  differences found", "\n  2  a wrong option", "\n  3  no difference"):
+        assert line in text
+    assert "only the payments of the last 90 days are compared" in text
+    assert '"result" (agrees, differences or' in text
+
+
+def test_the_support_command_exits_3_when_multisafepay_cannot_be_asked(paid_order, msp):
+    msp.inject(Fault(FaultKind.SERVER_ERROR, method="GET"))
+    out = io.StringIO()
+
+    with pytest.raises(CommandError) as found:
+        call_command("multisafepay_refunds", stdout=out)
+
+    assert found.value.returncode == 3
+    payment = paid_order.payments.get()
+    assert f"Payment {payment.pk}, MultiSafepay order {MSP_ORDER_ID}: NOT COMPARED" in (
+        out.getvalue()
+    )
+    assert out.getvalue().splitlines()[-1] == (
+        "No difference found. 1 payment(s) could not be compared."
+    )
+    msp.inject(Fault(FaultKind.SERVER_ERROR, method="GET"))
+    code, document = _support_json()
+    assert (code, document["result"], document["unchecked"]) == (3, "unchecked", 1)
+    [unchecked] = document["payments"]
+    assert unchecked["checked"] is False and unchecked["msp_order_id"] == MSP_ORDER_ID
+    assert "MultiSafepay" in unchecked["error"] and KEY not in unchecked["error"]
+
+
+def test_the_support_command_reads_the_last_90_days_unless_told_otherwise(paid_order, msp):
+    payment = paid_order.payments.get()
+    type(payment).objects.filter(pk=payment.pk).update(
+        created_at=payment.created_at - timedelta(days=100)
+    )
+    msp.dashboard_refund(MSP_ORDER_ID, 100)  # a difference, so an alert if it is read
+    out = io.StringIO()
+
+    call_command("multisafepay_refunds", stdout=out)  # exit 0: nothing in the period
+
+    since = _utc_today() - timedelta(days=90)
+    assert out.getvalue().splitlines() == [
+        f"MultiSafepay payments since {since} (--since all for every one): 0.",
+        "Everything agrees.",
+    ]
+    assert msp.requests == []
+    for argv in (["--since", "all"], ["--since", "120d"], ["--order", str(paid_order.number)]):
+        code, document = _support_json(*argv)
+        assert (code, len(document["payments"])) == (1, 1), argv
+    assert _support_json("--since", str(_utc_today() - timedelta(days=10)))[1]["payments"] == []
+    with pytest.raises(CommandError) as wrong:
+        call_command("multisafepay_refunds", "--since", "last week", stdout=io.StringIO())
+    assert wrong.value.returncode == 2 and "--since needs a date" in str(wrong.value)
 
 
 @pytest.mark.django_db(transaction=True)
