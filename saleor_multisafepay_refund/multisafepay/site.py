@@ -9,11 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Tuple
 
-from ..errors import ApiError, InvalidResponse, TransportError
+from ..errors import INVALID_API_KEY, ApiError, InvalidResponse, TransportError
 from .client import MultiSafepayClient
 from .methods import is_cart_gateway
-
-INVALID_API_KEY = 1032
 
 
 @dataclass(frozen=True)

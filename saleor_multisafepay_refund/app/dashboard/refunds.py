@@ -15,7 +15,7 @@ from django.db.models.functions import Concat
 
 from ...errors import MultiSafepayRefundError
 from ...models import RefundLedgerEntry, as_entry
-from ...multisafepay.money import from_minor_units, parse_decimal, to_minor_units
+from ...multisafepay.money import at_precision, parse_decimal
 from ...multisafepay.order import parse_order
 from ...refunds.ledger import EntryState, LedgerEntry
 from ...refunds.reconcile import Reconciliation, reconcile
@@ -151,7 +151,7 @@ def _saleor_refunds(
             # At the currency's precision (Saleor writes 15.5 for 15.50), as MultiSafepay's.
             currency = str(amount.get("currency") or "") if isinstance(amount, dict) else ""
             try:
-                refunded[reference] = quantized(parse_decimal(value), currency)
+                refunded[reference] = at_precision(parse_decimal(value), currency)
             except ValueError:
                 raise saleor_api.SaleorApiError(f"Saleor shows an amount {value!r}.") from None
         elif event.get("type") == REFUND_REVERSE:
@@ -201,8 +201,3 @@ def _saleor_side(entry: LedgerEntry, told: Sequence[Report]) -> Tuple[str, str]:
 def _not_taken(report: Report) -> str:
     why = f": {report.last_error}" if report.last_error else ""
     return f"Saleor has not taken the App's report yet{why}."
-
-
-def quantized(amount: Decimal, currency: str) -> Decimal:
-    """`amount` at `currency`'s precision; ValueError for a fraction of a minor unit."""
-    return from_minor_units(to_minor_units(amount, currency), currency)
