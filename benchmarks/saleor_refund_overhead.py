@@ -28,7 +28,9 @@ both alike: the refunds come in pairs, one of each plugin, one after the other, 
 goes first alternates from pair to pair (A B, B A, A B...: neither always follows the other).
 The target is judged on the ratio of the two medians (each plugin's median over all its
 refunds); the report adds the median of the per-pair ratios, their interquartile range, a 90%
-bootstrap interval of the target's figure (pairs resampled), and the machine's load average.
+bootstrap interval of the target's figure (pairs resampled), the machine's load average, and
+the measured process's CPU time per refund (which other work on the machine changes least, but
+which leaves out the database server's work: a cross-check, not the target).
 SALEOR_BENCHMARK_RUNS sets the number of pairs (default 31, the first one a warm-up).
 """
 
@@ -110,6 +112,9 @@ class TimedEmulator(Emulator):
 
 TIMES: Dict[str, List[float]] = {PLUGIN_ID: [], ApproveEveryRefund.PLUGIN_ID: []}
 PAIRS: Dict[int, Dict[str, float]] = {}  # run -> plugin -> seconds
+# The measured process's CPU time per refund (its threads, the emulator's among them; not the
+# database server's): what other work on the machine changes least.
+CPU: Dict[str, List[float]] = {plugin: [] for plugin in TIMES}
 CALLS: List[List[Any]] = []
 EMULATOR_BUSY: List[float] = []
 LOAD: List[float] = []  # the 1-minute load average when the refunds start and end
@@ -203,14 +208,16 @@ def test_refund_all_lines(
     before = len(msp.requests)
     busy = msp.busy
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     response = staff_api_client.post_graphql(REFUND_PRODUCTS, variables)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
 
     assert response.json()["data"]["orderFulfillmentRefundProducts"]["errors"] == []
     if run:
         TIMES[plugin_id].append(elapsed)
         PAIRS.setdefault(run, {})[plugin_id] = elapsed
+        CPU[plugin_id].append(cpu)
     if plugin_id == PLUGIN_ID:
         calls = msp.requests[before:]
         CALLS.append([(call.method, call.client_port) for call in calls])
@@ -281,6 +288,12 @@ def _report() -> None:
         )
         first, last = _bootstrap_interval()
         print(f"90% bootstrap interval of the added cost: {first:+.1%} .. {last:+.1%}.")
+    ours_cpu = statistics.median(CPU[PLUGIN_ID])
+    base_cpu = statistics.median(CPU[ApproveEveryRefund.PLUGIN_ID])
+    print(
+        f"CPU time of the measured process (not the target; not the database server's): "
+        f"{base_cpu * 1000:.0f} ms, {ours_cpu * 1000:.0f} ms: {ours_cpu / base_cpu - 1:+.1%}."
+    )
     cores = os.cpu_count() or 0
     print(
         f"Load average (1 min) at the start and the end: {LOAD[0]:.2f}, {LOAD[-1]:.2f} "
