@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from contextlib import contextmanager
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Iterator
+from typing import ClassVar, Iterator, List, Type
 
 import pytest
 
@@ -26,6 +27,7 @@ from saleor_multisafepay_refund.multisafepay.client import (
     TEST_API_URL,
     MultiSafepayClient,
     check_api_url,
+    new_session,
 )
 
 from .factories import seed_order
@@ -163,14 +165,23 @@ class _Redirecting(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def redirecting_server() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), _Redirecting)
+@contextmanager
+def _serving(handler: Type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A server of `handler` on a free port of 127.0.0.1: its http://host:port."""
+    server = HTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1/json/"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def redirecting_server() -> Iterator[str]:
+    with _serving(_Redirecting) as url:
+        yield f"{url}/v1/json/"
 
 
 def test_a_redirect_is_not_followed(redirecting_server):
@@ -240,3 +251,95 @@ def test_with_debug_logging_the_key_is_in_no_log_record(emulator, caplog):
     for record in caplog.records:
         text = record.getMessage() + repr(record.args)
         assert KEY not in text and "wrong-key-ABCDEFGHIJ" not in text
+
+
+# -- the environment: read once per session, as requests would read it per request ----------
+
+
+class _Proxy(BaseHTTPRequestHandler):
+    """An HTTP proxy that answers every request itself, and records the URL it was asked for."""
+
+    asked: ClassVar[List[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).asked.append(self.path)
+        body = b'{"success": true, "data": {"order_id": "via-proxy"}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def proxy() -> Iterator[str]:
+    _Proxy.asked = []
+    with _serving(_Proxy) as url:
+        yield url
+
+
+@pytest.fixture
+def clean_environment(monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE"):
+        for spelled in (name, name.lower()):
+            monkeypatch.delenv(spelled, raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("NETRC", "/nonexistent/netrc")
+    return monkeypatch
+
+
+def test_a_proxy_of_the_environment_carries_the_calls(emulator, proxy, clean_environment):
+    clean_environment.setenv("HTTP_PROXY", proxy)
+    emulator.add_order(seed_order(order_id="o1"))
+
+    data = client_for(emulator).get_order("o1")
+
+    assert data == {"order_id": "via-proxy"}
+    assert _Proxy.asked == [f"{emulator.base_url}orders/o1"]
+    assert emulator.requests == []
+
+
+def test_no_proxy_of_the_environment_is_honoured(emulator, proxy, clean_environment):
+    clean_environment.setenv("HTTP_PROXY", proxy)
+    clean_environment.setenv("NO_PROXY", "127.0.0.1")
+    emulator.add_order(seed_order(order_id="o1"))
+
+    assert client_for(emulator).get_order("o1")["order_id"] == "o1"
+    assert _Proxy.asked == []
+
+
+def test_the_environment_is_read_when_the_session_is_made(emulator, proxy, clean_environment):
+    emulator.add_order(seed_order(order_id="o1"))
+    client = client_for(emulator)
+    clean_environment.setenv("HTTP_PROXY", proxy)  # too late for this client's session
+
+    assert client.get_order("o1")["order_id"] == "o1"
+    assert _Proxy.asked == []
+    assert client_for(emulator).get_order("o1") == {"order_id": "via-proxy"}
+
+
+def test_a_ca_bundle_of_the_environment_verifies_the_server(clean_environment):
+    clean_environment.setenv("REQUESTS_CA_BUNDLE", "/etc/shop/ca.pem")
+
+    assert new_session(TEST_API_URL).verify == "/etc/shop/ca.pem"
+    clean_environment.delenv("REQUESTS_CA_BUNDLE")
+    assert new_session(TEST_API_URL).verify is True
+
+
+def test_a_netrc_login_for_the_host_is_sent_as_requests_would(
+    emulator, clean_environment, tmp_path
+):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login shop password secret\n")
+    netrc.chmod(0o600)
+    clean_environment.setenv("NETRC", str(netrc))
+    emulator.add_order(seed_order(order_id="o1"))
+
+    client_for(emulator).get_order("o1")
+
+    [request] = emulator.requests
+    assert request.headers["authorization"] == "Basic c2hvcDpzZWNyZXQ="  # shop:secret
+    assert request.headers["api_key"] == KEY

@@ -9,7 +9,9 @@ TCP and TLS set-up. What keeps that safe:
 - every refund starts with a GET, retried when its connection broke
   (`MultiSafepayClient.get_order`); the POST follows on the connection that GET has just used,
   as with a session per refund;
-- a session per API key: nothing an answer sets (a cookie) goes with another merchant's request.
+- a session per API key: nothing an answer sets (a cookie) goes with another merchant's request;
+- the environment (proxies, CA bundle, ~/.netrc) is read when a session is made
+  (`new_session`), so a change to it applies from the next session on, within KEEP_SECONDS.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import time
 from typing import Dict, Tuple
 
 import requests
+
+from ..multisafepay.client import new_session
 
 KEEP_SECONDS = 30.0
 
@@ -38,6 +42,6 @@ def refund_session(base_url: str, api_key: str) -> requests.Session:
             del kept[key]
             old.close()
     key = (base_url, hashlib.sha256(api_key.encode("utf-8")).hexdigest())
-    session = kept[key][0] if key in kept else requests.Session()
+    session = kept[key][0] if key in kept else new_session(base_url)
     kept[key] = (session, now)
     return session

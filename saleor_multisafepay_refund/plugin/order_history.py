@@ -35,12 +35,61 @@ def write_order_note(order_id: Any, message: str, outside: bool = True) -> None:
                 return
         except DatabaseError:
             logger.warning("Order note not written outside the transaction; writing it inside")
-    # A savepoint: should the note fail, Saleor's transaction (and its refund record) goes on.
     # The insert is a statement built once, as outside: it runs in every refund, and Model.save
     # cost more than the insert itself (OrderEvent has no save() or signal of Saleor's).
     db = connections[router.db_for_write(OrderEvent)]
-    with transaction.atomic(using=db.alias), db.cursor() as cursor:
-        cursor.execute(_insert(db.vendor, db.ops.quote_name), _values(db, event))
+    if not db.in_atomic_block:
+        # Autocommit: the insert commits or fails alone, nothing else to protect.
+        with db.cursor() as cursor:
+            cursor.execute(_insert(db.vendor, db.ops.quote_name), _values(db, event))
+    elif _binds_client_side(db):
+        _insert_in_savepoint(db, event)
+    else:
+        # A savepoint: should the note fail, Saleor's transaction (and its refund record)
+        # goes on.
+        with transaction.atomic(using=db.alias), db.cursor() as cursor:
+            cursor.execute(_insert(db.vendor, db.ops.quote_name), _values(db, event))
+
+
+def _binds_client_side(db: Any) -> bool:
+    """Whether a statement with parameters may hold several statements: PostgreSQL with
+    parameters merged client-side (psycopg 2, and psycopg 3 unless Django's
+    `server_side_binding` option is on), sent as one simple query."""
+    return bool(
+        db.vendor == "postgresql"
+        and db.settings_dict["OPTIONS"].get("server_side_binding") is not True
+    )
+
+
+def _insert_in_savepoint(db: Any, event: OrderEvent) -> None:
+    """The note's insert in a savepoint of Saleor's transaction, sent as one round trip
+    (SAVEPOINT; INSERT; RELEASE) instead of three: each is a wait for the database server,
+    the largest part of the note's cost in a refund. Should the insert fail, the savepoint is
+    rolled back, so Saleor's transaction (and its refund record) goes on, as with Django's
+    `atomic`; the error is raised."""
+    with db.cursor() as cursor:
+        try:
+            cursor.execute(
+                _insert_in_savepoint_sql(db.vendor, db.ops.quote_name), _values(db, event)
+            )
+        except DatabaseError as exc:
+            if _reached_the_server(exc):
+                try:
+                    # Fails too when SAVEPOINT itself failed: the transaction was broken
+                    # before the note, and stays so.
+                    cursor.execute(_ROLLBACK_NOTE)
+                except DatabaseError:
+                    logger.warning("The order note's savepoint could not be rolled back")
+            raise
+
+
+def _reached_the_server(error: DatabaseError) -> bool:
+    """Whether the server ran the query: its error has an SQLSTATE (psycopg's `sqlstate`,
+    psycopg2's `pgcode`). One raised before sending (a parameter that cannot be adapted) or
+    a lost connection has none: no savepoint exists then, and rolling back to it would break
+    Saleor's transaction."""
+    cause = error.__cause__
+    return bool(getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None))
 
 
 def _insert_if_order_committed(side: Any, cursor: Any, event: OrderEvent) -> bool:
@@ -68,6 +117,18 @@ def _insert(vendor: str, quote: Callable[[str], str]) -> str:
     columns = ", ".join(quote(f.column) for f in _FIELDS)
     values = ", ".join(["%s"] * len(_FIELDS))
     return f"INSERT INTO {quote(OrderEvent._meta.db_table)} ({columns}) VALUES ({values})"
+
+
+# Django's savepoint names are of its own atomic blocks; this one is only ever open inside
+# `_insert_in_savepoint`, one at a time.
+_SAVEPOINT = "msp_order_note"
+_ROLLBACK_NOTE = f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}; RELEASE SAVEPOINT {_SAVEPOINT}"
+
+
+@lru_cache(maxsize=4)
+def _insert_in_savepoint_sql(vendor: str, quote: Callable[[str], str]) -> str:
+    """SAVEPOINT; the event insert; RELEASE SAVEPOINT: one simple query, built once."""
+    return f"SAVEPOINT {_SAVEPOINT}; {_insert(vendor, quote)}; RELEASE SAVEPOINT {_SAVEPOINT}"
 
 
 @lru_cache(maxsize=4)

@@ -28,9 +28,9 @@ import graphene  # noqa: E402
 import requests  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.core.management.base import CommandError  # noqa: E402
-from django.db import connections  # noqa: E402
+from django.db import DatabaseError, connections, transaction  # noqa: E402
 from saleor.order import OrderEvents  # noqa: E402
-from saleor.order.models import OrderEvent  # noqa: E402
+from saleor.order.models import Order, OrderEvent  # noqa: E402
 from saleor.payment import ChargeStatus, TransactionKind  # noqa: E402
 from saleor.plugins.models import PluginConfiguration  # noqa: E402
 
@@ -38,6 +38,7 @@ from saleor_multisafepay_refund.emulator import Fault, FaultKind  # noqa: E402
 from saleor_multisafepay_refund.multisafepay.money import from_minor_units, to_minor_units  # noqa: E402
 from saleor_multisafepay_refund.plugin.hooks import PLUGIN_ID, MultiSafepayPlugin  # noqa: E402
 from saleor_multisafepay_refund.plugin.ledger_store import SaleorLedger  # noqa: E402
+from saleor_multisafepay_refund.plugin.order_history import write_order_note  # noqa: E402
 from saleor_multisafepay_refund.refunds.ledger import EntryState  # noqa: E402
 
 from .msp_orders import KEY, msp_order_of  # noqa: E402
@@ -263,6 +264,21 @@ def test_a_refused_return_is_explained_in_the_history_after_saleors_rollback(
         "'SKU_B' in MultiSafepay's cart."
     ]
     assert paid_order.payments.get().charge_status == ChargeStatus.FULLY_CHARGED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_note_the_database_refuses_leaves_saleors_transaction_going(order_with_lines):
+    order = order_with_lines
+    with transaction.atomic():
+        Order.objects.filter(pk=order.pk).update(customer_note="kept")
+        with pytest.raises(DatabaseError):
+            # PostgreSQL's jsonb has no room for a NUL character: the insert fails.
+            write_order_note(order.pk, "a NUL: \x00", outside=False)
+        write_order_note(order.pk, "written after", outside=False)
+
+    order.refresh_from_db()
+    assert order.customer_note == "kept"
+    assert _notes(order) == ["written after"]
 
 
 PLUGIN_UPDATE = """
