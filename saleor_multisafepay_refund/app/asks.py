@@ -13,10 +13,8 @@ from ..errors import UnknownItem
 from ..payments.ask import PaymentAsk
 from ..payments.item_ids import merchant_item_id
 from ..refunds.ask import AskedItem, RefundAsk
+from .event_types import REFUND_SUCCESS
 from .webhooks.payload import ActionRequested, GrantedLine, Transaction
-
-REFUND_SUCCESS = "REFUND_SUCCESS"
-
 
 # The App's keys in the ledger's table, which the plugin's entries (Saleor payments) share.
 LEDGER_PREFIX = "txn:"

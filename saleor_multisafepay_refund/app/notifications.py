@@ -31,6 +31,16 @@ from ..refunds.ledger import EntryState
 from . import installations, locks, reports
 from .asks import ledger_key
 from .context import app_context
+from .event_types import (
+    AUTHORIZATION_FAILURE,
+    AUTHORIZATION_SUCCESS,
+    CANCEL_SUCCESS,
+    CHARGE_BACK,
+    CHARGE_FAILURE,
+    CHARGE_SUCCESS,
+    REFUND_REVERSE,
+    REFUND_SUCCESS,
+)
 from .ledger_store import AppLedger
 from .models import TransactionOrder
 
@@ -89,16 +99,16 @@ def _payment(link: TransactionOrder, view: PaymentView) -> str:
     cart = is_cart_gateway(view.gateway or link.gateway)
     state = view.state
     if state is PaymentState.AUTHORIZED:
-        kind = "AUTHORIZATION_SUCCESS"
+        kind = AUTHORIZATION_SUCCESS
         TransactionOrder.objects.filter(pk=link.pk).update(authorized=True)
     elif state is PaymentState.CAPTURED:
-        kind = "CHARGE_SUCCESS"
+        kind = CHARGE_SUCCESS
     elif state is PaymentState.CHARGED_BACK:
-        kind = "CHARGE_BACK"
+        kind = CHARGE_BACK
     elif link.authorized or TransactionOrder.objects.filter(pk=link.pk, authorized=True).exists():
-        kind = "CANCEL_SUCCESS"  # an authorization cancelled, voided or expired
+        kind = CANCEL_SUCCESS  # an authorization cancelled, voided or expired
     else:
-        kind = f"{'AUTHORIZATION' if cart else 'CHARGE'}_FAILURE"
+        kind = AUTHORIZATION_FAILURE if cart else CHARGE_FAILURE
     message = (
         f"MultiSafepay order {view.order_id} is {view.status} ({view.gateway or 'no method'})."
     )
@@ -127,12 +137,12 @@ def _refunds(
             entry.reference if entry.reference in counted_refs else ""
         )
         if entry.external and entry.state is EntryState.REFUNDED and not reference:
-            kind = "REFUND_SUCCESS"
+            kind = REFUND_SUCCESS
             reference = entry.reference
             message = f"MultiSafepay refund {entry.reference} (made in MultiSafepay's dashboard)."
         elif entry.state is EntryState.DECLINED and reference:
             # Saleor counted it as refunded; MultiSafepay now says nothing went back.
-            kind = "REFUND_REVERSE"
+            kind = REFUND_REVERSE
             message = (
                 f"MultiSafepay {entry.refund_status or 'declined'} refund {entry.reference}: "
                 "nothing was refunded."

@@ -29,6 +29,14 @@ from ..refunds import flow
 from ..refunds.ledger import EntryState, LedgerEntry
 from . import installations, locks, saleor_api
 from .asks import ledger_key
+from .event_types import (
+    AUTHORIZATION_SUCCESS,
+    CANCEL_SUCCESS,
+    CHARGE_BACK,
+    CHARGE_SUCCESS,
+    REFUND_FAILURE,
+    REFUND_SUCCESS,
+)
 from .ledger_store import AppLedger
 from .models import Report, TransactionOrder
 from .sealed import Sealer
@@ -36,8 +44,6 @@ from .sealed import Sealer
 logger = logging.getLogger(__name__)
 
 PENDING_PREFIX = "msp-pending-"
-REFUND_SUCCESS = "REFUND_SUCCESS"
-REFUND_FAILURE = "REFUND_FAILURE"
 # Retries: 10 s, 20 s, ... at most 10 minutes apart, for as long as it takes.
 FIRST_RETRY_SECONDS = 10.0
 MAX_RETRY_SECONDS = 600.0
@@ -51,10 +57,10 @@ CLAIM_SECONDS = 120.0
 # buy-now-pay-later payment is captured by shipping or cancelled; a charged one is refunded; a
 # cancelled or charged-back one is done. Other events leave them as they are.
 ACTIONS_AFTER: Dict[str, Tuple[str, ...]] = {
-    "AUTHORIZATION_SUCCESS": ("CHARGE", "CANCEL"),
-    "CHARGE_SUCCESS": ("REFUND",),
-    "CANCEL_SUCCESS": (),
-    "CHARGE_BACK": (),
+    AUTHORIZATION_SUCCESS: ("CHARGE", "CANCEL"),
+    CHARGE_SUCCESS: ("REFUND",),
+    CANCEL_SUCCESS: (),
+    CHARGE_BACK: (),
 }
 
 REPORT_MUTATION = """

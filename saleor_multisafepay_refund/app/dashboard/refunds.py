@@ -21,15 +21,13 @@ from ...refunds.ledger import EntryState, LedgerEntry
 from ...refunds.reconcile import Reconciliation, reconcile
 from .. import installations, reports, saleor_api, transactions
 from ..asks import LEDGER_PREFIX
+from ..event_types import REFUND_FAILURE, REFUND_REVERSE, REFUND_SUCCESS
 from ..ledger_store import AppLedger
 from ..models import RefundedTransaction, Report, TransactionOrder
 from ..sealed import Sealer
 from .staff import Staff
 
 LIMIT = 50
-REFUND_SUCCESS = reports.REFUND_SUCCESS
-REFUND_FAILURE = "REFUND_FAILURE"
-REFUND_REVERSE = "REFUND_REVERSE"
 TRANSACTION_QUERY = (
     "query Transaction($id: ID!) { transaction(id: $id) { id "
     "events { type pspReference amount { amount currency } } } }"

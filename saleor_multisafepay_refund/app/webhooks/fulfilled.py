@@ -15,6 +15,7 @@ from ...payments.ask import PaymentAsk
 from .. import locks, reports
 from ..asks import ledger_key
 from ..context import AppContext
+from ..event_types import CHARGE_FAILURE, CHARGE_SUCCESS
 from ..installations import Installed
 from ..models import TransactionOrder
 from . import common
@@ -26,9 +27,6 @@ from .payload import (
     read_recipient,
     read_text,
 )
-
-CHARGE_SUCCESS = "CHARGE_SUCCESS"
-CHARGE_FAILURE = "CHARGE_FAILURE"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from ...payments import flow
 from ...payments.ask import PaymentAsk
 from .. import asks, locks, reports
 from ..context import AppContext
+from ..event_types import CANCEL_FAILURE, CANCEL_SUCCESS, CHARGE_FAILURE, CHARGE_SUCCESS
 from ..installations import Installed
 from . import common
 from .payload import ActionRequested
@@ -55,5 +56,5 @@ class OrderAction:
         return common.failure(self.failure_result, event.amount, message)
 
 
-CHARGE = OrderAction("capture", "CHARGE_SUCCESS", "CHARGE_FAILURE", flow.capture_payment)
-CANCEL = OrderAction("cancel", "CANCEL_SUCCESS", "CANCEL_FAILURE", flow.void_payment)
+CHARGE = OrderAction("capture", CHARGE_SUCCESS, CHARGE_FAILURE, flow.capture_payment)
+CANCEL = OrderAction("cancel", CANCEL_SUCCESS, CANCEL_FAILURE, flow.void_payment)

@@ -20,6 +20,7 @@ from django.db import DatabaseError
 from ...refunds import flow
 from .. import asks, locks, reports, transactions
 from ..context import AppContext
+from ..event_types import REFUND_FAILURE, REFUND_SUCCESS
 from ..installations import Installed
 from ..ledger_store import AppLedger
 from . import common
@@ -27,8 +28,8 @@ from .payload import ActionRequested
 
 logger = logging.getLogger(__name__)
 
-SUCCESS = "REFUND_SUCCESS"
-FAILURE = "REFUND_FAILURE"
+SUCCESS = REFUND_SUCCESS
+FAILURE = REFUND_FAILURE
 
 
 def refund_requested(

@@ -20,6 +20,7 @@ from ...payments import flow
 from ...payments.ask import PaymentAsk, PaymentContext
 from .. import reports
 from ..context import AppContext
+from ..event_types import AUTHORIZATION_SUCCESS, CHARGE_SUCCESS
 from ..installations import Installed
 from ..models import TransactionOrder
 from . import common
@@ -136,10 +137,10 @@ def process(
         return common.failure(f"{kind}_FAILURE", event.amount, _message(answer))
     result: Dict[str, object] = {"amount": event.amount, "pspReference": order_id}
     if answer.kind == AUTH:
-        result["result"] = "AUTHORIZATION_SUCCESS"
+        result["result"] = AUTHORIZATION_SUCCESS
         TransactionOrder.objects.filter(msp_order_id=order_id).update(authorized=True)
     elif answer.kind == CAPTURE:
-        result["result"] = "CHARGE_SUCCESS"
+        result["result"] = CHARGE_SUCCESS
     elif answer.action_required_data:
         result["result"] = f"{kind}_ACTION_REQUIRED"
         page = answer.action_required_data["payment_url"]

@@ -1,0 +1,15 @@
+"""The names of Saleor's transaction events the App answers and reports with (Saleor's
+TransactionEventTypeEnum, as `transactionEventReport` and the webhooks' `result` take them)."""
+
+from __future__ import annotations
+
+AUTHORIZATION_SUCCESS = "AUTHORIZATION_SUCCESS"
+AUTHORIZATION_FAILURE = "AUTHORIZATION_FAILURE"
+CHARGE_SUCCESS = "CHARGE_SUCCESS"
+CHARGE_FAILURE = "CHARGE_FAILURE"
+CHARGE_BACK = "CHARGE_BACK"
+CANCEL_SUCCESS = "CANCEL_SUCCESS"
+CANCEL_FAILURE = "CANCEL_FAILURE"
+REFUND_SUCCESS = "REFUND_SUCCESS"
+REFUND_FAILURE = "REFUND_FAILURE"
+REFUND_REVERSE = "REFUND_REVERSE"
