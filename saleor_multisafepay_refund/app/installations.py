@@ -86,9 +86,7 @@ def channel_values(
     saleor_api_url: str, channel_slug: str, sealer: Sealer
 ) -> Optional[Dict[str, object]]:
     """The channel's configuration values, key opened; None when it was never configured."""
-    row = ChannelSettings.objects.filter(
-        saleor_api_url=normalized_api_url(saleor_api_url), channel_slug=channel_slug
-    ).first()
+    row = _settings(saleor_api_url, channel_slug)
     if row is None:
         return None
     values: Dict[str, object] = {name: row.values.get(name, "") for name in FIELDS}
@@ -124,17 +122,12 @@ def configure(
 ) -> GatewayConfig:
     """Apply `changes` (field -> text; "" resets to the default) and, when given, the key;
     checked as the plugin checks its configuration before anything is stored."""
-    url = normalized_api_url(saleor_api_url)
     with transaction.atomic():
-        row = (
-            ChannelSettings.objects.select_for_update()
-            .filter(saleor_api_url=url, channel_slug=channel_slug)
-            .first()
-        )
+        row = _settings(saleor_api_url, channel_slug, for_update=True)
         values, key = _merged(row, changes, sealer, api_key)
         config = parse_configuration({**values, "api_key": key})
         ChannelSettings.objects.update_or_create(
-            saleor_api_url=url,
+            saleor_api_url=normalized_api_url(saleor_api_url),
             channel_slug=channel_slug,
             defaults={
                 "values": values,
@@ -155,11 +148,18 @@ def preview(
     api_key: Optional[str] = None,
 ) -> GatewayConfig:
     """What `configure` would put in effect, nothing stored (to try a key before saving it)."""
-    row = ChannelSettings.objects.filter(
-        saleor_api_url=normalized_api_url(saleor_api_url), channel_slug=channel_slug
-    ).first()
-    values, key = _merged(row, changes, sealer, api_key)
+    values, key = _merged(_settings(saleor_api_url, channel_slug), changes, sealer, api_key)
     return parse_configuration({**values, "api_key": key})
+
+
+def _settings(
+    saleor_api_url: str, channel_slug: str, for_update: bool = False
+) -> Optional[ChannelSettings]:
+    rows = ChannelSettings.objects.filter(
+        saleor_api_url=normalized_api_url(saleor_api_url), channel_slug=channel_slug
+    )
+    row: Optional[ChannelSettings] = (rows.select_for_update() if for_update else rows).first()
+    return row
 
 
 def _merged(
