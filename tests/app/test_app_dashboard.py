@@ -71,6 +71,18 @@ def _form(msp: Emulator, **changes: str) -> Dict[str, str]:
     }
 
 
+def _save(
+    app_url: str, saleor: SaleorServer, slug: str, token: str, form: Dict[str, str]
+) -> requests.Response:
+    """The channel form posted with Save."""
+    return _ask(app_url, saleor, f"/api/dashboard/channels/{slug}", token, form)
+
+
+def _stored(saleor: SaleorServer, slug: str) -> Optional[Dict[str, object]]:
+    """The channel's stored settings (None: never saved)."""
+    return installations.channel_values(saleor.api_url, slug, app_context().sealer)
+
+
 def _fresh_channel(saleor: SaleorServer) -> str:
     slug = f"channel-{uuid.uuid4().hex[:8]}"
     saleor.channels.append({"slug": slug, "name": f"Shop {slug}", "currencyCode": "EUR"})
@@ -175,10 +187,10 @@ def test_a_wrong_field_is_refused_next_to_it_and_nothing_is_stored(
 ) -> None:
     slug = _fresh_channel(saleor)
 
-    response = _ask(
+    response = _save(
         app_url,
         saleor,
-        f"/api/dashboard/channels/{slug}",
+        slug,
         saleor.user_token(),
         _form(msp, api_key=KEY, test_mode="true", rounding_tolerance="5 euro"),
     )
@@ -193,7 +205,7 @@ def test_a_wrong_field_is_refused_next_to_it_and_nothing_is_stored(
     )
     assert 'value="5 euro"' in response.text  # what was typed stays to be corrected
     assert KEY not in response.text  # the key is typed again, never sent back
-    assert installations.channel_values(saleor.api_url, slug, app_context().sealer) is None
+    assert _stored(saleor, slug) is None
 
 
 def test_settings_saved_on_the_page_are_what_the_next_refund_uses(
@@ -202,18 +214,18 @@ def test_settings_saved_on_the_page_are_what_the_next_refund_uses(
     slug = _fresh_channel(saleor)
     token = saleor.user_token()
 
-    first = _ask(
+    first = _save(
         app_url,
         saleor,
-        f"/api/dashboard/channels/{slug}",
+        slug,
         token,
         _form(msp, api_key=KEY, test_mode="true", sign_conventions="KLARNA=negative_quantity"),
     )
     # Saved again without the key: the stored one stays.
-    second = _ask(
+    second = _save(
         app_url,
         saleor,
-        f"/api/dashboard/channels/{slug}",
+        slug,
         token,
         _form(msp, test_mode="true", refund_description="Refund from the shop"),
     )
@@ -234,10 +246,10 @@ def test_an_unticked_test_mode_means_the_live_api(
 ) -> None:
     slug = _fresh_channel(saleor)
 
-    response = _ask(
+    response = _save(
         app_url,
         saleor,
-        f"/api/dashboard/channels/{slug}",
+        slug,
         saleor.user_token(),
         _form(msp, api_key=KEY, api_url=""),  # test_mode not posted: the box is not ticked
     )
@@ -305,7 +317,7 @@ def test_the_connection_check_says_whether_multisafepay_takes_the_key(
     assert "Not checked: API URL (optional): The API URL must use https" in _text(unusable.text)
     assert WRONG_MARK not in wrong.text and KEY not in right.text
     # Checking stores nothing.
-    assert installations.channel_values(saleor.api_url, slug, app_context().sealer) is None
+    assert _stored(saleor, slug) is None
     assert [r.path for r in msp.requests if "gateways" in r.path] == ["/v1/json/gateways"] * 3
 
 
@@ -381,10 +393,10 @@ def test_a_refused_form_shows_test_mode_as_it_was_posted_not_the_default(
 ) -> None:
     slug = _fresh_channel(saleor)
 
-    response = _ask(
+    response = _save(
         app_url,
         saleor,
-        f"/api/dashboard/channels/{slug}",
+        slug,
         saleor.user_token(),
         _form(msp, api_key=KEY, rounding_tolerance="5 euro"),  # test mode unticked: live
     )
