@@ -8,7 +8,7 @@ import threading
 from contextlib import contextmanager
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import ClassVar, Iterator, List, Type
+from typing import ClassVar, Dict, Iterator, List, Type
 
 import pytest
 
@@ -343,3 +343,66 @@ def test_a_netrc_login_for_the_host_is_sent_as_requests_would(
     [request] = emulator.requests
     assert request.headers["authorization"] == "Basic c2hvcDpzZWNyZXQ="  # shop:secret
     assert request.headers["api_key"] == KEY
+
+
+class _SettingACookie(BaseHTTPRequestHandler):
+    """Answers every call with an order and a cookie, and records the headers of each call
+    (HTTP/1.0: one connection per call, so that the single-threaded server serves two clients)."""
+
+    seen: ClassVar[List[Dict[str, str]]] = []
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        type(self).seen.append({name.lower(): value for name, value in self.headers.items()})
+        body = b'{"success": true, "data": {"order_id": "o1"}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Set-Cookie", "route=node-7; Path=/")
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_call_sends_what_requests_session_request_would_send(clean_environment, tmp_path):
+    """The client prepares its requests itself (cheaper than `Session.request`): the headers,
+    the netrc login and a cookie MultiSafepay's answer set go out just as requests sends them."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login shop password secret\n")
+    netrc.chmod(0o600)
+    clean_environment.setenv("NETRC", str(netrc))
+    with _serving(_SettingACookie) as url:
+        base = f"{url}/v1/json/"
+        _SettingACookie.seen = []
+        client = MultiSafepayClient(KEY, base_url=base)
+        client.get_order("o1")
+        client.refund("o1", '{"currency":"EUR","amount":100}')
+        ours = _SettingACookie.seen
+
+        _SettingACookie.seen = []
+        session = new_session(base)
+        for method, path, body in (
+            ("GET", "orders/o1", None),
+            ("POST", "orders/o1/refunds", b'{"currency":"EUR","amount":100}'),
+        ):
+            headers = {
+                "api_key": KEY,
+                "Accept": "application/json",
+                "User-Agent": ours[0]["user-agent"],
+            }
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+            session.request(
+                method, base + path, headers=headers, data=body, allow_redirects=False
+            )
+        theirs = _SettingACookie.seen
+
+    assert ours == theirs
+    assert ours[1]["cookie"] == "route=node-7"
+    assert ours[0]["authorization"] == "Basic c2hvcDpzZWNyZXQ="
+    assert "gzip" in ours[0]["accept-encoding"]
