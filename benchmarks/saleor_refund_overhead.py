@@ -8,10 +8,11 @@ HTTP calls per refund and the connections they used.
 Targets: the plugin adds at most 10% to the mutation's time; exactly two HTTP calls (GET, POST)
 per refund over one reused connection.
 
-The emulator answers from a thread of the measured process, so its own work (checking the
-refund, writing the order as JSON: MultiSafepay's side of the two calls) is part of the plugin's
-time here; the report says how much of it there was. In a process of its own it would change
-little: the plugin waits for its answers either way.
+The emulator runs in a process of its own, as MultiSafepay does (`emulator_process.py` says
+why): the plugin still waits for each of its answers, so its work (checking the refund, writing
+the order as JSON: MultiSafepay's side of the two calls) is still in the plugin's time here; the
+report says how much of it there was. SALEOR_BENCHMARK_EMULATOR=thread runs it in a thread of
+the measured process instead, as until 2026-11-30, to compare.
 
 It runs with pytest, inside an environment where Saleor and its test database work, like the
 tests in tests/saleor_integration (see the README):
@@ -50,13 +51,13 @@ pytest.importorskip("saleor")
 
 import graphene
 from django.db import transaction
+from emulator_process import running_emulator  # benchmarks/, on pytest's path
 from saleor.order.models import FulfillmentLine, OrderLine
 from saleor.payment import TransactionKind
 from saleor.payment.interface import GatewayResponse
 from saleor.plugins.base_plugin import BasePlugin
 from saleor.plugins.models import PluginConfiguration
 
-from saleor_multisafepay_refund.emulator import Emulator
 from saleor_multisafepay_refund.multisafepay.money import to_minor_units
 from saleor_multisafepay_refund.plugin.hooks import PLUGIN_ID, MultiSafepayPlugin
 from saleor_multisafepay_refund.plugin.ledger_store import SaleorLedger
@@ -65,6 +66,8 @@ from tests.saleor_integration.msp_orders import msp_order_of
 
 LINES = 50
 RUNS = int(os.environ.get("SALEOR_BENCHMARK_RUNS", "31"))  # pairs, the first one a warm-up
+# "process" (MultiSafepay's side in a process of its own, as in a shop) or "thread" (in this one).
+EMULATOR = os.environ.get("SALEOR_BENCHMARK_EMULATOR", "process")
 KEY = "benchmark-key-0123456789abcdef"
 MAX_OVERHEAD = 0.10
 
@@ -95,21 +98,6 @@ class ApproveEveryRefund(BasePlugin):
         )
 
 
-class TimedEmulator(Emulator):
-    """The emulator, adding up the CPU time of its answers (its HTTP parsing not counted)."""
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.busy = 0.0
-
-    def _answer(self, request: Any, route: Any) -> Any:
-        started = time.thread_time()
-        try:
-            return super()._answer(request, route)
-        finally:
-            self.busy += time.thread_time() - started
-
-
 TIMES: Dict[str, List[float]] = {PLUGIN_ID: [], ApproveEveryRefund.PLUGIN_ID: []}
 PAIRS: Dict[int, Dict[str, float]] = {}  # run -> plugin -> seconds
 # The measured process's CPU time per refund (its threads, the emulator's among them; not the
@@ -127,9 +115,13 @@ def _in_turn(run: int) -> List[str]:
 
 
 @pytest.fixture(scope="module")
-def msp() -> Iterator[TimedEmulator]:
+def msp() -> Iterator[Any]:
+    if EMULATOR not in ("process", "thread"):
+        raise ValueError(f"SALEOR_BENCHMARK_EMULATOR is 'process' or 'thread', not {EMULATOR!r}")
     LOAD.append(os.getloadavg()[0])
-    with TimedEmulator(api_key=KEY, duplicate_window_seconds=0) as emulator:
+    with running_emulator(
+        EMULATOR == "process", api_key=KEY, duplicate_window_seconds=0
+    ) as emulator:
         yield emulator
     LOAD.append(os.getloadavg()[0])
     _report()
@@ -159,7 +151,7 @@ def _order_of(fulfilled_order: Any, lines: int) -> Any:
 def test_refund_all_lines(
     run: int,
     plugin_id: str,
-    msp: TimedEmulator,
+    msp: Any,
     settings: Any,
     channel_USD: Any,
     fulfilled_order: Any,
@@ -178,7 +170,7 @@ def test_refund_all_lines(
         active=True,
         configuration=[
             {"name": "api_key", "value": KEY},
-            {"name": "api_url", "value": msp.base_url},
+            {"name": "api_url", "value": msp.url()},
         ],
     )
     order = _order_of(fulfilled_order, LINES)
@@ -205,8 +197,8 @@ def test_refund_all_lines(
         "input": {"fulfillmentLines": lines},
     }
     _warm_ledger(payment.pk)
-    before = len(msp.requests)
-    busy = msp.busy
+    before = msp.request_count()
+    busy = msp.busy_seconds()
 
     started, cpu_started = time.perf_counter(), time.process_time()
     response = staff_api_client.post_graphql(REFUND_PRODUCTS, variables)
@@ -219,10 +211,9 @@ def test_refund_all_lines(
         PAIRS.setdefault(run, {})[plugin_id] = elapsed
         CPU[plugin_id].append(cpu)
     if plugin_id == PLUGIN_ID:
-        calls = msp.requests[before:]
-        CALLS.append([(call.method, call.client_port) for call in calls])
+        CALLS.append(msp.calls_since(before))
         if run:
-            EMULATOR_BUSY.append(msp.busy - busy)
+            EMULATOR_BUSY.append(msp.busy_seconds() - busy)
         refund = payment.transactions.get(kind=TransactionKind.REFUND)
         assert msp.order(msp_order_id)["amount_refunded"] == to_minor_units(refund.amount, "USD")
 
@@ -301,7 +292,8 @@ def _report() -> None:
     )
     emulator = statistics.median(EMULATOR_BUSY)
     print(
-        f"Of which the emulator's own answers (MultiSafepay's side, run in this process): "
+        f"Of which the emulator's own answers (MultiSafepay's side, in "
+        f"{'a process of its own' if EMULATOR == 'process' else 'this process'}): "
         f"{emulator * 1000:.1f} ms per refund ({emulator / base:.1%} of the baseline)."
     )
     print(f"HTTP calls per refund: GET + POST over one connection in every refund: {two_calls}.")
