@@ -100,7 +100,7 @@ class ApproveEveryRefund(BasePlugin):
 
 TIMES: Dict[str, List[float]] = {PLUGIN_ID: [], ApproveEveryRefund.PLUGIN_ID: []}
 PAIRS: Dict[int, Dict[str, float]] = {}  # run -> plugin -> seconds
-# The measured process's CPU time per refund (its threads, the emulator's among them; not the
+# The measured process's CPU time per refund (its threads, the emulator's when it runs here; not the
 # database server's): what other work on the machine changes least.
 CPU: Dict[str, List[float]] = {plugin: [] for plugin in TIMES}
 CALLS: List[List[Any]] = []
