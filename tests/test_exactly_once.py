@@ -315,6 +315,10 @@ def test_randomized_refunds_with_faults_add_up_on_every_order():
                 msp.inject(replace(fault, order_id=saleor.msp_order_id))
                 counts["faults"] += 1
             posts_before = len(msp.refund_posts())
+            # Connections already used: a POST whose client gave up (a read timeout) may still
+            # be unread by the emulator on a loaded machine and be recorded during this
+            # refund; it came over its own refund's connection, never one of this refund's.
+            earlier_connections = {request.client_port for request in msp.requests}
             if order["payment_details"]["type"] in ("VISA", "IDEAL"):
                 amount = Decimal(rng.randint(1, remaining)) / 100
                 answer = saleor.refund(config, ledger, amount, None)
@@ -322,7 +326,11 @@ def test_randomized_refunds_with_faults_add_up_on_every_order():
                 line = rng.choice(carts[saleor.msp_order_id])
                 quantity = rng.randint(1, line.quantity)
                 answer = _refund_lines(saleor, config, ledger, msp, line, quantity)
-            posts = len(msp.refund_posts()) - posts_before
+            posts = sum(
+                1
+                for post in msp.refund_posts()[posts_before:]
+                if post.client_port not in earlier_connections
+            )
             assert posts <= 1, "one Saleor refund sent two POSTs"
             counts["posts"] += posts
             counts["attempts"] += 1
