@@ -397,9 +397,7 @@ def test_a_call_sends_what_requests_session_request_would_send(clean_environment
             }
             if body is not None:
                 headers["Content-Type"] = "application/json"
-            session.request(
-                method, base + path, headers=headers, data=body, allow_redirects=False
-            )
+            session.request(method, base + path, headers=headers, data=body, allow_redirects=False)
         theirs = _SettingACookie.seen
 
     assert ours == theirs
