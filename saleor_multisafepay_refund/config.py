@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Dict, Iterable, Iterator, Mapping, Optional, Tuple
 
-from .errors import ConfigurationError
+from .errors import SETTINGS_PLACE, ConfigurationError
 from .multisafepay.client import LIVE_API_URL, TEST_API_URL, MultiSafepayClient, check_api_url
 from .multisafepay.methods import GATEWAY_CODE, SignConvention
 from .multisafepay.money import parse_decimal
@@ -60,7 +60,7 @@ class GatewayConfig:
     get_attempts: int = 3
     # Where staff change these settings, in the words of the door that built them: said in a
     # refusal caused by them.
-    settings_place: str = "the MultiSafepay settings"
+    settings_place: str = SETTINGS_PLACE
     # The command staff run to decide a refund the ledger cannot, in the door's words; filled
     # with `saleor_order` (Saleor's order) and `msp_order` (MultiSafepay's order id).
     support_command: str = "python manage.py multisafepay_refunds --order {saleor_order}"

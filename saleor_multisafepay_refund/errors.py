@@ -174,6 +174,8 @@ class ApiError(MultiSafepayRefundError):
 
 # MultiSafepay's answer to a missing or wrong API key (or one of the other environment).
 INVALID_API_KEY = 1032
+# Where the key and the API URL are set, when the door that was used does not say it its own way.
+SETTINGS_PLACE = "the MultiSafepay settings"
 
 
 def with_where_to_fix(error: MultiSafepayRefundError, settings_place: str) -> str:

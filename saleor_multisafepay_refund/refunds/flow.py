@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Sequence, Set,
 from ..answers import GatewayAnswer, failure
 from ..config import GatewayConfig
 from ..errors import (
+    SETTINGS_PLACE,
     AmountMismatch,
     AmountNotAllowed,
     ConfigurationError,
@@ -93,7 +94,7 @@ def refund_payment(
 
 
 def refuse_unconfigured(
-    ask: RefundAsk, error: ConfigurationError, where: str = "the MultiSafepay settings"
+    ask: RefundAsk, error: ConfigurationError, where: str = SETTINGS_PLACE
 ) -> GatewayAnswer:
     """The answer when the configuration cannot be used: nothing is sent. `where`: where staff
     fix it, in the words of the door the refund came through."""

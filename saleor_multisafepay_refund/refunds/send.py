@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Mapping, Optional
 
 from ..errors import (
+    SETTINGS_PLACE,
     ApiError,
     ConfigurationError,
     InvalidOrderData,
@@ -27,8 +28,6 @@ from ..multisafepay.money import shown
 from ..multisafepay.order import Order, parse_order
 from ..multisafepay.refund_body import RefundPlan, RefundRequest, build_refund
 
-# Where a key and an API URL are set when the caller does not say.
-SETTINGS_PLACE = "the MultiSafepay settings"
 # MultiSafepay's "cannot refund": more than remains, already refunded, or the same amount twice.
 CANNOT_REFUND = 1034
 
