@@ -12,6 +12,7 @@ import argparse
 import os
 import re
 import sys
+import textwrap
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -146,10 +147,8 @@ ORDER_ID_HELP = (
     "(or transaction's) PSP reference"
 )
 
-ORDER_ID_TEXT = """ORDER_ID is MultiSafepay's order id: the order_id the shop sent when the
-customer paid. MultiSafepay's dashboard lists it under Transactions; Saleor shows
-it as the MultiSafepay payment's (or transaction's) PSP reference.
-"""
+# The same words in the help's epilog, wrapped as the other paragraphs there are.
+ORDER_ID_TEXT = textwrap.fill(f"ORDER_ID is {ORDER_ID_HELP}.", width=80) + "\n"
 
 ENVIRONMENT_HELP = """environment:
   MSP_API_KEY  the MultiSafepay site's API key (MultiSafepay: Settings > Sites);
