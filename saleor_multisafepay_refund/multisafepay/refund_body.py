@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ..errors import (
     AmbiguousItem,
@@ -556,12 +556,13 @@ def _cart_with_copies(
     copy is kept as the values it changes (`copy_changes`), so that its text is written from
     its line's (`wire.WithCopies`): a cart of 1,000 lines is not encoded twice.
     """
-    last_index = {item.merchant_item_id: index for index, item in enumerate(order.items)}
-    changes: List[Optional[Mapping[str, object]]] = [None] * len(order.items)
-    for template, quantity in refunded:
-        copy = copy_changes(template.raw, quantity, convention)
+    items = order.items
+    last_index = {item.merchant_item_id: index for index, item in enumerate(items)}
+    changes: List[Optional[Mapping[str, object]]] = [None] * len(items)
+    copies = copies_changes([(template.raw, n) for template, n in refunded], convention)
+    for (template, _), copy in zip(refunded, copies):
         changes[last_index[template.merchant_item_id]] = copy
-    return wire.WithCopies([item.raw for item in order.items], changes)
+    return wire.WithCopies([item.raw for item in items], changes)
 
 
 def refund_copy(
@@ -580,13 +581,26 @@ def copy_changes(
     Values keep the JSON type MultiSafepay used (string "90" stays a string), because the copy
     must be identical to the original except for the sign.
     """
-    as_text = isinstance(original.get("quantity"), str)
+    return copies_changes(((original, quantity),), convention)[0]
+
+
+def copies_changes(
+    refunded: Iterable[Tuple[Mapping[str, object], int]], convention: SignConvention
+) -> List[Dict[str, object]]:
+    """`copy_changes` of each (original, quantity refunded of it): a cart's at once, since a
+    call per line is a tenth of a millisecond at 1,000 lines."""
     if convention is SignConvention.NEGATIVE_UNIT_PRICE:
-        return {
-            "quantity": str(quantity) if as_text else quantity,
-            "unit_price": _negated(original.get("unit_price")),
-        }
-    return {"quantity": str(-quantity) if as_text else -quantity}
+        return [
+            {
+                "quantity": str(n) if isinstance(original.get("quantity"), str) else n,
+                "unit_price": _negated(original.get("unit_price")),
+            }
+            for original, n in refunded
+        ]
+    return [
+        {"quantity": str(-n) if isinstance(original.get("quantity"), str) else -n}
+        for original, n in refunded
+    ]
 
 
 def _sign_flipped(template: CartItem, item: CartItem) -> bool:
