@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ..errors import (
     AmbiguousItem,
@@ -38,7 +38,7 @@ from .money import (
     shown,
     to_minor_units,
 )
-from .order import CartItem, Order, frozen
+from .order import CartItem, Order
 
 SHIPPING_ITEM_ID = "msp-shipping"
 
@@ -52,11 +52,14 @@ class ItemBalance:
     without its original): such an id is never refunded.
     """
 
+    # Slots, and made by a twin: one is made per cart line (see order._CartItemMaker).
+    __slots__ = ("bought", "merchant_item_id", "problem", "refunded", "template")
+
     merchant_item_id: str
     template: CartItem
     bought: int
     refunded: int
-    problem: Optional[str] = None
+    problem: Optional[str]
 
     @property
     def remaining(self) -> int:
@@ -95,12 +98,68 @@ class RefundRequest:
 class RefundLine:
     """One refunded item: what comes back and what MultiSafepay will refund for it."""
 
+    # Slots, and made by a twin: one is made per line refunded (see order._CartItemMaker).
+    __slots__ = ("merchant_item_id", "name", "quantity", "tax_rate", "total", "unit_price")
+
     merchant_item_id: str
     name: str
     quantity: int
     unit_price: Decimal
     tax_rate: Decimal
     total: Decimal
+
+
+class _ItemBalanceMaker:
+    """Makes the ItemBalance that ItemBalance(...) makes, in a third of the time:
+    see order._CartItemMaker."""
+
+    __slots__ = ItemBalance.__slots__
+
+    def __init__(
+        self,
+        merchant_item_id: str,
+        template: CartItem,
+        bought: int,
+        refunded: int,
+        problem: Optional[str],
+    ) -> None:
+        self.merchant_item_id = merchant_item_id
+        self.template = template
+        self.bought = bought
+        self.refunded = refunded
+        self.problem = problem
+        self.__class__ = ItemBalance  # type: ignore[assignment]
+
+
+class _RefundLineMaker:
+    """Makes the RefundLine that RefundLine(...) makes, in a third of the time:
+    see order._CartItemMaker."""
+
+    __slots__ = RefundLine.__slots__
+
+    def __init__(
+        self,
+        merchant_item_id: str,
+        name: str,
+        quantity: int,
+        unit_price: Decimal,
+        tax_rate: Decimal,
+        total: Decimal,
+    ) -> None:
+        self.merchant_item_id = merchant_item_id
+        self.name = name
+        self.quantity = quantity
+        self.unit_price = unit_price
+        self.tax_rate = tax_rate
+        self.total = total
+        self.__class__ = RefundLine  # type: ignore[assignment]
+
+
+# Typed as what they make: a call is checked as the class's is, and gives one of its values.
+item_balance: Callable[[str, CartItem, int, int, Optional[str]], ItemBalance]
+item_balance = _ItemBalanceMaker  # type: ignore[assignment]
+refund_line: Callable[[str, str, int, Decimal, Decimal, Decimal], RefundLine]
+refund_line = _RefundLineMaker  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -157,16 +216,7 @@ def item_balances(order: Order) -> Dict[str, ItemBalance]:
                 problem = "the cart shows a refund of it but not the original line"
                 balances[key] = ItemBalance(key, item, 0, -item.quantity, problem)
             else:
-                balances[key] = frozen(
-                    ItemBalance,
-                    {
-                        "merchant_item_id": key,
-                        "template": item,
-                        "bought": item.quantity,
-                        "refunded": 0,
-                        "problem": None,
-                    },
-                )
+                balances[key] = item_balance(key, item, item.quantity, 0, None)
             continue
         template = balance.template
         if not _same_item_data(template, item):
@@ -530,17 +580,7 @@ def _refund_lines(order: Order, refunded: List[Tuple[CartItem, int]]) -> Tuple[R
     totals = line_totals(priced, order.currency)
     return tuple(
         [
-            frozen(
-                RefundLine,
-                {
-                    "merchant_item_id": item.merchant_item_id,
-                    "name": item.name,
-                    "quantity": quantity,
-                    "unit_price": unit_price,
-                    "tax_rate": rate,
-                    "total": total,
-                },
-            )
+            refund_line(item.merchant_item_id, item.name, quantity, unit_price, rate, total)
             for (item, _), (unit_price, quantity, rate), total in zip(refunded, priced, totals)
         ]
     )
