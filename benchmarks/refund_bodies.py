@@ -16,9 +16,10 @@ line at its full quantity (`orders.refund_all`) and end with the JSON text of th
 Per-call time is the best of several batches with the garbage collector off (`timing.py`).
 The two sides are timed in turn, in rounds (3 by default, `--rounds`): the machine's speed
 drifts over a minute by about as much as the speed-up's margin, and a round compares the two
-sides over the same few seconds. Each figure reported is the median over the rounds, the
-speed-up the median of the rounds' speed-ups. The SDK's environment is created at
-`benchmarks/.venv-sdk` on first use (PyPI needed once).
+sides over the same few seconds. The table gives each time as the median over the rounds (its
+speed-up column divides those medians); the speed-up judged against the target is the median of
+the rounds' own speed-ups. The SDK's environment is created at `benchmarks/.venv-sdk` on first
+use (PyPI needed once).
 
 Targets: at 1,000 lines ours is at least 20x faster than the SDK, and ours grows linearly
 (1,000 lines take at most 11x the 100-line time). Exits 1 when a target is missed.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Dict, Type
@@ -187,6 +189,9 @@ def test_values_made_once_per_line_by_a_twin_are_what_their_dataclass_makes():
         assert value == made
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(value, names[0], "changed")
+        # A frozen class with slots refuses what copy and pickle do by default (order.made_again).
+        for again in (copy.copy(value), copy.deepcopy(value), pickle.loads(pickle.dumps(value))):
+            assert type(again) is type(value) and again == value
 
 
 @pytest.mark.parametrize(

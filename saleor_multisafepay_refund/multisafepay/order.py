@@ -9,7 +9,7 @@ a refund is never built from a guess.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from functools import cached_property
 from typing import Callable, Mapping, Optional, Tuple
@@ -19,6 +19,15 @@ from .methods import is_cart_gateway
 from .money import LARGEST_DIGITS, from_minor_units, parse_decimal
 
 _LARGEST_WHOLE = 10**LARGEST_DIGITS  # parse_decimal's bound, for the int fast path
+
+
+def made_again(value: object) -> Tuple[type, Tuple[object, ...]]:
+    """`__reduce__` of a frozen dataclass with slots: made again by its class, from its fields.
+
+    Without it, copy and pickle remake such a value by setting each slot, which a frozen class
+    refuses (@dataclass(slots=True) adds the same, but needs Python 3.10).
+    """
+    return type(value), tuple(getattr(value, field.name) for field in fields(value))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,8 @@ class CartItem:
     quantity: int
     tax_table_selector: str
     raw: Mapping[str, object]
+
+    __reduce__ = made_again
 
 
 @dataclass(frozen=True)
@@ -95,8 +106,9 @@ class _CartItemMaker:
     a sixth of a 1,000-line refund body's time even when made around their __init__. So each
     of them has slots, and a twin: a plain class with the same slots, whose __init__ assigns
     them and then gives the object the frozen class (the two have the same layout, so Python
-    allows it). From then on it is an ordinary instance of that class: immutable, and equal to
-    one its class makes. tests/test_cart.py holds each twin to its class.
+    allows it). From then on it is an ordinary instance of that class: immutable, equal to one
+    its class makes, copied and pickled like one (made_again). tests/test_cart.py holds each
+    twin to its class.
     """
 
     __slots__ = CartItem.__slots__

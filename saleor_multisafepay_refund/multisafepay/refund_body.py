@@ -38,7 +38,7 @@ from .money import (
     shown,
     to_minor_units,
 )
-from .order import CartItem, Order
+from .order import CartItem, Order, made_again
 
 SHIPPING_ITEM_ID = "msp-shipping"
 
@@ -60,6 +60,8 @@ class ItemBalance:
     bought: int
     refunded: int
     problem: Optional[str]
+
+    __reduce__ = made_again
 
     @property
     def remaining(self) -> int:
@@ -107,6 +109,8 @@ class RefundLine:
     unit_price: Decimal
     tax_rate: Decimal
     total: Decimal
+
+    __reduce__ = made_again
 
 
 class _ItemBalanceMaker:
@@ -214,7 +218,7 @@ def item_balances(order: Order) -> Dict[str, ItemBalance]:
         if balance is None:
             if item.quantity < 0:
                 problem = "the cart shows a refund of it but not the original line"
-                balances[key] = ItemBalance(key, item, 0, -item.quantity, problem)
+                balances[key] = item_balance(key, item, 0, -item.quantity, problem)
             else:
                 balances[key] = item_balance(key, item, item.quantity, 0, None)
             continue
