@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import ClassVar, Dict, Iterator, List, Type
 
 import pytest
+import requests
 
 from saleor_multisafepay_refund.emulator import Fault, FaultKind
 from saleor_multisafepay_refund.errors import (
@@ -343,6 +344,23 @@ def test_a_netrc_login_for_the_host_is_sent_as_requests_would(
     [request] = emulator.requests
     assert request.headers["authorization"] == "Basic c2hvcDpzZWNyZXQ="  # shop:secret
     assert request.headers["api_key"] == KEY
+
+
+def test_a_callers_session_that_reads_the_environment_reads_it_at_every_call(
+    emulator, clean_environment, tmp_path
+):
+    # requests.Session() reads ~/.netrc (and a CA bundle) per request; new_session's read it once.
+    emulator.add_order(seed_order(order_id="o1"))
+    client = client_for(emulator, session=requests.Session())
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login shop password secret\n")
+    netrc.chmod(0o600)
+    clean_environment.setenv("NETRC", str(netrc))
+
+    client.get_order("o1")
+
+    [request] = emulator.requests
+    assert request.headers["authorization"] == "Basic c2hvcDpzZWNyZXQ="  # shop:secret
 
 
 class _SettingACookie(BaseHTTPRequestHandler):
